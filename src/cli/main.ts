@@ -1,0 +1,45 @@
+import { Command, CommanderError } from 'commander';
+import { publishCommand } from './publish-command.js';
+import { startCommand } from './start-command.js';
+import { topologyCommand } from './topology-command.js';
+import { VERSION } from './version.js';
+
+/** Builds the `warren` command (no side effects until parsed). */
+export function buildProgram(): Command {
+  const program = new Command('warren')
+    .description('Background jobs on RabbitMQ: run handlers, publish jobs, inspect topology.')
+    .version(VERSION, '-v, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      '\nSettings come from config/warren.json and WARREN_* environment variables (see the README).\n' +
+        'Examples:\n  warren start\n  warren publish email.send \'{"to":"a@example.com","subject":"Hi","body":"Hello"}\'\n  warren topology --json',
+    );
+  program.addCommand(startCommand());
+  program.addCommand(publishCommand());
+  program.addCommand(topologyCommand());
+  return program;
+}
+
+/** Runs the CLI; the only place warren sets an exit code. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    process.stderr.write(`warren: ${describeError(error)}\n`);
+    // Exit now: a half-started worker may hold timers or sockets that would keep the process alive.
+    process.exit(1);
+  }
+}
+
+/** One line for a user: warren's own errors by their message, anything else with its name too. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('WARREN_ERR_') ? error.message : `${error.name}: ${error.message}`;
+}

@@ -1,0 +1,51 @@
+/** Log levels accepted by `logLevel` (pino's). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** Queue types accepted by `queueType`. */
+export const QUEUE_TYPES = ['quorum', 'classic'] as const;
+
+/** warren's resolved configuration: every field present, units in the names. */
+export interface WarrenConfig {
+  /** Broker URL, `amqp://user:pass@host:port/vhost`. @defaultValue `amqp://guest:guest@127.0.0.1:5672` */
+  readonly amqpUrl: string;
+  /** Prefix of every exchange and queue name. @defaultValue `warren` */
+  readonly namespace: string;
+  /** Type of every queue warren declares. @defaultValue `quorum` */
+  readonly queueType: (typeof QUEUE_TYPES)[number];
+  /** Port of the HTTP server of `warren start` (`/livez`, `/readyz`); 0 picks a free port. @defaultValue 9464 */
+  readonly httpPort: number;
+  /** pino log level. @defaultValue `info` */
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** How long in-flight handlers may finish after a shutdown signal before their `signal` is aborted. @defaultValue 30000 */
+  readonly shutdownGraceMs: number;
+  /** How long `publish` waits for the broker's confirm before reporting an indeterminate outcome. @defaultValue 10000 */
+  readonly publishTimeoutMs: number;
+  /** How many publishes may wait while disconnected before `publish` fails fast. @defaultValue 1000 */
+  readonly publishBufferSize: number;
+  /** Largest encoded payload `publish` sends. RabbitMQ 4 refuses over 16 MiB by default. @defaultValue 16777216 */
+  readonly maxPayloadBytes: number;
+  /** Default handler timeout when a job sets no `timeoutMs`. @defaultValue 300000 */
+  readonly jobTimeoutMs: number;
+  /** Quorum-queue delivery limit: a message redelivered more often (its worker crashed) is dead-lettered. @defaultValue 5 */
+  readonly deliveryLimit: number;
+  /** AMQP heartbeat; also the reconnect delay. @defaultValue 5 */
+  readonly heartbeatSeconds: number;
+  /** Handlers module loaded by `warren start`; empty means `handlers/index.{js,mjs,ts}` under the working directory. @defaultValue `""` */
+  readonly handlers: string;
+}
+
+/** Built-in defaults, lowest of the layers (defaults ← config file ← environment ← explicit options). */
+export const DEFAULT_CONFIG: WarrenConfig = Object.freeze({
+  amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
+  namespace: 'warren',
+  queueType: 'quorum',
+  httpPort: 9464,
+  logLevel: 'info',
+  shutdownGraceMs: 30_000,
+  publishTimeoutMs: 10_000,
+  publishBufferSize: 1_000,
+  maxPayloadBytes: 16 * 1024 * 1024,
+  jobTimeoutMs: 300_000,
+  deliveryLimit: 5,
+  heartbeatSeconds: 5,
+  handlers: '',
+});

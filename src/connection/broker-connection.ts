@@ -1,0 +1,109 @@
+import { hostname } from 'node:os';
+import { AmqpConnectionManagerClass, type AmqpConnectionManager } from 'amqp-connection-manager';
+import type { Logger } from 'pino';
+import { ConnectionError } from '../errors/connection-error.js';
+import { explainConnectionFailure } from './connection-failure.js';
+import { redactUrl } from './redact-url.js';
+
+/** Options of a {@link BrokerConnection}. */
+export interface BrokerConnectionOptions {
+  readonly url: string;
+  /** Shown as the connection's name in the management UI, after `warren`. */
+  readonly purpose: 'publish' | 'consume' | 'admin';
+  readonly heartbeatSeconds: number;
+  readonly logger: Logger;
+}
+
+/**
+ * One AMQP connection that reconnects by itself (amqp-connection-manager), with startup that fails fast and
+ * readably on wrong credentials or an unknown vhost. warren keeps publishing and consuming on separate ones:
+ * RabbitMQ blocks publishing connections under alarms, and a channel error must not take consumers down.
+ */
+export class BrokerConnection {
+  readonly manager: AmqpConnectionManager;
+  readonly #options: BrokerConnectionOptions;
+  readonly #logger: Logger;
+  #reconnects = 0;
+  #everConnected = false;
+
+  constructor(options: BrokerConnectionOptions) {
+    this.#options = options;
+    this.#logger = options.logger.child({ component: 'connection', purpose: options.purpose });
+    this.manager = new AmqpConnectionManagerClass(options.url, {
+      heartbeatIntervalInSeconds: options.heartbeatSeconds,
+      reconnectTimeInSeconds: 1,
+      connectionOptions: {
+        clientProperties: { connection_name: `warren ${options.purpose} ${hostname()}:${process.pid}` },
+      },
+    });
+    this.manager.on('connect', () => {
+      if (this.#everConnected) {
+        this.#reconnects += 1;
+        this.#logger.info({ reconnects: this.#reconnects }, 'reconnected to RabbitMQ');
+      }
+      this.#everConnected = true;
+    });
+    this.manager.on('disconnect', ({ err }) => {
+      this.#logger.warn({ err }, 'disconnected from RabbitMQ; reconnecting');
+    });
+    this.manager.on('connectFailed', ({ err }) => {
+      if (this.#everConnected) {
+        this.#logger.warn({ err: explainConnectionFailure(err, options.url).error }, 'reconnect failed; retrying');
+      }
+    });
+    this.manager.on('blocked', ({ reason }) => this.#logger.warn({ reason }, 'RabbitMQ blocked this connection'));
+    this.manager.on('unblocked', () => this.#logger.info('RabbitMQ unblocked this connection'));
+  }
+
+  /** Reconnections since the first connect. */
+  get reconnects(): number {
+    return this.#reconnects;
+  }
+
+  isConnected(): boolean {
+    return this.manager.isConnected();
+  }
+
+  /**
+   * Connects, retrying refused or unreachable brokers until `timeoutMs`; a refused login or unknown vhost
+   * rejects at once. After this resolves, the connection reconnects by itself forever.
+   * @throws ConnectionError explaining what is wrong.
+   */
+  async start(timeoutMs: number): Promise<void> {
+    const url = this.#options.url;
+    await new Promise<void>((resolve, reject) => {
+      let last: ConnectionError | undefined;
+      const finish = (error?: ConnectionError): void => {
+        clearTimeout(timer);
+        this.manager.removeListener('connect', onConnect);
+        this.manager.removeListener('connectFailed', onFailed);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onConnect = (): void => finish();
+      const onFailed = ({ err }: { err: Error }): void => {
+        const failure = explainConnectionFailure(err, url);
+        last = failure.error;
+        if (failure.fatal) finish(failure.error);
+        else this.#logger.warn({ err: failure.error }, 'cannot connect yet; retrying');
+      };
+      const timer = setTimeout(
+        () => finish(new ConnectionError(`could not connect to ${redactUrl(url)} within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`, { cause: last })),
+        timeoutMs,
+      );
+      this.manager.on('connect', onConnect);
+      this.manager.on('connectFailed', onFailed);
+      this.manager.connect().catch(() => {
+        // Outcomes arrive as events above; connect() itself only mirrors them.
+      });
+    }).catch(async (error: unknown) => {
+      await this.close();
+      throw error;
+    });
+  }
+
+  /** Closes the connection and stops reconnecting. Idempotent. */
+  async close(): Promise<void> {
+    await this.manager.close();
+  }
+}

@@ -1,0 +1,310 @@
+import { randomUUID } from 'node:crypto';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import type { Logger } from 'pino';
+import type { BrokerConnection } from '../connection/broker-connection.js';
+import { ManagedChannel } from '../connection/managed-channel.js';
+import { JobTimeoutError } from '../errors/job-timeout-error.js';
+import { decodeBody } from '../messages/decode.js';
+import { failureHeaders, toError } from '../messages/failure-headers.js';
+import { HEADERS, type DeadLetterReason } from '../messages/headers.js';
+import { DEFAULT_CONCURRENCY, type JobContext, type JobDefinition } from '../registry/job-definition.js';
+import { validatePayload } from '../registry/validate-payload.js';
+import { decide } from '../retry/decide.js';
+import { declareTopology } from '../topology/declare-topology.js';
+import { jobTopology, type TopologySettings } from '../topology/topology-plan.js';
+import { deadExchange, jobQueue } from '../topology/names.js';
+import type { Publisher } from '../publisher/publisher.js';
+
+/** Options of a {@link QueueConsumer}. */
+export interface QueueConsumerOptions {
+  readonly settings: TopologySettings;
+  /** Confirmed publishing for dead-letter copies (on the publishing connection). */
+  readonly publisher: Publisher;
+  /** Timeout of jobs that set none. */
+  readonly jobTimeoutMs: number;
+  readonly logger: Logger;
+  /** Told of every settled delivery, for metrics and tests. */
+  readonly onOutcome?: (outcome: DeliveryOutcome, jobType: string) => void;
+}
+
+/** How a delivery ended. */
+export type DeliveryOutcome = 'success' | 'dead' | 'invalid' | 'requeued' | 'stale';
+
+interface InFlight {
+  readonly controller: AbortController;
+  readonly done: Promise<void>;
+}
+
+/**
+ * Consumes one job queue on its own channel, with prefetch = the job's concurrency. Each delivery is settled
+ * only on the channel it arrived on: after that channel closed, a late settle is dropped and counted (an ack on
+ * a newer channel would be a `406 unknown delivery tag` that closes it again and re-runs every in-flight job).
+ */
+export class QueueConsumer {
+  readonly job: JobDefinition;
+  readonly queue: string;
+  readonly concurrency: number;
+  readonly #options: QueueConsumerOptions;
+  readonly #logger: Logger;
+  readonly #channel: ManagedChannel<Channel>;
+  readonly #inFlight = new Set<InFlight>();
+  readonly #consumerTags = new WeakMap<Channel, string>();
+  #consuming = false;
+  #draining = false;
+  #staleSettles = 0;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(connection: BrokerConnection, job: JobDefinition, options: QueueConsumerOptions) {
+    this.job = job;
+    this.#options = options;
+    this.queue = jobQueue(options.settings.namespace, job.jobType);
+    this.concurrency = job.concurrency ?? DEFAULT_CONCURRENCY;
+    this.#logger = options.logger.child({ component: 'consumer', queue: this.queue });
+    this.#channel = new ManagedChannel<Channel>(connection, {
+      name: `consume ${this.queue}`,
+      confirm: false,
+      logger: this.#logger,
+      setup: async (channel) => {
+        await declareTopology(channel, jobTopology(options.settings, job.jobType));
+        await channel.prefetch(this.concurrency);
+        if (!this.#draining) await this.#subscribe(channel);
+      },
+      onClose: () => {
+        this.#consuming = false;
+      },
+    });
+  }
+
+  /** True while a consumer is attached to the queue. */
+  get consuming(): boolean {
+    return this.#consuming && this.#channel.current !== undefined;
+  }
+
+  /** Deliveries being handled now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Settles dropped because their channel had closed. */
+  get staleSettles(): number {
+    return this.#staleSettles;
+  }
+
+  /** Declares the queue and starts consuming; rejects when the first setup fails (e.g. conflicting arguments). */
+  async start(): Promise<void> {
+    await this.#channel.start();
+  }
+
+  async #subscribe(channel: Channel): Promise<void> {
+    const { consumerTag } = await channel.consume(this.queue, (message) => {
+      if (message === null) this.#onServerCancel(channel);
+      else this.#onDelivery(channel, message);
+    });
+    this.#consumerTags.set(channel, consumerTag);
+    this.#consuming = true;
+  }
+
+  /** RabbitMQ cancelled the consumer (queue deleted, failover): declare again and re-subscribe, never go silent. */
+  #onServerCancel(channel: Channel): void {
+    this.#consuming = false;
+    this.#logger.warn('RabbitMQ cancelled the consumer (queue deleted or moved); re-subscribing');
+    const attempt = async (delayMs: number): Promise<void> => {
+      if (this.#draining || this.#channel.current !== channel) return;
+      try {
+        await declareTopology(channel, jobTopology(this.#options.settings, this.job.jobType));
+        await this.#subscribe(channel);
+        this.#logger.info('re-subscribed after a server-sent cancel');
+      } catch (err) {
+        this.#logger.error({ err }, 're-subscribe failed; trying again');
+        setTimeout(() => void attempt(Math.min(delayMs * 2, 30_000)), delayMs);
+      }
+    };
+    void attempt(500);
+  }
+
+  #onDelivery(channel: Channel, message: ConsumeMessage): void {
+    const controller = new AbortController();
+    const entry: InFlight = { controller, done: this.#handle(channel, message, controller) };
+    this.#inFlight.add(entry);
+    void entry.done.finally(() => {
+      this.#inFlight.delete(entry);
+      if (this.#inFlight.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    });
+  }
+
+  async #handle(channel: Channel, message: ConsumeMessage, controller: AbortController): Promise<void> {
+    const { jobType } = this.job;
+    const { properties } = message;
+    const headers = (properties.headers ?? {}) as Record<string, unknown>;
+    const jobId = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : randomUUID();
+    const attempt = attemptOf(headers);
+
+    const decoded = decodeBody(message);
+    let payload: unknown;
+    let invalid: string | undefined;
+    if (!decoded.ok) invalid = decoded.error;
+    else if (this.job.schema) {
+      const validated = validatePayload(this.job.schema, decoded.payload, jobType);
+      if (validated.ok) payload = validated.data;
+      else invalid = validated.message;
+    } else payload = decoded.payload;
+
+    if (invalid !== undefined) {
+      const error = new Error(invalid);
+      error.name = 'InvalidPayload';
+      this.#logger.warn({ jobId, jobType, reason: invalid }, 'invalid payload; dead-lettering without running the handler');
+      await this.#deadLetter(channel, message, jobId, attempt, 'invalid_payload', error);
+      return;
+    }
+
+    const timeoutMs = this.job.timeoutMs ?? this.#options.jobTimeoutMs;
+    let logger: Logger | undefined;
+    const parent = this.#logger;
+    const ctx: JobContext = {
+      jobId,
+      jobType,
+      attempt,
+      headers,
+      signal: controller.signal,
+      // Built on first use: most handlers never log, and a pino child per job is measurable on the hot path.
+      get logger() {
+        logger ??= parent.child({ jobId, jobType, attempt });
+        return logger;
+      },
+    };
+
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new JobTimeoutError(`job "${jobType}" ${jobId} ran past its timeout of ${timeoutMs} ms`);
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.resolve().then(() => this.job.handler(payload as never, ctx)), timedOut]);
+      clearTimeout(timer);
+      this.#settle(channel, message, 'ack', 'success');
+    } catch (thrown) {
+      clearTimeout(timer);
+      if (this.#draining && controller.signal.aborted && !(controller.signal.reason instanceof JobTimeoutError)) {
+        // Aborted by shutdown, not by its own failure: give it back to the queue untouched.
+        this.#settle(channel, message, 'requeue', 'requeued');
+        return;
+      }
+      const error = toError(thrown);
+      const outcome = decide(error);
+      (logger ?? parent).warn({ err: error, jobId, jobType, attempt, reason: outcome.reason }, 'job failed; dead-lettering');
+      await this.#deadLetter(channel, message, jobId, attempt, outcome.reason, error);
+    }
+  }
+
+  /** Copies the message to its dead-letter queue with the error context, confirmed, and only then acks it. */
+  async #deadLetter(
+    channel: Channel,
+    message: ConsumeMessage,
+    jobId: string,
+    attempt: number,
+    reason: DeadLetterReason,
+    error: Error,
+  ): Promise<void> {
+    const { namespace } = this.#options.settings;
+    const headers = failureHeaders({
+      reason,
+      error,
+      attempt,
+      queue: this.queue,
+      routingKey: message.fields.routingKey,
+      previous: message.properties.headers as Record<string, unknown> | undefined,
+      now: new Date(),
+    });
+    const { properties } = message;
+    try {
+      await this.#options.publisher.send(deadExchange(namespace), this.job.jobType, message.content, {
+        messageId: jobId,
+        type: properties.type ?? this.job.jobType,
+        timestamp: properties.timestamp,
+        contentType: properties.contentType,
+        contentEncoding: properties.contentEncoding,
+        correlationId: properties.correlationId,
+        appId: properties.appId,
+        persistent: true,
+        mandatory: true,
+        headers,
+      });
+    } catch (publishError) {
+      // Not confirmed: keep the original. Reject-with-requeue counts toward the delivery limit, so a dead-letter
+      // queue that stays unreachable ends in the broker's own dead-lettering rather than a hot loop forever.
+      this.#logger.error({ err: publishError, jobId }, 'dead-letter copy not confirmed; returning the job to its queue');
+      this.#settle(channel, message, 'requeue', 'requeued');
+      return;
+    }
+    this.#settle(channel, message, 'ack', reason === 'invalid_payload' ? 'invalid' : 'dead');
+  }
+
+  #settle(channel: Channel, message: ConsumeMessage, how: 'ack' | 'requeue', outcome: DeliveryOutcome): void {
+    if (this.#channel.current !== channel) {
+      this.#staleSettles += 1;
+      this.#logger.debug({ deliveryTag: message.fields.deliveryTag }, 'dropped a settle for a closed channel; the broker redelivers it');
+      this.#options.onOutcome?.('stale', this.job.jobType);
+      return;
+    }
+    try {
+      if (how === 'ack') channel.ack(message);
+      else channel.reject(message, true);
+    } catch (err) {
+      // The channel closed between the check and the call.
+      this.#staleSettles += 1;
+      this.#logger.debug({ err }, 'settle failed on a closing channel');
+      this.#options.onOutcome?.('stale', this.job.jobType);
+      return;
+    }
+    this.#options.onOutcome?.(outcome, this.job.jobType);
+  }
+
+  /** Stops taking deliveries (cancels the consumer, keeps the channel: settles must go on it). */
+  async stopConsuming(): Promise<void> {
+    this.#draining = true;
+    this.#consuming = false;
+    const channel = this.#channel.current;
+    const tag = channel ? this.#consumerTags.get(channel) : undefined;
+    if (channel && tag) await channel.cancel(tag).catch((err: unknown) => this.#logger.warn({ err }, 'cancel failed'));
+  }
+
+  /**
+   * Waits for in-flight handlers up to `graceMs`, then aborts their signals and waits `abortWaitMs` more.
+   * Resolves with how many were still running at the end (their deliveries return to the queue on close).
+   */
+  async drain(graceMs: number, abortWaitMs: number): Promise<number> {
+    if (!(await this.#waitIdle(graceMs))) {
+      this.#logger.warn({ inFlight: this.#inFlight.size }, 'shutdown grace time is over; aborting in-flight jobs');
+      for (const entry of this.#inFlight) entry.controller.abort(new Error('worker is shutting down'));
+      await this.#waitIdle(abortWaitMs);
+    }
+    return this.#inFlight.size;
+  }
+
+  #waitIdle(ms: number): Promise<boolean> {
+    if (this.#inFlight.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Closes the channel; unsettled deliveries return to the queue. */
+  async close(): Promise<void> {
+    this.#draining = true;
+    await this.#channel.close();
+  }
+}
+
+/** The attempt number of a delivery: warren's header (1 when absent) plus the broker's redelivery count. */
+export function attemptOf(headers: Readonly<Record<string, unknown>>): number {
+  const base = Number(headers[HEADERS.attempt] ?? 1);
+  const redeliveries = Number(headers['x-delivery-count'] ?? 0);
+  return (Number.isInteger(base) && base > 0 ? base : 1) + (Number.isInteger(redeliveries) && redeliveries > 0 ? redeliveries : 0);
+}

@@ -1,0 +1,8 @@
+import { WarrenError } from './warren-error.js';
+
+/** Thrown when handlers are registered wrongly: a job type registered twice, an invalid job type name, a class without `@Job` methods. */
+export class RegistrationError extends WarrenError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WARREN_ERR_REGISTRATION', message, options);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * warren: background jobs on RabbitMQ. The public API; nothing else under `src/` is part of it.
+ */
+export { Job, jobMethods } from './registry/job-decorator.js';
+export type { JobMethod } from './registry/job-decorator.js';
+export { defineJob } from './registry/define-job.js';
+export { DEFAULT_CONCURRENCY, isJobDefinition } from './registry/job-definition.js';
+export type { JobContext, JobDefinition, JobHandler, JobOptions } from './registry/job-definition.js';
+export { Registry } from './registry/registry.js';
+export type { HandlerClass, HandlerEntry } from './registry/registry.js';
+
+export { WarrenClient } from './client/client.js';
+export type { PayloadOf } from './client/client.js';
+export type { ClientOptions, PublishOptions, SchemaMap } from './client/client-options.js';
+export { Worker } from './worker/worker.js';
+export type { ConsumedQueue, WorkerState } from './worker/worker.js';
+export type { WorkerOptions } from './worker/worker-options.js';
+export type { DeliveryOutcome } from './consumer/queue-consumer.js';
+export { HealthServer } from './metrics/http-server.js';
+export type { HealthServerOptions } from './metrics/http-server.js';
+
+export { loadConfig, configVariables } from './config/load-config.js';
+export type { LoadConfigOptions } from './config/load-config.js';
+export { DEFAULT_CONFIG } from './config/config-options.js';
+export type { WarrenConfig } from './config/config-options.js';
+export { createLogger } from './logging/logger.js';
+export { planTopology } from './topology/topology-plan.js';
+export type { TopologyPlan, ExchangeSpec, QueueSpec, BindingSpec } from './topology/topology-plan.js';
+export { deadExchange, deadQueue, jobQueue, jobsExchange } from './topology/names.js';
+export { HEADERS } from './messages/headers.js';
+export type { DeadLetterReason } from './messages/headers.js';
+
+export { WarrenError, hasCode } from './errors/warren-error.js';
+export type { WarrenErrorCode } from './errors/warren-error.js';
+export { NonRetryableError } from './errors/non-retryable-error.js';
+export { RetryableError } from './errors/retryable-error.js';
+export type { RetryableErrorOptions } from './errors/retryable-error.js';
+export { UnroutableError } from './errors/unroutable-error.js';
+export { PayloadTooLargeError } from './errors/payload-too-large-error.js';
+export { PayloadInvalidError } from './errors/payload-invalid-error.js';
+export { PublishTimeoutError } from './errors/publish-timeout-error.js';
+export { PublishRejectedError } from './errors/publish-rejected-error.js';
+export { PublishBufferFullError } from './errors/publish-buffer-full-error.js';
+export { ConnectionError } from './errors/connection-error.js';
+export { TopologyConflictError } from './errors/topology-conflict-error.js';
+export { ConfigError } from './errors/config-error.js';
+export { IllegalStateError } from './errors/illegal-state-error.js';
+export { RegistrationError } from './errors/registration-error.js';
+export { JobTimeoutError } from './errors/job-timeout-error.js';

@@ -1,0 +1,64 @@
+import { hostname } from 'node:os';
+import { HEADERS, MAX_MESSAGE_CHARS, MAX_STACK_CHARS, type DeadLetterReason } from './headers.js';
+
+/** What went wrong with one delivery, for the headers of its dead letter. */
+export interface FailureContext {
+  readonly reason: DeadLetterReason;
+  readonly error: Error;
+  /** The attempt that failed (1-based). */
+  readonly attempt: number;
+  readonly queue: string;
+  readonly routingKey: string;
+  /** Headers the delivery carried (its earlier failures among them). */
+  readonly previous: Readonly<Record<string, unknown>> | undefined;
+  readonly now: Date;
+}
+
+const HOST = hostname();
+
+/**
+ * The headers of a dead letter: the message's own headers plus the error context. Pure but for the host name.
+ * The first-failure time is kept from earlier attempts; stack and message are truncated so headers stay small.
+ */
+export function failureHeaders(context: FailureContext): Record<string, unknown> {
+  const previous = context.previous ?? {};
+  const now = context.now.toISOString();
+  const first = previous[HEADERS.firstFailureAt];
+  return {
+    ...previous,
+    [HEADERS.reason]: context.reason,
+    [HEADERS.attempt]: context.attempt,
+    [HEADERS.errorName]: truncate(context.error.name, 200),
+    [HEADERS.errorMessage]: truncate(context.error.message, MAX_MESSAGE_CHARS),
+    [HEADERS.errorStack]: truncate(context.error.stack ?? '', MAX_STACK_CHARS),
+    [HEADERS.firstFailureAt]: typeof first === 'string' ? first : now,
+    [HEADERS.lastFailureAt]: now,
+    [HEADERS.originalQueue]: context.queue,
+    [HEADERS.originalRoutingKey]: context.routingKey,
+    [HEADERS.workerHost]: HOST,
+    [HEADERS.workerPid]: process.pid,
+  };
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Turns anything a handler threw (`throw "x"`, `throw undefined`, a rejected `null`) into an Error. */
+export function toError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  const error = new Error(
+    thrown === undefined ? 'handler threw undefined' : `handler threw a non-Error value: ${safeString(thrown)}`,
+  );
+  error.name = 'NonErrorThrown';
+  return error;
+}
+
+function safeString(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,33 @@
+/** The one place warren's header names are spelled. All share the `x-warren-` prefix. */
+export const HEADERS = Object.freeze({
+  /** Attempt number of the delivery that produced this copy (1 for the first). */
+  attempt: 'x-warren-attempt',
+  /** Why the message was dead-lettered: see {@link DeadLetterReason}. */
+  reason: 'x-warren-reason',
+  errorName: 'x-warren-error-name',
+  errorMessage: 'x-warren-error-message',
+  /** Truncated to {@link MAX_STACK_CHARS} so headers stay small. */
+  errorStack: 'x-warren-error-stack',
+  firstFailureAt: 'x-warren-first-failure-at',
+  lastFailureAt: 'x-warren-last-failure-at',
+  originalQueue: 'x-warren-original-queue',
+  originalRoutingKey: 'x-warren-original-routing-key',
+  workerHost: 'x-warren-worker-host',
+  workerPid: 'x-warren-worker-pid',
+});
+
+/** Why a message was dead-lettered. */
+export type DeadLetterReason =
+  | 'exhausted'
+  | 'non_retryable'
+  | 'invalid_payload'
+  | 'unknown_job_type'
+  | 'delivery_limit';
+
+/** Longest stack trace kept in a dead letter's headers. */
+export const MAX_STACK_CHARS = 2_000;
+/** Longest error message kept in a dead letter's headers. */
+export const MAX_MESSAGE_CHARS = 1_000;
+
+/** The content type warren writes; `application/*+json` and a missing content type are accepted on receipt. */
+export const JSON_CONTENT_TYPE = 'application/json';

@@ -1,0 +1,56 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Options of the {@link HealthServer}. */
+export interface HealthServerOptions {
+  readonly port: number;
+  /** `/readyz` answers 200 while this is true, 503 otherwise. */
+  readonly ready: () => boolean;
+  readonly host?: string;
+}
+
+/**
+ * The HTTP server of `warren start`: `/livez` (the process answers) and `/readyz` (connected, consuming,
+ * not draining). No I/O until `start()`.
+ */
+export class HealthServer {
+  readonly #options: HealthServerOptions;
+  readonly #server: Server;
+
+  constructor(options: HealthServerOptions) {
+    this.#options = options;
+    this.#server = createServer((request, response) => {
+      const path = (request.url ?? '/').split('?')[0];
+      const reply = (status: number, body: string): void => {
+        response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${body}\n`);
+      };
+      if (request.method !== 'GET' && request.method !== 'HEAD') reply(405, 'method not allowed');
+      else if (path === '/livez') reply(200, 'ok');
+      else if (path === '/readyz') {
+        if (this.#options.ready()) reply(200, 'ready');
+        else reply(503, 'not ready');
+      } else reply(404, 'not found: try /livez or /readyz');
+    });
+  }
+
+  /** Listens; resolves with the bound port (useful with port 0). */
+  async start(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#options.port, this.#options.host ?? '0.0.0.0', () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** Stops listening and closes idle keep-alive connections. Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.#server.listening) return;
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
+  }
+}

@@ -1,0 +1,30 @@
+import type { z } from 'zod';
+import type { JobDefinition, JobHandler, JobOptions } from './job-definition.js';
+
+/**
+ * Defines a job handler without decorators (the function form `@Job` is sugar over).
+ * With a `schema`, the payload type is the schema's output type.
+ *
+ * @example
+ * export const sendEmail = defineJob('email.send', async (payload, ctx) => { ... }, { schema: EmailSchema });
+ */
+export function defineJob<const T extends string, S extends z.ZodType>(
+  jobType: T,
+  handler: JobHandler<z.output<S>>,
+  options: JobOptions<S> & { readonly schema: S },
+): JobDefinition<T, z.output<S>>;
+export function defineJob<const T extends string, P = unknown>(
+  jobType: T,
+  handler: JobHandler<P>,
+  options?: Omit<JobOptions, 'schema'>,
+): JobDefinition<T, P>;
+export function defineJob(jobType: string, handler: JobHandler<unknown>, options: JobOptions = {}): JobDefinition {
+  return Object.freeze({
+    kind: 'warren.job' as const,
+    jobType,
+    handler,
+    concurrency: options.concurrency,
+    timeoutMs: options.timeoutMs,
+    schema: options.schema,
+  });
+}

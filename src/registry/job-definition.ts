@@ -1,0 +1,49 @@
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+
+/** What a handler learns about the job it runs, besides the payload. */
+export interface JobContext {
+  /** The message id (AMQP `message_id`), stable across retries and replays. */
+  readonly jobId: string;
+  readonly jobType: string;
+  /** 1 on the first delivery, rising with each retry. */
+  readonly attempt: number;
+  /** The message's AMQP headers. */
+  readonly headers: Readonly<Record<string, unknown>>;
+  /** Aborted when the job runs past its timeout or the worker's shutdown grace time ends. */
+  readonly signal: AbortSignal;
+  /** A child logger bound to `jobId`, `jobType` and `attempt`. */
+  readonly logger: Logger;
+}
+
+/** A job handler: resolve to succeed; throw to fail (see `NonRetryableError` and `RetryableError`). */
+export type JobHandler<P> = (payload: P, ctx: JobContext) => unknown;
+
+/** Options of a job, on `@Job` or `defineJob`. */
+export interface JobOptions<S extends z.ZodType = z.ZodType> {
+  /** Deliveries handled at once by one worker: the prefetch of the job queue's channel. @defaultValue 10 */
+  readonly concurrency?: number;
+  /** After this, `ctx.signal` is aborted and the attempt fails. @defaultValue the `jobTimeoutMs` setting (5 min) */
+  readonly timeoutMs?: number;
+  /** Payloads are validated against it before the handler runs, and on publish. */
+  readonly schema?: S;
+}
+
+/** A registered job: what `defineJob` returns and what `@Job` records. */
+export interface JobDefinition<T extends string = string, P = unknown> {
+  readonly kind: 'warren.job';
+  readonly jobType: T;
+  /** Method syntax on purpose: a definition of any payload type is then usable where `unknown` is expected. */
+  handler(payload: P, ctx: JobContext): unknown;
+  readonly concurrency: number | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly schema: z.ZodType<P> | undefined;
+}
+
+/** Default prefetch of a job queue's channel. */
+export const DEFAULT_CONCURRENCY = 10;
+
+/** True when `value` is a {@link JobDefinition} (from any copy of warren). */
+export function isJobDefinition(value: unknown): value is JobDefinition {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'warren.job';
+}

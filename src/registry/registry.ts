@@ -1,0 +1,78 @@
+import { NAME_PATTERN } from '../topology/names.js';
+import { RegistrationError } from '../errors/registration-error.js';
+import { defineJob } from './define-job.js';
+import { jobMethods } from './job-decorator.js';
+import { isJobDefinition, type JobDefinition, type JobHandler } from './job-definition.js';
+
+/** A class with `@Job` methods and a constructor without arguments. */
+export type HandlerClass = new () => object;
+
+/** What a handlers module's `handlers` array may hold. */
+export type HandlerEntry = JobDefinition | HandlerClass;
+
+/**
+ * The job types a worker handles. `register()` is the real mechanism; `@Job` classes and `defineJob`
+ * results both end up here. Registering a job type twice is an error.
+ */
+export class Registry {
+  readonly #jobs = new Map<string, JobDefinition>();
+
+  /** Registers one job definition. */
+  register(definition: JobDefinition): this {
+    const { jobType } = definition;
+    if (typeof jobType !== 'string' || !NAME_PATTERN.test(jobType) || jobType.length > 200) {
+      throw new RegistrationError(
+        `job type ${JSON.stringify(jobType)} is not valid: use letters, digits, "-" and "_" in dot-separated words (it is the routing key)`,
+      );
+    }
+    if (this.#jobs.has(jobType)) throw new RegistrationError(`job type "${jobType}" is registered twice`);
+    const { concurrency, timeoutMs } = definition;
+    if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 65_535)) {
+      throw new RegistrationError(`job "${jobType}": concurrency must be a whole number 1-65535; got ${String(concurrency)}`);
+    }
+    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) {
+      throw new RegistrationError(`job "${jobType}": timeoutMs must be a positive whole number; got ${String(timeoutMs)}`);
+    }
+    this.#jobs.set(jobType, definition);
+    return this;
+  }
+
+  /** Instantiates a class with `@Job` methods and registers each method, bound to the instance. */
+  registerClass(target: HandlerClass): this {
+    const methods = jobMethods(target);
+    if (methods.length === 0) {
+      throw new RegistrationError(`class ${target.name || '(anonymous)'} has no @Job methods`);
+    }
+    const instance = new target() as Record<string | symbol, unknown>;
+    for (const { jobType, methodName, options } of methods) {
+      const method = instance[methodName] as JobHandler<unknown>;
+      this.register(defineJob(jobType, (payload, ctx) => method.call(instance, payload, ctx), options));
+    }
+    return this;
+  }
+
+  /** Registers a handlers module's entries: job definitions and `@Job` classes. */
+  add(entries: readonly unknown[]): this {
+    for (const entry of entries) {
+      if (isJobDefinition(entry)) this.register(entry);
+      else if (typeof entry === 'function') this.registerClass(entry as HandlerClass);
+      else throw new RegistrationError(`handlers must be defineJob() results or classes with @Job methods; got ${describe(entry)}`);
+    }
+    return this;
+  }
+
+  get(jobType: string): JobDefinition | undefined {
+    return this.#jobs.get(jobType);
+  }
+
+  /** Every registered job, in registration order. */
+  list(): readonly JobDefinition[] {
+    return [...this.#jobs.values()];
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object with keys ${Object.keys(value).join(', ') || '(none)'}`;
+  return `${typeof value} ${String(value)}`;
+}

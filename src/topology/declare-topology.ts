@@ -1,0 +1,43 @@
+import type { Channel } from 'amqplib';
+import { TopologyConflictError } from '../errors/topology-conflict-error.js';
+import type { TopologyPlan } from './topology-plan.js';
+
+const INEQUIVALENT = /inequivalent arg '([^']+)' for (queue|exchange) '([^']+)'[^:]*: (.*)$/;
+
+/**
+ * Declares a plan on a channel, idempotently, in order: exchanges → queues → bindings.
+ * Runs at startup and again in every channel's setup after a reconnect.
+ *
+ * @throws TopologyConflictError when something exists with other arguments (the broker then closes the channel).
+ */
+export async function declareTopology(channel: Channel, plan: TopologyPlan): Promise<void> {
+  try {
+    for (const exchange of plan.exchanges) {
+      await channel.assertExchange(exchange.name, exchange.type, { durable: true });
+    }
+    for (const queue of plan.queues) {
+      await channel.assertQueue(queue.name, { durable: true, arguments: { ...queue.arguments } });
+    }
+    for (const binding of plan.bindings) {
+      await channel.bindQueue(binding.queue, binding.exchange, binding.routingKey);
+    }
+  } catch (error) {
+    throw toTopologyError(error);
+  }
+}
+
+/** Maps the broker's PRECONDITION_FAILED into an error naming the queue or exchange and the argument. */
+export function toTopologyError(error: unknown): unknown {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = INEQUIVALENT.exec(message.replace(/"$/, ''));
+  if (!match) return error;
+  const [, argument = '', kind = '', name = '', detail = ''] = match;
+  const declared = /received (?:the value '([^']*)'|none)/.exec(detail)?.[1];
+  const current = /current is (?:the value '([^']*)'|none)/.exec(detail)?.[1];
+  const show = (value: string | undefined): string => (value === undefined ? 'none' : JSON.stringify(value));
+  return new TopologyConflictError(
+    `${kind} "${name}" already exists with a different ${argument}: warren declares ${show(declared)}, ` +
+      `the existing ${kind} has ${show(current)}; delete the ${kind} or change the settings to match it`,
+    { cause: error },
+  );
+}

@@ -1,0 +1,156 @@
+import type { Logger } from 'pino';
+import { BrokerConnection } from '../connection/broker-connection.js';
+import { QueueConsumer } from '../consumer/queue-consumer.js';
+import { IllegalStateError } from '../errors/illegal-state-error.js';
+import { Publisher } from '../publisher/publisher.js';
+import { baseExchanges } from '../topology/topology-plan.js';
+import type { WorkerOptions } from './worker-options.js';
+
+/** Lifecycle of a worker. */
+export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** What a worker consumes, as printed by `warren start`. */
+export interface ConsumedQueue {
+  readonly jobType: string;
+  readonly queue: string;
+  readonly concurrency: number;
+}
+
+/**
+ * Runs the registered handlers: a consuming connection with one channel per job queue, and a separate
+ * publishing connection for confirmed dead-letter copies. No I/O until `start()`.
+ */
+export class Worker {
+  readonly #options: WorkerOptions;
+  readonly #logger: Logger;
+  readonly #consumeConnection: BrokerConnection;
+  readonly #publishConnection: BrokerConnection;
+  readonly #publisher: Publisher;
+  readonly #consumers: QueueConsumer[];
+  #state: WorkerState = 'idle';
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: WorkerOptions) {
+    const { config, logger, registry } = options;
+    if (registry.list().length === 0) throw new IllegalStateError('the worker has no handlers: register at least one job');
+    this.#options = options;
+    this.#logger = logger.child({ component: 'worker' });
+    const connection = (purpose: 'publish' | 'consume'): BrokerConnection =>
+      new BrokerConnection({ url: config.amqpUrl, purpose, heartbeatSeconds: config.heartbeatSeconds, logger });
+    this.#consumeConnection = connection('consume');
+    this.#publishConnection = connection('publish');
+    this.#publisher = new Publisher(this.#publishConnection, {
+      exchanges: baseExchanges(config.namespace),
+      publishTimeoutMs: config.publishTimeoutMs,
+      publishBufferSize: config.publishBufferSize,
+      maxPayloadBytes: config.maxPayloadBytes,
+      logger,
+    });
+    this.#consumers = registry.list().map(
+      (job) =>
+        new QueueConsumer(this.#consumeConnection, job, {
+          settings: config,
+          publisher: this.#publisher,
+          jobTimeoutMs: config.jobTimeoutMs,
+          logger,
+          ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
+        }),
+    );
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** Ready to take work: both connections up, every consumer attached, not draining. */
+  get ready(): boolean {
+    return (
+      this.#state === 'running' &&
+      this.#consumeConnection.isConnected() &&
+      this.#publishConnection.isConnected() &&
+      this.#consumers.every((consumer) => consumer.consuming)
+    );
+  }
+
+  /** The queues consumed, with their concurrency. */
+  describe(): readonly ConsumedQueue[] {
+    return this.#consumers.map((c) => ({ jobType: c.job.jobType, queue: c.queue, concurrency: c.concurrency }));
+  }
+
+  /** Settles dropped because their channel had closed (each such delivery is redelivered by the broker). */
+  get staleSettles(): number {
+    return this.#consumers.reduce((sum, consumer) => sum + consumer.staleSettles, 0);
+  }
+
+  /** Jobs being handled now. */
+  get inFlight(): number {
+    return this.#consumers.reduce((sum, consumer) => sum + consumer.inFlight, 0);
+  }
+
+  /**
+   * Connects, declares the topology and starts consuming.
+   * @throws ConnectionError (credentials, vhost, unreachable), TopologyConflictError (queue with other arguments)
+   */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new IllegalStateError(`the worker cannot start: it is ${this.#state}`);
+    this.#state = 'starting';
+    const timeoutMs = this.#options.connectTimeoutMs ?? 15_000;
+    try {
+      await Promise.all([this.#consumeConnection.start(timeoutMs), this.#publishConnection.start(timeoutMs)]);
+      await this.#publisher.start();
+      // Sequential: the first conflicting queue stops startup with its own error, not a pile of them.
+      for (const consumer of this.#consumers) await consumer.start();
+      this.#state = 'running';
+      this.#logger.info({ queues: this.describe() }, 'worker started');
+    } catch (error) {
+      this.#state = 'failed';
+      await this.#closeAll();
+      throw error;
+    }
+  }
+
+  /**
+   * Graceful stop: cancel consumers (keeping their channels) → wait for in-flight handlers up to
+   * `shutdownGraceMs`, then abort their signals → settle confirms → close channels → close connections.
+   * Idempotent: every caller awaits the same promise.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#state === 'idle') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopping';
+    const { shutdownGraceMs } = this.#options.config;
+    await Promise.all(this.#consumers.map((consumer) => step(this.#logger, 'cancel consumer', () => consumer.stopConsuming())));
+    this.#logger.info({ inFlight: this.inFlight, graceMs: shutdownGraceMs }, 'draining in-flight jobs');
+    const abortWaitMs = this.#options.abortWaitMs ?? 5_000;
+    const left = await Promise.all(this.#consumers.map((consumer) => consumer.drain(shutdownGraceMs, abortWaitMs)));
+    const abandoned = left.reduce((a, b) => a + b, 0);
+    if (abandoned > 0) this.#logger.warn({ abandoned }, 'jobs still running after abort; the broker will redeliver them');
+    await this.#closeAll();
+    this.#state = 'stopped';
+    this.#logger.info('worker stopped');
+  }
+
+  async #closeAll(): Promise<void> {
+    const log = this.#logger;
+    await step(log, 'settle publisher confirms', () => this.#publisher.stop());
+    for (const consumer of this.#consumers) await step(log, 'close consumer channel', () => consumer.close());
+    await step(log, 'close consuming connection', () => this.#consumeConnection.close());
+    await step(log, 'close publishing connection', () => this.#publishConnection.close());
+  }
+}
+
+/** Runs one cleanup step; a failure is logged and does not skip the steps after it. */
+async function step(logger: Logger, name: string, run: () => Promise<unknown>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    logger.warn({ err }, `${name} failed`);
+  }
+}
