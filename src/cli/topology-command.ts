@@ -20,8 +20,10 @@ export function topologyCommand(): Command {
         const connection = new BrokerConnection({ url: config.amqpUrl, purpose: 'admin', heartbeatSeconds: config.heartbeatSeconds, logger });
         await connection.start(5_000);
         try {
-          const channel = await (connection.manager.connection as ChannelModel).createChannel();
-          await declareTopology(channel, plan);
+          const model = connection.manager.connection as ChannelModel;
+          const channel = await model.createChannel();
+          channel.on('error', () => {});
+          await declareTopology(channel, plan, model);
           await channel.close();
         } finally {
           await connection.close();

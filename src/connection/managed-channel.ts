@@ -7,7 +7,7 @@ export interface ManagedChannelOptions<C extends Channel> {
   readonly name: string;
   readonly confirm: C extends ConfirmChannel ? true : boolean;
   /** Runs on every new channel before it is handed out: declare topology, set prefetch, consume. */
-  readonly setup: (channel: C) => Promise<void>;
+  readonly setup: (channel: C, connection: ChannelModel) => Promise<void>;
   /** Called when a channel this object handed out has closed, for whatever reason. */
   readonly onClose?: (channel: C) => void;
   readonly logger: Logger;
@@ -61,7 +61,7 @@ export class ManagedChannel<C extends Channel> {
         channel.on('error', (err: Error) => this.#logger.warn({ err }, 'channel error'));
         const opened = channel;
         opened.on('close', () => this.#closed(model, opened));
-        await this.#options.setup(opened);
+        await this.#options.setup(opened, model);
         if (this.#closing) {
           await opened.close().catch(() => {});
           return;

@@ -64,8 +64,8 @@ export class QueueConsumer {
       name: `consume ${this.queue}`,
       confirm: false,
       logger: this.#logger,
-      setup: async (channel) => {
-        await declareTopology(channel, jobTopology(options.settings, job.jobType));
+      setup: async (channel, model) => {
+        await declareTopology(channel, jobTopology(options.settings, job.jobType), model);
         await channel.prefetch(this.concurrency);
         if (!this.#draining) await this.#subscribe(channel);
       },

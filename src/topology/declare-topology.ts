@@ -1,4 +1,4 @@
-import type { Channel } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import { TopologyConflictError } from '../errors/topology-conflict-error.js';
 import type { TopologyPlan } from './topology-plan.js';
 
@@ -10,7 +10,7 @@ const INEQUIVALENT = /inequivalent arg '([^']+)' for (queue|exchange) '([^']+)'[
  *
  * @throws TopologyConflictError when something exists with other arguments (the broker then closes the channel).
  */
-export async function declareTopology(channel: Channel, plan: TopologyPlan): Promise<void> {
+export async function declareTopology(channel: Channel, plan: TopologyPlan, model?: ChannelModel): Promise<void> {
   try {
     for (const exchange of plan.exchanges) {
       await channel.assertExchange(exchange.name, exchange.type, { durable: true });
@@ -22,8 +22,33 @@ export async function declareTopology(channel: Channel, plan: TopologyPlan): Pro
       await channel.bindQueue(binding.queue, binding.exchange, binding.routingKey);
     }
   } catch (error) {
-    throw toTopologyError(error);
+    const conflict = toTopologyError(error);
+    throw model && conflict instanceof TopologyConflictError ? await rootCause(conflict, plan, model) : conflict;
   }
+}
+
+/**
+ * RabbitMQ names the first differing argument in its own order (for a classic queue, `x-dead-letter-exchange`
+ * comes before `x-queue-type`). A different queue type is the cause that matters, so on a conflict probe for it
+ * on a throwaway channel: a declare with the queue type alone fails on `x-queue-type` exactly when that differs.
+ */
+async function rootCause(conflict: TopologyConflictError, plan: TopologyPlan, model: ChannelModel): Promise<unknown> {
+  const name = /^queue "([^"]+)"/.exec(conflict.message)?.[1];
+  const queue = plan.queues.find((q) => q.name === name);
+  const type = queue?.arguments['x-queue-type'];
+  if (!queue || type === undefined || conflict.message.includes('x-queue-type')) return conflict;
+  let probe: Channel | undefined;
+  try {
+    probe = await model.createChannel();
+    probe.on('error', () => {});
+    await probe.assertQueue(queue.name, { durable: true, arguments: { 'x-queue-type': type } });
+  } catch (probeError) {
+    const typed = toTopologyError(probeError);
+    if (typed instanceof TopologyConflictError && typed.message.includes('x-queue-type')) return typed;
+  } finally {
+    await probe?.close().catch(() => {});
+  }
+  return conflict;
 }
 
 /** Maps the broker's PRECONDITION_FAILED into an error naming the queue or exchange and the argument. */
@@ -32,8 +57,8 @@ export function toTopologyError(error: unknown): unknown {
   const match = INEQUIVALENT.exec(message.replace(/"$/, ''));
   if (!match) return error;
   const [, argument = '', kind = '', name = '', detail = ''] = match;
-  const declared = /received (?:the value '([^']*)'|none)/.exec(detail)?.[1];
-  const current = /current is (?:the value '([^']*)'|none)/.exec(detail)?.[1];
+  const declared = /received (?:the value )?(?:'([^']*)'|none)/.exec(detail)?.[1];
+  const current = /current is (?:the value )?(?:'([^']*)'|none)/.exec(detail)?.[1];
   const show = (value: string | undefined): string => (value === undefined ? 'none' : JSON.stringify(value));
   return new TopologyConflictError(
     `${kind} "${name}" already exists with a different ${argument}: warren declares ${show(declared)}, ` +

@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import amqp, { type ChannelModel } from 'amqplib';
+import { pino, type Logger } from 'pino';
+import { DEFAULT_CONFIG, deadExchange, deadQueue, jobQueue, jobsExchange, type WarrenConfig } from 'warren';
+
+export const AMQP_URL = process.env['WARREN_TEST_AMQP_URL'] ?? DEFAULT_CONFIG.amqpUrl;
+export const run = promisify(execFile);
+
+/** A namespace no other test uses. */
+export function uniqueNamespace(prefix = 'test'): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Configuration for a test: a unique namespace, short timeouts, a free HTTP port. */
+export function testConfig(overrides: Partial<WarrenConfig> = {}): WarrenConfig {
+  return Object.freeze({
+    ...DEFAULT_CONFIG,
+    amqpUrl: AMQP_URL,
+    namespace: uniqueNamespace(),
+    httpPort: 0,
+    logLevel: 'silent',
+    shutdownGraceMs: 5_000,
+    publishTimeoutMs: 5_000,
+    heartbeatSeconds: 2,
+    ...overrides,
+  });
+}
+
+/** A logger that keeps every line in memory (to assert on what was logged). */
+export function memoryLogger(level = 'debug'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = pino({ level }, { write: (line: string) => void lines.push(line) });
+  return { logger, lines };
+}
+
+/** A plain amqplib connection, for what a non-warren client does and for inspection. */
+export async function rawConnection(): Promise<ChannelModel> {
+  return amqp.connect(AMQP_URL);
+}
+
+/** Deletes everything a namespace declared for the given job types. */
+export async function deleteNamespace(namespace: string, jobTypes: readonly string[], extraQueues: readonly string[] = []): Promise<void> {
+  const connection = await rawConnection();
+  try {
+    const channel = await connection.createChannel();
+    for (const jobType of jobTypes) {
+      await channel.deleteQueue(jobQueue(namespace, jobType));
+      await channel.deleteQueue(deadQueue(namespace, jobType));
+    }
+    for (const queue of extraQueues) await channel.deleteQueue(queue);
+    await channel.deleteExchange(jobsExchange(namespace));
+    await channel.deleteExchange(deadExchange(namespace));
+    await channel.close();
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Messages ready in a queue (passive declare). */
+export async function queueDepth(queue: string): Promise<number> {
+  const connection = await rawConnection();
+  try {
+    const channel = await connection.createChannel();
+    const { messageCount } = await channel.checkQueue(queue);
+    await channel.close();
+    return messageCount;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Polls until `check` returns true, or fails after `timeoutMs` with `what`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}

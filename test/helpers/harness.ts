@@ -1,0 +1,36 @@
+import { Registry, Worker, WarrenClient, type HandlerEntry, type SchemaMap, type WarrenConfig } from 'warren';
+import { deleteNamespace, memoryLogger, testConfig } from './broker.js';
+
+/** A started worker and client on a namespace of their own, torn down by `close()`. */
+export interface Harness {
+  readonly config: WarrenConfig;
+  readonly worker: Worker;
+  readonly client: WarrenClient;
+  readonly logLines: string[];
+  close(): Promise<void>;
+}
+
+/** Starts a worker for `handlers` and a client, on a fresh namespace; `close()` stops both and deletes the namespace. */
+export async function startHarness(
+  handlers: readonly HandlerEntry[],
+  options: { config?: Partial<WarrenConfig>; schemas?: SchemaMap } = {},
+): Promise<Harness> {
+  const config = testConfig(options.config);
+  const { logger, lines } = memoryLogger();
+  const registry = new Registry().add(handlers);
+  const worker = new Worker({ config, registry, logger });
+  const client = new WarrenClient({ config, logger, ...(options.schemas ? { schemas: options.schemas } : {}) });
+  await worker.start();
+  await client.start();
+  return {
+    config,
+    worker,
+    client,
+    logLines: lines,
+    async close() {
+      await client.close();
+      await worker.stop();
+      await deleteNamespace(config.namespace, registry.list().map((job) => job.jobType));
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_CONFIG, loadConfig } from 'warren';
+import { formatDuration, parseDuration } from '../../../src/config/duration.js';
+
+const empty = mkdtempSync(join(tmpdir(), 'warren-config-'));
+
+describe('loadConfig', () => {
+  it('uses the documented defaults when nothing is set', () => {
+    const config = loadConfig({ env: {}, cwd: empty });
+    expect(config).toEqual(DEFAULT_CONFIG);
+    expect(config.amqpUrl).toBe('amqp://guest:guest@127.0.0.1:5672');
+    expect(config.namespace).toBe('warren');
+    expect(config.queueType).toBe('quorum');
+    expect(config.httpPort).toBe(9464);
+    expect(config.shutdownGraceMs).toBe(30_000);
+  });
+
+  it('layers defaults ← file ← environment ← overrides', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-config-'));
+    writeFileSync(join(dir, 'warren.json'), JSON.stringify({ namespace: 'from-file', httpPort: 1234, shutdownGraceMs: '45s' }));
+    const config = loadConfig({
+      env: { WARREN_CONFIG: join(dir, 'warren.json'), WARREN_HTTP_PORT: '4321', WARREN_QUEUE_TYPE: 'classic' },
+      overrides: { queueType: 'quorum' },
+    });
+    expect(config.namespace).toBe('from-file');
+    expect(config.httpPort).toBe(4321);
+    expect(config.shutdownGraceMs).toBe(45_000);
+    expect(config.queueType).toBe('quorum');
+  });
+
+  it.each([
+    ['WARREN_QUEUE_TYPE', 'fast', 'WARREN_QUEUE_TYPE must be one of quorum, classic; got "fast"'],
+    ['WARREN_HTTP_PORT', 'eighty', 'WARREN_HTTP_PORT must be a port number 0-65535; got "eighty"'],
+    ['WARREN_HTTP_PORT', '70000', 'WARREN_HTTP_PORT must be a port number 0-65535; got "70000"'],
+    ['WARREN_NAMESPACE', 'has space', 'WARREN_NAMESPACE must be letters, digits'],
+    ['WARREN_AMQP_URL', 'http://x', 'WARREN_AMQP_URL must be an amqp:// or amqps:// URL; got "http://x"'],
+    ['WARREN_SHUTDOWN_GRACE_MS', 'soon', 'WARREN_SHUTDOWN_GRACE_MS must be a duration such as 30000, 30s or 2m; got "soon"'],
+    ['WARREN_LOG_LEVEL', 'loud', 'WARREN_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "loud"'],
+  ])('%s=%s stops with one line naming the variable, the expectation and the value', (name, value, message) => {
+    const load = (): unknown => loadConfig({ env: { [name]: value }, cwd: empty });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(message);
+  });
+
+  it('names the file and key for a bad file value, and refuses unknown keys', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-config-'));
+    writeFileSync(join(dir, 'a.json'), JSON.stringify({ queueType: 'stream' }));
+    expect(() => loadConfig({ env: {}, file: join(dir, 'a.json') })).toThrow(/a\.json: queueType must be one of quorum, classic; got "stream"/);
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ namspace: 'typo' }));
+    expect(() => loadConfig({ env: {}, file: join(dir, 'b.json') })).toThrow(/unknown setting "namspace"/);
+    writeFileSync(join(dir, 'c.json'), '{ not json');
+    expect(() => loadConfig({ env: {}, file: join(dir, 'c.json') })).toThrow(/must be JSON/);
+  });
+});
+
+describe('durations', () => {
+  it('parses and formats', () => {
+    expect(parseDuration('1500')).toBe(1500);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('30s')).toBe(30_000);
+    expect(parseDuration('2m')).toBe(120_000);
+    expect(parseDuration('1h')).toBe(3_600_000);
+    expect(parseDuration('1.5s')).toBe(1_500);
+    expect(parseDuration('soon')).toBeUndefined();
+    expect(parseDuration('-1s')).toBeUndefined();
+    expect(formatDuration(1_000)).toBe('1s');
+    expect(formatDuration(120_000)).toBe('2m');
+    expect(formatDuration(90_000)).toBe('90s');
+    expect(formatDuration(3_600_000)).toBe('1h');
+    expect(formatDuration(250)).toBe('250ms');
+  });
+});

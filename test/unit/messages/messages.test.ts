@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { HEADERS } from 'warren';
+import { decodeBody } from '../../../src/messages/decode.js';
+import { failureHeaders, toError } from '../../../src/messages/failure-headers.js';
+import { attemptOf } from '../../../src/consumer/queue-consumer.js';
+import { decide } from '../../../src/retry/decide.js';
+import { NonRetryableError } from 'warren';
+
+const body = (text: string, properties: Record<string, unknown> = {}) => ({ content: Buffer.from(text), properties: properties as never });
+
+describe('decodeBody', () => {
+  it('accepts JSON with a JSON content type or none at all', () => {
+    expect(decodeBody(body('{"a":1}', { contentType: 'application/json' }))).toEqual({ ok: true, payload: { a: 1 } });
+    expect(decodeBody(body('{"a":1}', { contentType: 'application/vnd.acme+json; charset=utf-8' }))).toEqual({ ok: true, payload: { a: 1 } });
+    expect(decodeBody(body('[1]'))).toEqual({ ok: true, payload: [1] });
+  });
+
+  it('refuses bodies that are not JSON, other content types and encodings', () => {
+    expect(decodeBody(body('{oops'))).toMatchObject({ ok: false, error: expect.stringMatching(/not valid JSON/) });
+    expect(decodeBody(body('{}', { contentType: 'text/plain' }))).toMatchObject({ ok: false, error: expect.stringMatching(/"text\/plain" is not JSON/) });
+    expect(decodeBody(body('{}', { contentEncoding: 'gzip' }))).toMatchObject({ ok: false, error: expect.stringMatching(/gzip/) });
+  });
+});
+
+describe('failureHeaders', () => {
+  it('keeps the message headers, records the error and keeps the first failure time', () => {
+    const error = new Error('x'.repeat(5_000));
+    error.stack = 's'.repeat(10_000);
+    const headers = failureHeaders({
+      reason: 'exhausted',
+      error,
+      attempt: 3,
+      queue: 'ns.job.a',
+      routingKey: 'a',
+      previous: { custom: 'kept', [HEADERS.firstFailureAt]: '2026-01-01T00:00:00.000Z' },
+      now: new Date('2026-02-02T00:00:00.000Z'),
+    });
+    expect(headers).toMatchObject({
+      custom: 'kept',
+      [HEADERS.reason]: 'exhausted',
+      [HEADERS.attempt]: 3,
+      [HEADERS.errorName]: 'Error',
+      [HEADERS.firstFailureAt]: '2026-01-01T00:00:00.000Z',
+      [HEADERS.lastFailureAt]: '2026-02-02T00:00:00.000Z',
+      [HEADERS.originalQueue]: 'ns.job.a',
+      [HEADERS.originalRoutingKey]: 'a',
+      [HEADERS.workerPid]: process.pid,
+    });
+    expect(String(headers[HEADERS.errorStack]).length).toBeLessThanOrEqual(2_000);
+    expect(String(headers[HEADERS.errorMessage]).length).toBeLessThanOrEqual(1_000);
+  });
+});
+
+describe('toError and decide', () => {
+  it('normalises non-Errors', () => {
+    expect(toError('x').message).toBe('handler threw a non-Error value: "x"');
+    expect(toError(undefined).message).toBe('handler threw undefined');
+    expect(toError(null).message).toBe('handler threw a non-Error value: null');
+    const error = new TypeError('t');
+    expect(toError(error)).toBe(error);
+  });
+
+  it('dead-letters non-retryable errors as non_retryable and the rest as exhausted', () => {
+    expect(decide(new NonRetryableError('no'))).toEqual({ kind: 'dead', reason: 'non_retryable' });
+    expect(decide(new Error('maybe'))).toEqual({ kind: 'dead', reason: 'exhausted' });
+  });
+
+  it('counts attempts from the header plus broker redeliveries', () => {
+    expect(attemptOf({})).toBe(1);
+    expect(attemptOf({ [HEADERS.attempt]: 3 })).toBe(3);
+    expect(attemptOf({ 'x-delivery-count': 2 })).toBe(3);
+    expect(attemptOf({ [HEADERS.attempt]: 'junk' })).toBe(1);
+  });
+});

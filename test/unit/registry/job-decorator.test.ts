@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Job, Registry, RegistrationError, defineJob, jobMethods, type JobContext } from 'warren';
+import { fakeContext } from '../../helpers/fake-context.js';
+
+const Payload = z.object({ n: z.number() });
+
+class Doubler {
+  readonly seen: number[] = [];
+
+  @Job('math.double', { schema: Payload, concurrency: 3, timeoutMs: 1_000 })
+  async double(payload: z.output<typeof Payload>, ctx: JobContext): Promise<number> {
+    this.seen.push(payload.n);
+    return payload.n * 2 + ctx.attempt;
+  }
+
+  @Job('math.noop')
+  noop(): void {}
+}
+
+class Child extends Doubler {
+  @Job('math.triple')
+  triple(): void {}
+}
+
+describe('@Job (TC39 standard decorator) under the test runner', () => {
+  it('records metadata that the registry turns into bound handlers', async () => {
+    expect(jobMethods(Doubler).map((m) => m.jobType)).toEqual(['math.double', 'math.noop']);
+    const registry = new Registry().add([Doubler]);
+    const job = registry.get('math.double');
+    expect(job?.concurrency).toBe(3);
+    expect(job?.timeoutMs).toBe(1_000);
+    expect(job?.schema).toBe(Payload);
+    // Runs bound to one instance: `this` works inside the method.
+    await expect(job?.handler({ n: 4 }, fakeContext({ attempt: 2 }))).resolves.toBe(10);
+  });
+
+  it('keeps each class its own list (subclasses inherit, parents do not see children)', () => {
+    expect(jobMethods(Child).map((m) => m.jobType)).toEqual(['math.double', 'math.noop', 'math.triple']);
+    expect(jobMethods(Doubler)).toHaveLength(2);
+  });
+
+  it('rejects a job type registered twice, a class without @Job methods and bad names', () => {
+    expect(() => new Registry().add([Doubler, defineJob('math.noop', () => {})])).toThrow(/"math.noop" is registered twice/);
+    class Plain {}
+    expect(() => new Registry().add([Plain])).toThrow(RegistrationError);
+    expect(() => new Registry().register(defineJob('bad#type', () => {}))).toThrow(/not valid/);
+    expect(() => new Registry().register(defineJob('ok.type', () => {}, { concurrency: 0 }))).toThrow(/concurrency/);
+    expect(() => new Registry().add([{ jobType: 'x' }])).toThrow(/defineJob\(\) results or classes/);
+  });
+});
