@@ -27,7 +27,7 @@ export interface WarrenConfig {
   readonly jobTimeoutMs: number;
   /** Quorum-queue delivery limit: a message redelivered more often (its worker crashed) is dead-lettered. @defaultValue 5 */
   readonly deliveryLimit: number;
-  /** AMQP heartbeat; also the reconnect delay. @defaultValue 5 */
+  /** AMQP heartbeat interval, in seconds: a dead peer is noticed after about twice this. @defaultValue 5 */
   readonly heartbeatSeconds: number;
   /** Handlers module loaded by `warren start`; empty means `handlers/index.{js,mjs,ts}` under the working directory. @defaultValue `""` */
   readonly handlers: string;

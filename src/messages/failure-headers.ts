@@ -21,7 +21,8 @@ const HOST = hostname();
  * The first-failure time is kept from earlier attempts; stack and message are truncated so headers stay small.
  */
 export function failureHeaders(context: FailureContext): Record<string, unknown> {
-  const previous = context.previous ?? {};
+  // The broker's redelivery count belongs to the original delivery; a copy starts its own.
+  const { 'x-delivery-count': _count, ...previous } = context.previous ?? {};
   const now = context.now.toISOString();
   const first = previous[HEADERS.firstFailureAt];
   return {

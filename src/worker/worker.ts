@@ -96,7 +96,10 @@ export class Worker {
     this.#state = 'starting';
     const timeoutMs = this.#options.connectTimeoutMs ?? 15_000;
     try {
-      await Promise.all([this.#consumeConnection.start(timeoutMs), this.#publishConnection.start(timeoutMs)]);
+      // One after the other: a refused login then fails before the second connection starts, and closing a
+      // connection that is still mid-attempt would wait out amqp-connection-manager's reconnect delay.
+      await this.#consumeConnection.start(timeoutMs);
+      await this.#publishConnection.start(timeoutMs);
       await this.#publisher.start();
       // Sequential: the first conflicting queue stops startup with its own error, not a pile of them.
       for (const consumer of this.#consumers) await consumer.start();
@@ -120,7 +123,8 @@ export class Worker {
   }
 
   async #stop(): Promise<void> {
-    if (this.#state === 'idle') {
+    if (this.#state === 'idle' || this.#state === 'failed') {
+      // Never started, or a failed start already closed everything.
       this.#state = 'stopped';
       return;
     }

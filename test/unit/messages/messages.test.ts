@@ -32,7 +32,7 @@ describe('failureHeaders', () => {
       attempt: 3,
       queue: 'ns.job.a',
       routingKey: 'a',
-      previous: { custom: 'kept', [HEADERS.firstFailureAt]: '2026-01-01T00:00:00.000Z' },
+      previous: { custom: 'kept', 'x-delivery-count': 2, [HEADERS.firstFailureAt]: '2026-01-01T00:00:00.000Z' },
       now: new Date('2026-02-02T00:00:00.000Z'),
     });
     expect(headers).toMatchObject({
@@ -46,6 +46,7 @@ describe('failureHeaders', () => {
       [HEADERS.originalRoutingKey]: 'a',
       [HEADERS.workerPid]: process.pid,
     });
+    expect(headers).not.toHaveProperty('x-delivery-count');
     expect(String(headers[HEADERS.errorStack]).length).toBeLessThanOrEqual(2_000);
     expect(String(headers[HEADERS.errorMessage]).length).toBeLessThanOrEqual(1_000);
   });

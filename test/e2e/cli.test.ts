@@ -1,0 +1,146 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { deadQueue, jobQueue } from 'warren';
+import { deleteNamespace, queueDepth, uniqueNamespace } from '../helpers/broker.js';
+import { logLines, runWarren, spawnWarren, type WarrenProcess } from '../helpers/cli.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function startWorker(args: string[], env: Record<string, string>): WarrenProcess {
+  const proc = spawnWarren(['start', ...args], env);
+  cleanups.push(async () => {
+    if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
+    await proc.exited;
+  });
+  return proc;
+}
+
+describe('the README quick-start path', () => {
+  it('warren start with the example handlers, then warren publish: the job runs; SIGTERM exits 0', async () => {
+    const namespace = uniqueNamespace('e2e');
+    cleanups.push(() => deleteNamespace(namespace, ['email.send', 'report.generate']));
+    const env = { WARREN_NAMESPACE: namespace };
+    const worker = startWorker([], env);
+    await worker.waitForOutput(/"msg":"worker started"/);
+    expect(worker.stderr()).toMatch(new RegExp(`email.send → ${namespace}\\.job\\.email\\.send \\(concurrency 20\\)`));
+    expect(worker.stderr()).toMatch(new RegExp(`report.generate → ${namespace}\\.job\\.report\\.generate \\(concurrency 2\\)`));
+
+    const published = await runWarren(['publish', 'email.send', '{"to":"a@example.com","subject":"Hi","body":"Hello"}', '--id', 'quickstart-1'], env);
+    expect(published).toMatchObject({ code: 0, stdout: 'quickstart-1\n' });
+    const report = await runWarren(['publish', 'report.generate', '{"reportId":"r-1","kind":"audit","from":"2026-01-01","to":"2026-01-31"}', '--json'], env);
+    expect(report.code).toBe(0);
+    const { messageId } = JSON.parse(report.stdout) as { messageId: string };
+
+    await worker.waitForOutput(/"msg":"e-mail sent"/);
+    await worker.waitForOutput(/"msg":"report ready"/);
+    const lines = logLines(worker.stdout());
+    expect(lines.find((l) => l['msg'] === 'e-mail sent')).toMatchObject({ jobId: 'quickstart-1', jobType: 'email.send', attempt: 1 });
+    expect(lines.find((l) => l['msg'] === 'report ready')).toMatchObject({ jobId: messageId, jobType: 'report.generate' });
+
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM with slow jobs in flight: they complete and are acked, exit 0, none redelivered', async () => {
+    const namespace = uniqueNamespace('e2e');
+    cleanups.push(() => deleteNamespace(namespace, ['slow.work']));
+    const env = { WARREN_NAMESPACE: namespace, WARREN_SHUTDOWN_GRACE_MS: '20s' };
+    const worker = startWorker(['--handlers', 'test/fixtures/slow-handlers.ts'], env);
+    await worker.waitForOutput(/"msg":"worker started"/);
+    for (let i = 0; i < 5; i += 1) {
+      const { code } = await runWarren(['publish', 'slow.work', '{"ms":1500}', '--id', `slow-${i}`], env);
+      expect(code).toBe(0);
+    }
+    await worker.waitForOutput(/(slow job started[\s\S]*){5}/);
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+
+    const lines = logLines(worker.stdout());
+    const finished = lines.filter((l) => l['event'] === 'job-finished').map((l) => l['jobId']);
+    expect(finished.sort()).toEqual(['slow-0', 'slow-1', 'slow-2', 'slow-3', 'slow-4']);
+    expect(lines.filter((l) => l['event'] === 'job-started')).toHaveLength(5);
+    // Acked, not returned: the queue is empty with the worker gone, and nothing was dead-lettered.
+    const depth = await queueDepth(jobQueue(namespace, 'slow.work'));
+    if (depth !== 0) console.log(worker.stdout(), worker.stderr());
+    expect(depth).toBe(0);
+    expect(await queueDepth(deadQueue(namespace, 'slow.work'))).toBe(0);
+  });
+
+  it('a second signal exits 1 at once', async () => {
+    const namespace = uniqueNamespace('e2e');
+    cleanups.push(() => deleteNamespace(namespace, ['slow.work']));
+    const env = { WARREN_NAMESPACE: namespace, WARREN_SHUTDOWN_GRACE_MS: '30s' };
+    const worker = startWorker(['--handlers', 'test/fixtures/slow-handlers.ts'], env);
+    await worker.waitForOutput(/"msg":"worker started"/);
+    await runWarren(['publish', 'slow.work', '{"ms":20000}'], env);
+    await worker.waitForOutput(/slow job started/);
+    worker.child.kill('SIGTERM');
+    await worker.waitForOutput(/draining in-flight jobs/);
+    const started = Date.now();
+    worker.child.kill('SIGINT');
+    expect(await worker.exited).toBe(1);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
+describe('startup failures exit non-zero with one clear line', () => {
+  it('wrong password: within 2 s', async () => {
+    const started = Date.now();
+    const result = await runWarren(['start'], { WARREN_AMQP_URL: 'amqp://guest:nope@127.0.0.1:5672', WARREN_NAMESPACE: uniqueNamespace('e2e') });
+    expect(result.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(2_000); // process start, loading the .ts handlers, and the refused login
+    expect(result.stderr).toMatch(/^warren: RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672 refused the login of user "guest"/m);
+    expect(result.stderr + result.stdout).not.toContain('nope');
+  });
+
+  it('a bad setting names the variable, the expectation and the value', async () => {
+    const result = await runWarren(['start'], { WARREN_QUEUE_TYPE: 'fast' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('warren: WARREN_QUEUE_TYPE must be one of quorum, classic; got "fast"\n');
+  });
+
+  it('a missing handlers module is named', async () => {
+    const result = await runWarren(['start', '--handlers', 'no/such/module.ts']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/handlers module .*no\/such\/module\.ts does not exist/);
+  });
+});
+
+describe('other commands', () => {
+  it('--help on every command', async () => {
+    for (const args of [['--help'], ['start', '--help'], ['publish', '--help'], ['topology', '--help']]) {
+      const result = await runWarren(args);
+      expect(result.code, args.join(' ')).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: warren/);
+    }
+  });
+
+  it('publish: unroutable and bad JSON exit non-zero with a clear message', async () => {
+    const unroutable = await runWarren(['publish', 'nobody.home', '{}'], { WARREN_NAMESPACE: uniqueNamespace('e2e') });
+    expect(unroutable.code).toBe(1);
+    expect(unroutable.stderr).toMatch(/was returned: no queue is bound to .* for routing key "nobody.home"/);
+    const badJson = await runWarren(['publish', 'email.send', '{nope']);
+    expect(badJson.code).not.toBe(0);
+    expect(badJson.stderr).toMatch(/not valid JSON/);
+  });
+
+  it('topology prints the plan, --json as data, --apply declares it', async () => {
+    const namespace = uniqueNamespace('e2e');
+    cleanups.push(() => deleteNamespace(namespace, ['email.send', 'report.generate']));
+    const text = await runWarren(['topology'], { WARREN_NAMESPACE: namespace });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`${namespace}.jobs (topic, durable)`);
+    expect(text.stdout).toContain(`${namespace}.jobs --[email.send]--> ${namespace}.job.email.send`);
+
+    const json = await runWarren(['topology', '--json', '--apply'], { WARREN_NAMESPACE: namespace });
+    expect(json.code).toBe(0);
+    const plan = JSON.parse(json.stdout) as { queues: Array<{ name: string; arguments: Record<string, unknown> }> };
+    expect(plan.queues.map((q) => q.name)).toContain(`${namespace}.job.report.generate`);
+    expect(plan.queues[0]?.arguments['x-queue-type']).toBe('quorum');
+    expect(await queueDepth(`${namespace}.job.report.generate`)).toBe(0); // exists now
+  });
+});

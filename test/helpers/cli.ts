@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { AMQP_URL, waitFor } from './broker.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/warren.js', import.meta.url));
+
+/** A `warren` process, with its output collected. */
+export interface WarrenProcess {
+  readonly child: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** Resolves with the exit code (or the signal name). */
+  readonly exited: Promise<number | string>;
+  /** Waits until stdout or stderr matches. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+/** Runs `node bin/warren.js …args` with the test broker and the given environment. */
+export function spawnWarren(args: readonly string[], env: Record<string, string> = {}): WarrenProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, WARREN_AMQP_URL: AMQP_URL, WARREN_HTTP_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitForOutput: (pattern, timeoutMs = 20_000) =>
+      waitFor(`output matching ${pattern} (stdout: ${out.slice(-500)} stderr: ${err.slice(-500)})`, () => pattern.test(out) || pattern.test(err), timeoutMs),
+  };
+}
+
+/** Runs a `warren` command to completion. */
+export async function runWarren(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const proc = spawnWarren(args, env);
+  const code = await proc.exited;
+  return { code, stdout: proc.stdout(), stderr: proc.stderr() };
+}
+
+/** Parses pino JSON lines from stdout. */
+export function logLines(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
