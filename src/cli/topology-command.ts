@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { ChannelModel } from 'amqplib';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { declareTopology } from '../topology/declare-topology.js';
+import { plannedJobs } from '../retry/retry-policy.js';
 import { planTopology, type TopologyPlan } from '../topology/topology-plan.js';
 import { loadRegistry, quietContext } from './cli-context.js';
 
@@ -15,7 +16,7 @@ export function topologyCommand(): Command {
     .action(async (options: { handlers?: string; apply?: boolean; json?: boolean }) => {
       const { config, logger } = quietContext();
       const { registry } = await loadRegistry(options.handlers, config);
-      const plan = planTopology(config, registry.list().map((job) => job.jobType));
+      const plan = planTopology(config, plannedJobs(registry.list(), config));
       if (options.apply) {
         const connection = new BrokerConnection({ url: config.amqpUrl, purpose: 'admin', heartbeatSeconds: config.heartbeatSeconds, logger });
         await connection.start(5_000);
@@ -40,7 +41,8 @@ export function formatPlan(plan: TopologyPlan, applied: boolean): string {
   lines.push('queues');
   for (const q of plan.queues) {
     const args = Object.entries(q.arguments).map(([k, v]) => `${k}=${v}`).join(' ');
-    lines.push(`  ${q.name} (${q.role} queue of ${q.jobType}, durable) ${args}`);
+    const of = q.role === 'retry' ? 'retry tier' : `${q.role} queue of ${q.jobType}`;
+    lines.push(`  ${q.name} (${of}, durable) ${args}`);
   }
   lines.push('bindings');
   for (const b of plan.bindings) lines.push(`  ${b.exchange} --[${b.routingKey}]--> ${b.queue}`);

@@ -29,6 +29,10 @@ export interface WarrenConfig {
   readonly deliveryLimit: number;
   /** AMQP heartbeat interval, in seconds: a dead peer is noticed after about twice this. @defaultValue 5 */
   readonly heartbeatSeconds: number;
+  /** Delays of the retry tiers, in milliseconds: attempt n waits in tier n, the last repeats. @defaultValue 1s, 5s, 30s, 2m, 10m, 1h */
+  readonly retryTiersMs: readonly number[];
+  /** Attempts before a failing job is dead-lettered as `exhausted` (1 = no retries). @defaultValue 7 (each default tier once) */
+  readonly maxAttempts: number;
   /** Handlers module loaded by `warren start`; empty means `handlers/index.{js,mjs,ts}` under the working directory. @defaultValue `""` */
   readonly handlers: string;
 }
@@ -47,5 +51,7 @@ export const DEFAULT_CONFIG: WarrenConfig = Object.freeze({
   jobTimeoutMs: 300_000,
   deliveryLimit: 5,
   heartbeatSeconds: 5,
+  retryTiersMs: Object.freeze([1_000, 5_000, 30_000, 120_000, 600_000, 3_600_000]),
+  maxAttempts: 7,
   handlers: '',
 });

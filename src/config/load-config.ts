@@ -22,6 +22,12 @@ interface Field {
 const asText = (text: string): unknown => text;
 const asInteger = (text: string): unknown => (/^\d+$/.test(text.trim()) ? Number(text) : text);
 const asDuration = (text: string): unknown => parseDuration(text) ?? text;
+/** `"1s,5s,30s"` (or an array of numbers and duration strings, from the file) → milliseconds. */
+const asTiers = (value: unknown): unknown => {
+  const items = typeof value === 'string' ? value.split(',') : value;
+  if (!Array.isArray(items)) return value;
+  return items.map((item: unknown) => (typeof item === 'string' ? (parseDuration(item) ?? item) : item));
+};
 const port = z.number().int().min(0).max(65_535);
 const positive = z.number().int().positive();
 
@@ -93,6 +99,18 @@ const FIELDS: Readonly<Record<Key, Field>> = {
     schema: positive,
     fromText: asInteger,
   },
+  retryTiersMs: {
+    env: 'WARREN_RETRY_TIERS',
+    expected: 'a comma-separated list of 1 to 20 positive durations such as 1s,5s,30s',
+    schema: z.array(z.number().int().positive()).min(1).max(20),
+    fromText: asTiers,
+  },
+  maxAttempts: {
+    env: 'WARREN_MAX_ATTEMPTS',
+    expected: 'a whole number of attempts, 1 or more',
+    schema: positive,
+    fromText: asInteger,
+  },
   handlers: { env: 'WARREN_HANDLERS', expected: 'a module path', schema: z.string(), fromText: asText },
 };
 
@@ -131,7 +149,7 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
       [source, given] = [field.env, field.fromText(envText)];
     } else if (key in fromFile) {
       [source, given] = [`${file}: ${key}`, fromFile[key]];
-      if (typeof given === 'string' && field.fromText !== asText) given = field.fromText(given);
+      if ((typeof given === 'string' && field.fromText !== asText) || field.fromText === asTiers) given = field.fromText(given as string);
     } else {
       [source, given] = [key, DEFAULT_CONFIG[key]];
     }

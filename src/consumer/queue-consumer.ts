@@ -10,14 +10,16 @@ import { HEADERS, type DeadLetterReason } from '../messages/headers.js';
 import { DEFAULT_CONCURRENCY, type JobContext, type JobDefinition } from '../registry/job-definition.js';
 import { validatePayload } from '../registry/validate-payload.js';
 import { decide } from '../retry/decide.js';
+import { resolveRetryPolicy, type RetryPolicy } from '../retry/retry-policy.js';
 import { declareTopology } from '../topology/declare-topology.js';
-import { jobTopology, type TopologySettings } from '../topology/topology-plan.js';
-import { deadExchange, jobQueue } from '../topology/names.js';
+import { jobTopology, type TopologyPlan, type TopologySettings } from '../topology/topology-plan.js';
+import { deadExchange, jobQueue, retryExchange, retryRoutingKey } from '../topology/names.js';
+import type { WarrenConfig } from '../config/config-options.js';
 import type { Publisher } from '../publisher/publisher.js';
 
 /** Options of a {@link QueueConsumer}. */
 export interface QueueConsumerOptions {
-  readonly settings: TopologySettings;
+  readonly settings: TopologySettings & Pick<WarrenConfig, 'maxAttempts' | 'retryTiersMs'>;
   /** Confirmed publishing for dead-letter copies (on the publishing connection). */
   readonly publisher: Publisher;
   /** Timeout of jobs that set none. */
@@ -28,7 +30,7 @@ export interface QueueConsumerOptions {
 }
 
 /** How a delivery ended. */
-export type DeliveryOutcome = 'success' | 'dead' | 'invalid' | 'requeued' | 'stale';
+export type DeliveryOutcome = 'success' | 'retry' | 'dead' | 'invalid' | 'requeued' | 'stale';
 
 interface InFlight {
   readonly controller: AbortController;
@@ -44,6 +46,8 @@ export class QueueConsumer {
   readonly job: JobDefinition;
   readonly queue: string;
   readonly concurrency: number;
+  readonly retryPolicy: RetryPolicy;
+  readonly #topology: TopologyPlan;
   readonly #options: QueueConsumerOptions;
   readonly #logger: Logger;
   readonly #channel: ManagedChannel<Channel>;
@@ -59,13 +63,15 @@ export class QueueConsumer {
     this.#options = options;
     this.queue = jobQueue(options.settings.namespace, job.jobType);
     this.concurrency = job.concurrency ?? DEFAULT_CONCURRENCY;
+    this.retryPolicy = resolveRetryPolicy(job.jobType, job.retry, options.settings);
+    this.#topology = jobTopology(options.settings, job.jobType, this.retryPolicy.tiersMs);
     this.#logger = options.logger.child({ component: 'consumer', queue: this.queue });
     this.#channel = new ManagedChannel<Channel>(connection, {
       name: `consume ${this.queue}`,
       confirm: false,
       logger: this.#logger,
       setup: async (channel, model) => {
-        await declareTopology(channel, jobTopology(options.settings, job.jobType), model);
+        await declareTopology(channel, this.#topology, model);
         await channel.prefetch(this.concurrency);
         if (!this.#draining) await this.#subscribe(channel);
       },
@@ -111,7 +117,7 @@ export class QueueConsumer {
     const attempt = async (delayMs: number): Promise<void> => {
       if (this.#draining || this.#channel.current !== channel) return;
       try {
-        await declareTopology(channel, jobTopology(this.#options.settings, this.job.jobType));
+        await declareTopology(channel, this.#topology);
         await this.#subscribe(channel);
         this.#logger.info('re-subscribed after a server-sent cancel');
       } catch (err) {
@@ -139,6 +145,16 @@ export class QueueConsumer {
     const jobId = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : randomUUID();
     const attempt = attemptOf(headers);
 
+    const { routingKey } = message.fields;
+    if (routingKey !== jobType && !routingKey.endsWith(`.${jobType}`)) {
+      // Bound here by hand with another routing key: this queue's handler is not the one it was meant for.
+      const error = new Error(`routing key "${routingKey}" is not job type "${jobType}" of queue ${this.queue}`);
+      error.name = 'UnknownJobType';
+      this.#logger.warn({ jobId, routingKey }, 'message for another job type; dead-lettering');
+      await this.#forward(channel, message, jobId, attempt, 'unknown_job_type', error);
+      return;
+    }
+
     const decoded = decodeBody(message);
     let payload: unknown;
     let invalid: string | undefined;
@@ -153,7 +169,7 @@ export class QueueConsumer {
       const error = new Error(invalid);
       error.name = 'InvalidPayload';
       this.#logger.warn({ jobId, jobType, reason: invalid }, 'invalid payload; dead-lettering without running the handler');
-      await this.#deadLetter(channel, message, jobId, attempt, 'invalid_payload', error);
+      await this.#forward(channel, message, jobId, attempt, 'invalid_payload', error);
       return;
     }
 
@@ -193,24 +209,36 @@ export class QueueConsumer {
         return;
       }
       const error = toError(thrown);
-      const outcome = decide(error);
-      (logger ?? parent).warn({ err: error, jobId, jobType, attempt, reason: outcome.reason }, 'job failed; dead-lettering');
-      await this.#deadLetter(channel, message, jobId, attempt, outcome.reason, error);
+      const outcome = decide(error, attempt, this.retryPolicy);
+      if (outcome.kind === 'retry') {
+        (logger ?? parent).warn({ err: error, jobId, jobType, attempt, retryInMs: outcome.delayMs }, 'job failed; retrying');
+        await this.#forward(channel, message, jobId, attempt, 'retry', error, outcome.delayMs);
+      } else {
+        (logger ?? parent).warn({ err: error, jobId, jobType, attempt, reason: outcome.reason }, 'job failed; dead-lettering');
+        await this.#forward(channel, message, jobId, attempt, outcome.reason, error);
+      }
     }
   }
 
-  /** Copies the message to its dead-letter queue with the error context, confirmed, and only then acks it. */
-  async #deadLetter(
+  /**
+   * Copies the message to its retry tier or dead-letter queue with the error context, confirmed, and only then
+   * acks the original. A crash between the two may duplicate the job, never lose it.
+   */
+  async #forward(
     channel: Channel,
     message: ConsumeMessage,
     jobId: string,
     attempt: number,
-    reason: DeadLetterReason,
+    outcome: 'retry' | DeadLetterReason,
     error: Error,
+    delayMs = 0,
   ): Promise<void> {
     const { namespace } = this.#options.settings;
+    const { jobType } = this.job;
+    const [exchange, routingKey] =
+      outcome === 'retry' ? [retryExchange(namespace), retryRoutingKey(delayMs, jobType)] : [deadExchange(namespace), jobType];
     const headers = failureHeaders({
-      reason,
+      outcome,
       error,
       attempt,
       queue: this.queue,
@@ -220,7 +248,7 @@ export class QueueConsumer {
     });
     const { properties } = message;
     try {
-      await this.#options.publisher.send(deadExchange(namespace), this.job.jobType, message.content, {
+      await this.#options.publisher.send(exchange, routingKey, message.content, {
         messageId: jobId,
         type: properties.type ?? this.job.jobType,
         timestamp: properties.timestamp,
@@ -233,13 +261,13 @@ export class QueueConsumer {
         headers,
       });
     } catch (publishError) {
-      // Not confirmed: keep the original. Reject-with-requeue counts toward the delivery limit, so a dead-letter
-      // queue that stays unreachable ends in the broker's own dead-lettering rather than a hot loop forever.
-      this.#logger.error({ err: publishError, jobId }, 'dead-letter copy not confirmed; returning the job to its queue');
+      // Not confirmed: keep the original. Reject-with-requeue counts toward the delivery limit, so a tier or
+      // dead-letter queue that stays unreachable ends in the broker's own dead-lettering, not a hot loop forever.
+      this.#logger.error({ err: publishError, jobId, outcome }, 'copy not confirmed; returning the job to its queue');
       this.#settle(channel, message, 'requeue', 'requeued');
       return;
     }
-    this.#settle(channel, message, 'ack', reason === 'invalid_payload' ? 'invalid' : 'dead');
+    this.#settle(channel, message, 'ack', outcome === 'retry' ? 'retry' : outcome === 'invalid_payload' ? 'invalid' : 'dead');
   }
 
   #settle(channel: Channel, message: ConsumeMessage, how: 'ack' | 'requeue', outcome: DeliveryOutcome): void {

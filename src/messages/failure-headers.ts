@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import { HEADERS, MAX_MESSAGE_CHARS, MAX_STACK_CHARS, type DeadLetterReason } from './headers.js';
 
-/** What went wrong with one delivery, for the headers of its dead letter. */
+/** What went wrong with one delivery, for the headers of its retry copy or dead letter. */
 export interface FailureContext {
-  readonly reason: DeadLetterReason;
+  /** `retry` for a retry copy; otherwise why it is dead-lettered. */
+  readonly outcome: 'retry' | DeadLetterReason;
   readonly error: Error;
   /** The attempt that failed (1-based). */
   readonly attempt: number;
@@ -17,18 +18,20 @@ export interface FailureContext {
 const HOST = hostname();
 
 /**
- * The headers of a dead letter: the message's own headers plus the error context. Pure but for the host name.
- * The first-failure time is kept from earlier attempts; stack and message are truncated so headers stay small.
+ * The headers of a retry copy or dead letter: the message's own headers plus the error context. Pure but for the
+ * host name. A retry copy carries the number of the attempt it will be; a dead letter the number of attempts made,
+ * and its reason. The first-failure time is kept from earlier attempts; stack and message are truncated.
  */
 export function failureHeaders(context: FailureContext): Record<string, unknown> {
   // The broker's redelivery count belongs to the original delivery; a copy starts its own.
-  const { 'x-delivery-count': _count, ...previous } = context.previous ?? {};
+  const { 'x-delivery-count': _count, [HEADERS.reason]: _reason, ...previous } = context.previous ?? {};
   const now = context.now.toISOString();
   const first = previous[HEADERS.firstFailureAt];
+  const retry = context.outcome === 'retry';
   return {
     ...previous,
-    [HEADERS.reason]: context.reason,
-    [HEADERS.attempt]: context.attempt,
+    ...(retry ? {} : { [HEADERS.reason]: context.outcome }),
+    [HEADERS.attempt]: retry ? context.attempt + 1 : context.attempt,
     [HEADERS.errorName]: truncate(context.error.name, 200),
     [HEADERS.errorMessage]: truncate(context.error.message, MAX_MESSAGE_CHARS),
     [HEADERS.errorStack]: truncate(context.error.stack ?? '', MAX_STACK_CHARS),

@@ -26,5 +26,6 @@ export function defineJob(jobType: string, handler: JobHandler<unknown>, options
     concurrency: options.concurrency,
     timeoutMs: options.timeoutMs,
     schema: options.schema,
+    retry: options.retry,
   });
 }

@@ -19,6 +19,14 @@ export interface JobContext {
 /** A job handler: resolve to succeed; throw to fail (see `NonRetryableError` and `RetryableError`). */
 export type JobHandler<P> = (payload: P, ctx: JobContext) => unknown;
 
+/** Retry options of one job; unset fields come from the `maxAttempts` and `retryTiersMs` settings. */
+export interface RetryOptions {
+  /** Attempts before the job is dead-lettered as `exhausted`; 1 means never retry. */
+  readonly maxAttempts?: number;
+  /** Delays of this job's tiers, as milliseconds or durations (`"1s"`, `"5m"`); attempt n waits in tier n. */
+  readonly tiers?: ReadonlyArray<number | string>;
+}
+
 /** Options of a job, on `@Job` or `defineJob`. */
 export interface JobOptions<S extends z.ZodType = z.ZodType> {
   /** Deliveries handled at once by one worker: the prefetch of the job queue's channel. @defaultValue 10 */
@@ -27,6 +35,8 @@ export interface JobOptions<S extends z.ZodType = z.ZodType> {
   readonly timeoutMs?: number;
   /** Payloads are validated against it before the handler runs, and on publish. */
   readonly schema?: S;
+  /** How failures are retried. @defaultValue the `maxAttempts` and `retryTiersMs` settings */
+  readonly retry?: RetryOptions;
 }
 
 /** A registered job: what `defineJob` returns and what `@Job` records. */
@@ -38,6 +48,7 @@ export interface JobDefinition<T extends string = string, P = unknown> {
   readonly concurrency: number | undefined;
   readonly timeoutMs: number | undefined;
   readonly schema: z.ZodType<P> | undefined;
+  readonly retry: RetryOptions | undefined;
 }
 
 /** Default prefetch of a job queue's channel. */

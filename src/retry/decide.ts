@@ -1,16 +1,28 @@
 import { hasCode } from '../errors/warren-error.js';
 import type { DeadLetterReason } from '../messages/headers.js';
+import type { RetryPolicy } from './retry-policy.js';
 
 /** What to do with a failed attempt. */
-export type FailureOutcome = { readonly kind: 'dead'; readonly reason: DeadLetterReason };
+export type FailureOutcome =
+  | { readonly kind: 'retry'; readonly delayMs: number }
+  | { readonly kind: 'dead'; readonly reason: DeadLetterReason };
 
 /**
  * Decides the fate of a failed attempt. Pure.
  *
- * Until retry tiers exist every failure is dead-lettered (with its error context, confirmed before the ack),
- * so nothing is lost and nothing loops: `NonRetryableError` as `non_retryable`, anything else as `exhausted`.
+ * - `NonRetryableError` → dead-letter now (`non_retryable`);
+ * - the last allowed attempt → dead-letter (`exhausted`);
+ * - `RetryableError({ delayMs })` → the smallest tier at or above `delayMs` (the largest if none is);
+ * - anything else → tier n for attempt n, the last tier repeating.
  */
-export function decide(error: unknown): FailureOutcome {
+export function decide(error: unknown, attempt: number, policy: RetryPolicy): FailureOutcome {
   if (hasCode(error, 'WARREN_ERR_NON_RETRYABLE')) return { kind: 'dead', reason: 'non_retryable' };
-  return { kind: 'dead', reason: 'exhausted' };
+  if (attempt >= policy.maxAttempts) return { kind: 'dead', reason: 'exhausted' };
+  const { tiersMs } = policy;
+  const wanted = hasCode(error, 'WARREN_ERR_RETRYABLE') ? (error as { delayMs?: unknown }).delayMs : undefined;
+  if (typeof wanted === 'number' && Number.isFinite(wanted)) {
+    const sorted = [...tiersMs].sort((a, b) => a - b);
+    return { kind: 'retry', delayMs: sorted.find((tier) => tier >= wanted) ?? (sorted.at(-1) as number) };
+  }
+  return { kind: 'retry', delayMs: tiersMs[Math.min(attempt, tiersMs.length) - 1] as number };
 }

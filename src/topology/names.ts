@@ -1,3 +1,5 @@
+import { formatDuration } from '../config/duration.js';
+
 /**
  * Every exchange and queue name warren uses, built in one place from the namespace.
  * Pure functions: names must read well in the RabbitMQ management UI.
@@ -24,4 +26,55 @@ export function jobQueue(namespace: string, jobType: string): string {
 /** The dead-letter queue of one job type. */
 export function deadQueue(namespace: string, jobType: string): string {
   return `${namespace}.dead.${jobType}`;
+}
+
+/** Topic exchange retry copies are published to; routing key `<tier>.<jobType>`. */
+export function retryExchange(namespace: string): string {
+  return `${namespace}.retry`;
+}
+
+/**
+ * Topic exchange that expired retry copies (and replayed dead letters) come back through. Each job queue is bound
+ * with `*.<jobType>` only, so a copy reaches the queue it came from and no other.
+ */
+export function requeueExchange(namespace: string): string {
+  return `${namespace}.requeue`;
+}
+
+/** The name of a retry tier: its delay, e.g. `30s`, `2m`, `1h`. */
+export function tierName(delayMs: number): string {
+  return formatDuration(delayMs);
+}
+
+/** The queue of one retry tier: a queue-level TTL of `delayMs`, dead-lettering to the requeue exchange. */
+export function retryQueue(namespace: string, delayMs: number): string {
+  return `${namespace}.retry.${tierName(delayMs)}`;
+}
+
+/** Routing key of a retry copy: the tier picks the tier queue, the job type picks the queue it returns to. */
+export function retryRoutingKey(delayMs: number, jobType: string): string {
+  return `${tierName(delayMs)}.${jobType}`;
+}
+
+/** Binding of a job queue on the requeue exchange: any one-word prefix, then exactly its job type. */
+export function requeueBindingKey(jobType: string): string {
+  return `*.${jobType}`;
+}
+
+/** Routing key of a replayed dead letter on the requeue exchange. */
+export function replayRoutingKey(jobType: string): string {
+  return `replay.${jobType}`;
+}
+
+/**
+ * The replay ledger of a job type: each replayed copy is also routed here in the same publish (sender-selected
+ * `BCC`), so a replay that was killed can tell which dead letters it already republished.
+ */
+export function replayLedgerQueue(namespace: string, jobType: string): string {
+  return `${namespace}.replayed.${jobType}`;
+}
+
+/** Routing key of the replay ledger: two words before the job type, so `*.<jobType>` never matches it. */
+export function replayLedgerRoutingKey(jobType: string): string {
+  return `replayed.ledger.${jobType}`;
 }

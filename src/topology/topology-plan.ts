@@ -1,5 +1,17 @@
 import type { WarrenConfig } from '../config/config-options.js';
-import { deadExchange, deadQueue, jobQueue, jobsExchange } from './names.js';
+import {
+  deadExchange,
+  deadQueue,
+  jobQueue,
+  jobsExchange,
+  replayLedgerQueue,
+  replayLedgerRoutingKey,
+  requeueBindingKey,
+  requeueExchange,
+  retryExchange,
+  retryQueue,
+  tierName,
+} from './names.js';
 
 /** An exchange warren declares (always durable). */
 export interface ExchangeSpec {
@@ -10,8 +22,9 @@ export interface ExchangeSpec {
 /** A queue warren declares (always durable), with its `x-` arguments. */
 export interface QueueSpec {
   readonly name: string;
+  /** The job type it serves; empty for retry tiers, which all job types share. */
   readonly jobType: string;
-  readonly role: 'job' | 'dead';
+  readonly role: 'job' | 'dead' | 'retry' | 'ledger';
   readonly arguments: Readonly<Record<string, string | number>>;
 }
 
@@ -37,7 +50,38 @@ export function baseExchanges(namespace: string): ExchangeSpec[] {
   return [
     { name: jobsExchange(namespace), type: 'topic' },
     { name: deadExchange(namespace), type: 'direct' },
+    { name: retryExchange(namespace), type: 'topic' },
+    { name: requeueExchange(namespace), type: 'topic' },
   ];
+}
+
+/** Arguments that make a quorum queue dead-letter at least once (classic queues have no such mode). */
+function atLeastOnce(settings: TopologySettings): Record<string, string> {
+  // At-least-once dead-lettering needs reject-publish overflow; without it quorum queues dead-letter at most once.
+  return settings.queueType === 'quorum' ? { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } : {};
+}
+
+/**
+ * One retry tier: a queue with a queue-level TTL (never per-message TTLs, which expire only at the head and
+ * would hold a 1 s retry behind a 1 h one) that dead-letters to the requeue exchange, keeping the routing key
+ * `<tier>.<jobType>` that leads back to the job's own queue.
+ */
+export function tierTopology(settings: TopologySettings, delayMs: number): { queue: QueueSpec; binding: BindingSpec } {
+  const name = retryQueue(settings.namespace, delayMs);
+  return {
+    queue: {
+      name,
+      jobType: '',
+      role: 'retry',
+      arguments: {
+        'x-queue-type': settings.queueType,
+        'x-message-ttl': delayMs,
+        'x-dead-letter-exchange': requeueExchange(settings.namespace),
+        ...atLeastOnce(settings),
+      },
+    },
+    binding: { queue: name, exchange: retryExchange(settings.namespace), routingKey: `${tierName(delayMs)}.#` },
+  };
 }
 
 /**
@@ -46,17 +90,10 @@ export function baseExchanges(namespace: string): ExchangeSpec[] {
  * A job queue dead-letters only what the broker gives up on (a message past the delivery limit, whose worker
  * crashed every time); warren's own dead-lettering publishes a confirmed copy with the error context instead.
  */
-export function jobTopology(settings: TopologySettings, jobType: string): TopologyPlan {
+export function jobTopology(settings: TopologySettings, jobType: string, tiersMs: readonly number[] = []): TopologyPlan {
   const { namespace, queueType } = settings;
   const deadLettering: Record<string, string | number> =
-    queueType === 'quorum'
-      ? {
-          'x-delivery-limit': settings.deliveryLimit,
-          // At-least-once dead-lettering needs reject-publish overflow; without it quorum queues drop on failure.
-          'x-dead-letter-strategy': 'at-least-once',
-          'x-overflow': 'reject-publish',
-        }
-      : {};
+    queueType === 'quorum' ? { 'x-delivery-limit': settings.deliveryLimit, ...atLeastOnce(settings) } : {};
   const queue: QueueSpec = {
     name: jobQueue(namespace, jobType),
     jobType,
@@ -74,22 +111,39 @@ export function jobTopology(settings: TopologySettings, jobType: string): Topolo
     role: 'dead',
     arguments: { 'x-queue-type': queueType },
   };
+  const tiers = [...new Set(tiersMs)].map((delayMs) => tierTopology(settings, delayMs));
   return {
     exchanges: baseExchanges(namespace),
-    queues: [queue, dead],
+    queues: [queue, dead, ...tiers.map((tier) => tier.queue)],
     bindings: [
       { queue: queue.name, exchange: jobsExchange(namespace), routingKey: jobType },
+      { queue: queue.name, exchange: requeueExchange(namespace), routingKey: requeueBindingKey(jobType) },
       { queue: dead.name, exchange: deadExchange(namespace), routingKey: jobType },
+      ...tiers.map((tier) => tier.binding),
     ],
   };
 }
 
-/** The whole topology for a set of job types: pure, so `warren topology` can print it without a broker. */
-export function planTopology(settings: TopologySettings, jobTypes: readonly string[]): TopologyPlan {
-  const parts = jobTypes.map((jobType) => jobTopology(settings, jobType));
+/** The replay ledger of a job type, declared by `warren dlq replay` (see `replayLedgerQueue`). */
+export function ledgerTopology(settings: TopologySettings, jobType: string): TopologyPlan {
+  const name = replayLedgerQueue(settings.namespace, jobType);
   return {
     exchanges: baseExchanges(settings.namespace),
-    queues: parts.flatMap((part) => part.queues),
-    bindings: parts.flatMap((part) => part.bindings),
+    queues: [{ name, jobType, role: 'ledger', arguments: { 'x-queue-type': settings.queueType } }],
+    bindings: [{ queue: name, exchange: requeueExchange(settings.namespace), routingKey: replayLedgerRoutingKey(jobType) }],
   };
+}
+
+/** A job type and the delays of its retry tiers. */
+export interface PlannedJob {
+  readonly jobType: string;
+  readonly tiersMs: readonly number[];
+}
+
+/** The whole topology for a set of jobs, tiers shared: pure, so `warren topology` can print it without a broker. */
+export function planTopology(settings: TopologySettings, jobs: readonly PlannedJob[]): TopologyPlan {
+  const parts = jobs.map((job) => jobTopology(settings, job.jobType, job.tiersMs));
+  const queues = new Map(parts.flatMap((part) => part.queues).map((queue) => [queue.name, queue]));
+  const bindings = new Map(parts.flatMap((part) => part.bindings).map((b) => [`${b.exchange} ${b.routingKey} ${b.queue}`, b]));
+  return { exchanges: baseExchanges(settings.namespace), queues: [...queues.values()], bindings: [...bindings.values()] };
 }

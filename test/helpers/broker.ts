@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import amqp, { type ChannelModel } from 'amqplib';
 import { pino, type Logger } from 'pino';
 import { DEFAULT_CONFIG, deadExchange, deadQueue, jobQueue, jobsExchange, type WarrenConfig } from 'warren';
+import { replayLedgerQueue, requeueExchange, retryExchange, retryQueue } from '../../src/topology/names.js';
 
 export const AMQP_URL = process.env['WARREN_TEST_AMQP_URL'] ?? DEFAULT_CONFIG.amqpUrl;
 export const run = promisify(execFile);
@@ -24,6 +25,9 @@ export function testConfig(overrides: Partial<WarrenConfig> = {}): WarrenConfig 
     shutdownGraceMs: 5_000,
     publishTimeoutMs: 5_000,
     heartbeatSeconds: 2,
+    // One short tier and few attempts keep tests fast; tests of the retry model set their own.
+    retryTiersMs: [500],
+    maxAttempts: 3,
     ...overrides,
   });
 }
@@ -40,18 +44,25 @@ export async function rawConnection(): Promise<ChannelModel> {
   return amqp.connect(AMQP_URL);
 }
 
-/** Deletes everything a namespace declared for the given job types. */
-export async function deleteNamespace(namespace: string, jobTypes: readonly string[], extraQueues: readonly string[] = []): Promise<void> {
+/**
+ * Deletes everything a namespace declared for the given job types: their queues, dead-letter queues and replay
+ * ledgers, the retry tiers (the given ones and the defaults; deleting a missing queue is harmless) and exchanges.
+ */
+export async function deleteNamespace(namespace: string, jobTypes: readonly string[], tiersMs: readonly number[] = []): Promise<void> {
   const connection = await rawConnection();
   try {
     const channel = await connection.createChannel();
     for (const jobType of jobTypes) {
       await channel.deleteQueue(jobQueue(namespace, jobType));
       await channel.deleteQueue(deadQueue(namespace, jobType));
+      await channel.deleteQueue(replayLedgerQueue(namespace, jobType));
     }
-    for (const queue of extraQueues) await channel.deleteQueue(queue);
-    await channel.deleteExchange(jobsExchange(namespace));
-    await channel.deleteExchange(deadExchange(namespace));
+    for (const delayMs of new Set([...tiersMs, 500, ...DEFAULT_CONFIG.retryTiersMs])) {
+      await channel.deleteQueue(retryQueue(namespace, delayMs));
+    }
+    for (const exchange of [jobsExchange, deadExchange, retryExchange, requeueExchange]) {
+      await channel.deleteExchange(exchange(namespace));
+    }
     await channel.close();
   } finally {
     await connection.close();

@@ -1,4 +1,5 @@
 import { Registry, Worker, WarrenClient, type HandlerEntry, type SchemaMap, type WarrenConfig } from 'warren';
+import { plannedJobs } from '../../src/retry/retry-policy.js';
 import { deleteNamespace, memoryLogger, testConfig } from './broker.js';
 
 /** A started worker and client on a namespace of their own, torn down by `close()`. */
@@ -30,7 +31,8 @@ export async function startHarness(
     async close() {
       await client.close();
       await worker.stop();
-      await deleteNamespace(config.namespace, registry.list().map((job) => job.jobType));
+      const jobs = plannedJobs(registry.list(), config);
+      await deleteNamespace(config.namespace, jobs.map((job) => job.jobType), jobs.flatMap((job) => job.tiersMs));
     },
   };
 }

@@ -12,7 +12,7 @@ afterEach(async () => {
   harness = undefined;
 });
 
-describe('failures are dead-lettered with their context, confirmed before the ack', () => {
+describe('dead letters carry their context and are confirmed before the ack', () => {
   it('records reason, error, attempt, queue, routing key, host and pid; keeps body and message id', async () => {
     const calls: string[] = [];
     const job = defineJob('fail.job', (payload: { mode: string }) => {
@@ -23,7 +23,7 @@ describe('failures are dead-lettered with their context, confirmed before the ac
       if (payload.mode === 'null') return Promise.reject(null);
       throw new TypeError('boom');
     });
-    harness = await startHarness([job]);
+    harness = await startHarness([job], { config: { maxAttempts: 1 } });
     const { client, config } = harness;
     for (const mode of ['non-retryable', 'error', 'string', 'undefined', 'null']) {
       await client.publish('fail.job', { mode }, { messageId: `m-${mode}` });
@@ -95,7 +95,7 @@ describe('failures are dead-lettered with their context, confirmed before the ac
             resolve();
           });
         }),
-      { timeoutMs: 300 },
+      { timeoutMs: 300, retry: { maxAttempts: 1 } },
     );
     harness = await startHarness([job]);
     await harness.client.publish('slow.job', {}, { messageId: 'slow-1' });

@@ -3,8 +3,6 @@ import { HEADERS } from 'warren';
 import { decodeBody } from '../../../src/messages/decode.js';
 import { failureHeaders, toError } from '../../../src/messages/failure-headers.js';
 import { attemptOf } from '../../../src/consumer/queue-consumer.js';
-import { decide } from '../../../src/retry/decide.js';
-import { NonRetryableError } from 'warren';
 
 const body = (text: string, properties: Record<string, unknown> = {}) => ({ content: Buffer.from(text), properties: properties as never });
 
@@ -27,7 +25,7 @@ describe('failureHeaders', () => {
     const error = new Error('x'.repeat(5_000));
     error.stack = 's'.repeat(10_000);
     const headers = failureHeaders({
-      reason: 'exhausted',
+      outcome: 'exhausted',
       error,
       attempt: 3,
       queue: 'ns.job.a',
@@ -52,7 +50,7 @@ describe('failureHeaders', () => {
   });
 });
 
-describe('toError and decide', () => {
+describe('toError and attempts', () => {
   it('normalises non-Errors', () => {
     expect(toError('x').message).toBe('handler threw a non-Error value: "x"');
     expect(toError(undefined).message).toBe('handler threw undefined');
@@ -61,9 +59,18 @@ describe('toError and decide', () => {
     expect(toError(error)).toBe(error);
   });
 
-  it('dead-letters non-retryable errors as non_retryable and the rest as exhausted', () => {
-    expect(decide(new NonRetryableError('no'))).toEqual({ kind: 'dead', reason: 'non_retryable' });
-    expect(decide(new Error('maybe'))).toEqual({ kind: 'dead', reason: 'exhausted' });
+  it('gives a retry copy the next attempt number and no reason', () => {
+    const headers = failureHeaders({
+      outcome: 'retry',
+      error: new Error('x'),
+      attempt: 2,
+      queue: 'q',
+      routingKey: 'a',
+      previous: { [HEADERS.reason]: 'exhausted' },
+      now: new Date(),
+    });
+    expect(headers[HEADERS.attempt]).toBe(3);
+    expect(headers).not.toHaveProperty(HEADERS.reason);
   });
 
   it('counts attempts from the header plus broker redeliveries', () => {
