@@ -45,6 +45,20 @@ describe('loadConfig', () => {
     expect(load).toThrow(message);
   });
 
+  it('reads retry tiers as a comma-separated list of durations, in the environment or the file', () => {
+    expect(loadConfig({ env: { WARREN_RETRY_TIERS: '1s, 5s,30s', WARREN_MAX_ATTEMPTS: '4' }, cwd: empty })).toMatchObject({
+      retryTiersMs: [1_000, 5_000, 30_000],
+      maxAttempts: 4,
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'warren-config-'));
+    writeFileSync(join(dir, 't.json'), JSON.stringify({ retryTiersMs: ['2s', 60_000] }));
+    expect(loadConfig({ env: {}, file: join(dir, 't.json') }).retryTiersMs).toEqual([2_000, 60_000]);
+    expect(() => loadConfig({ env: { WARREN_RETRY_TIERS: '1s,soon' }, cwd: empty })).toThrow(
+      'WARREN_RETRY_TIERS must be a comma-separated list of 1 to 20 positive durations such as 1s,5s,30s; got "1s,soon"',
+    );
+    expect(() => loadConfig({ env: { WARREN_MAX_ATTEMPTS: '0' }, cwd: empty })).toThrow(/WARREN_MAX_ATTEMPTS must be a whole number of attempts/);
+  });
+
   it('names the file and key for a bad file value, and refuses unknown keys', () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-config-'));
     writeFileSync(join(dir, 'a.json'), JSON.stringify({ queueType: 'stream' }));
