@@ -19,6 +19,13 @@ export type { DeliveryOutcome } from './consumer/queue-consumer.js';
 export { HealthServer } from './metrics/http-server.js';
 export type { HealthServerOptions } from './metrics/http-server.js';
 
+export { defineSchedule } from './scheduler/schedule-definition.js';
+export type { ScheduleDefinition, ScheduleInput } from './scheduler/schedule-definition.js';
+export { Scheduler, fireMessageId } from './scheduler/scheduler.js';
+export type { FireOutcome, ScheduleStatus, SchedulerOptions } from './scheduler/scheduler.js';
+export type { RetryOptions } from './registry/job-definition.js';
+export { MAX_DELAY_MS } from './topology/names.js';
+
 export { loadConfig, configVariables } from './config/load-config.js';
 export type { LoadConfigOptions } from './config/load-config.js';
 export { DEFAULT_CONFIG } from './config/config-options.js';
@@ -47,3 +54,13 @@ export { ConfigError } from './errors/config-error.js';
 export { IllegalStateError } from './errors/illegal-state-error.js';
 export { RegistrationError } from './errors/registration-error.js';
 export { JobTimeoutError } from './errors/job-timeout-error.js';
+
+export { DeadLetterAdmin } from './dlq/dead-letter-admin.js';
+export type { DeadLetterQueueStats } from './dlq/dead-letter-admin.js';
+export type { DeadLetterAdminOptions } from './dlq/dead-letter-admin-options.js';
+export { DeadLetterReplay } from './dlq/dead-letter-replay.js';
+export type { ReplayPlan, ReplayPlanEntry, ReplaySummary } from './dlq/dead-letter-replay.js';
+export type { DeadLetterReplayOptions, ReplayProgress } from './dlq/dead-letter-replay-options.js';
+export { readDeadLetterContext } from './dlq/dead-letter-context.js';
+export type { DeadLetterContext, DeadLetterMessage, DeadLetterSource } from './dlq/dead-letter-context.js';
+export { REPLAY_OF_HEADER } from './dlq/replay-of-header.js';

@@ -27,6 +27,11 @@ export function resolveHandlersPath(given: string | undefined, cwd: string): str
  * compiled on the fly (tsx), so a project needs no build step to run its handlers.
  */
 export async function loadHandlers(path: string): Promise<readonly unknown[]> {
+  return (await loadHandlersModule(path)).handlers;
+}
+
+/** A handlers module's exports: `handlers` (required) and `schedules` (optional, `defineSchedule` results). */
+export async function loadHandlersModule(path: string): Promise<{ handlers: readonly unknown[]; schedules: readonly unknown[] }> {
   if (['.ts', '.mts', '.cts'].includes(extname(path))) {
     const { register } = await import('tsx/esm/api');
     register();
@@ -43,5 +48,7 @@ export async function loadHandlers(path: string): Promise<readonly unknown[]> {
       `handlers module ${path} must export \`handlers\`, an array of defineJob() results and @Job classes; it exports ${Object.keys(module).join(', ') || 'nothing'}`,
     );
   }
-  return handlers;
+  const schedules = module['schedules'] ?? [];
+  if (!Array.isArray(schedules)) throw new ConfigError(`handlers module ${path}: \`schedules\` must be an array of defineSchedule() results`);
+  return { handlers, schedules };
 }

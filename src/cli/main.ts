@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
+import { dlqCommand } from './dlq-command.js';
 import { publishCommand } from './publish-command.js';
-import { startCommand } from './start-command.js';
+import { schedulerCommand, startCommand } from './start-command.js';
+import { schedulesCommand } from './schedules-command.js';
 import { topologyCommand } from './topology-command.js';
 import { VERSION } from './version.js';
 
@@ -16,8 +18,11 @@ export function buildProgram(): Command {
         'Examples:\n  warren start\n  warren publish email.send \'{"to":"a@example.com","subject":"Hi","body":"Hello"}\'\n  warren topology --json',
     );
   program.addCommand(startCommand());
+  program.addCommand(schedulerCommand());
+  program.addCommand(schedulesCommand());
   program.addCommand(publishCommand());
   program.addCommand(topologyCommand());
+  program.addCommand(dlqCommand());
   return program;
 }
 

@@ -1,64 +1,109 @@
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
+import type { WarrenConfig } from '../config/config-options.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logging/logger.js';
 import { HealthServer } from '../metrics/http-server.js';
+import { Registry } from '../registry/registry.js';
+import { loadSchedulesFile, mergeSchedules } from '../scheduler/load-schedules.js';
+import type { ScheduleDefinition } from '../scheduler/schedule-definition.js';
 import { Worker } from '../worker/worker.js';
 import { loadRegistry } from './cli-context.js';
+import { DEFAULT_HANDLER_MODULES, loadHandlersModule, resolveHandlersPath } from './load-handlers.js';
 
-/** `warren start`: consumers for every registered handler plus the HTTP server. */
+const DRAIN_HELP =
+  '\nOn SIGTERM or SIGINT: stop taking jobs, let in-flight jobs finish (WARREN_SHUTDOWN_GRACE_MS, default 30s),\n' +
+  'then abort them and exit 0. A second signal exits 1 at once.';
+
+/** `warren start`: consumers for every registered handler, the schedules, and the HTTP server. */
 export function startCommand(): Command {
   return new Command('start')
-    .description('Run the worker: consume every registered job type, serve /livez and /readyz; SIGTERM drains gracefully')
+    .description('Run the worker: consume every registered job type, fire the schedules, serve /livez and /readyz')
     .option('--handlers <module>', 'handlers module (.js, .mjs or .ts) exporting `handlers`; default: handlers/index.{js,mjs,ts}')
+    .addHelpText('after', DRAIN_HELP)
+    .action(async (options: { handlers?: string }) => {
+      const config = loadConfig();
+      const { registry, path, schedules } = await loadRegistry(options.handlers, config);
+      await runService(config, registry, schedules, `consuming from ${path}`);
+    });
+}
+
+/** `warren scheduler`: only the cron publisher (no consumers), plus the HTTP server. */
+export function schedulerCommand(): Command {
+  return new Command('scheduler')
+    .description('Run only the cron publisher: fire the schedules, consume nothing')
+    .option('--handlers <module>', 'module whose `schedules` export to add (default: handlers/index.{js,mjs,ts} if present)')
     .addHelpText(
       'after',
-      '\nOn SIGTERM or SIGINT: stop taking jobs, let in-flight jobs finish (WARREN_SHUTDOWN_GRACE_MS, default 30s),\n' +
-        'then abort them and exit 0. A second signal exits 1 at once.',
+      "\nSchedules come from config/schedules.json (or WARREN_SCHEDULES) and the handlers module's `schedules` export.\n" +
+        'Any number of replicas may run: a per-fire lock in Redis (WARREN_REDIS_URL) elects one publisher per fire.',
     )
     .action(async (options: { handlers?: string }) => {
       const config = loadConfig();
-      const logger = createLogger(config.logLevel);
-      const { registry, path } = await loadRegistry(options.handlers, config);
-      const worker = new Worker({ config, registry, logger });
-      const http = new HealthServer({ port: config.httpPort, ready: () => worker.ready });
-
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals): void => {
-        signals += 1;
-        if (signals > 1) {
-          logger.error({ signal }, 'second signal: exiting now');
-          process.stderr.write(`warren: ${signal} again, exiting without waiting for in-flight jobs\n`);
-          process.exit(1);
-        }
-        logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: draining in-flight jobs');
-        void shutdown(0);
-      };
-      const shutdown = async (code: number): Promise<void> => {
-        await worker.stop();
-        await http.stop();
-        logger.flush();
-        process.exitCode = code;
-        // Connections are closed; anything left (a handler ignoring its signal) must not keep the process alive.
-        setTimeout(() => process.exit(code), 200).unref();
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-
-      try {
-        const port = await http.start();
-        await worker.start();
-        const lines = worker
-          .describe()
-          .map((q) => `  ${q.jobType} → ${q.queue} (concurrency ${q.concurrency})`)
-          .join('\n');
-        process.stderr.write(`warren: consuming from ${path}\n${lines}\nwarren: http://0.0.0.0:${port}/livez /readyz\n`);
-      } catch (error) {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        await worker.stop();
-        await http.stop();
-        logger.flush();
-        throw error;
+      const schedules = await loadSchedules(options.handlers, config);
+      if (schedules.length === 0) {
+        throw new Error('no schedules: add config/schedules.json (or set WARREN_SCHEDULES), or export `schedules` from the handlers module');
       }
+      await runService(config, new Registry(), schedules, 'scheduler only');
     });
+}
+
+/** The schedules of the schedules file and, when there is one, of the handlers module. */
+export async function loadSchedules(option: string | undefined, config: WarrenConfig): Promise<ScheduleDefinition[]> {
+  const given = option ?? (config.handlers || undefined);
+  const hasModule = given !== undefined || DEFAULT_HANDLER_MODULES.some((candidate) => existsSync(candidate));
+  const fromModule = hasModule ? (await loadHandlersModule(resolveHandlersPath(given, process.cwd()))).schedules : [];
+  return mergeSchedules(loadSchedulesFile(config.schedules, process.cwd()), fromModule);
+}
+
+/** Runs a worker until a signal drains it; the only place that handles process signals. */
+async function runService(config: WarrenConfig, registry: Registry, schedules: readonly ScheduleDefinition[], what: string): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const worker = new Worker({ config, registry, logger, schedules });
+  const http = new HealthServer({ port: config.httpPort, ready: () => worker.ready });
+
+  let signals = 0;
+  const shutdown = async (): Promise<void> => {
+    await worker.stop();
+    await http.stop();
+    logger.flush();
+    process.exitCode = 0;
+    // Connections are closed; anything left (a handler ignoring its signal) must not keep the process alive.
+    setTimeout(() => process.exit(0), 200).unref();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      logger.error({ signal }, 'second signal: exiting now');
+      process.stderr.write(`warren: ${signal} again, exiting without waiting for in-flight jobs\n`);
+      process.exit(1);
+    }
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: draining in-flight jobs');
+    void shutdown();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    const port = await http.start();
+    await worker.start();
+    const queues = worker.describe().map((q) => `  ${q.jobType} → ${q.queue} (concurrency ${q.concurrency})`);
+    const fires = schedules.map((s) => `  ${s.name}: "${s.cron}" (${s.timeZone}) → ${s.jobType}`);
+    const locks = config.redisUrl === 'none' ? 'none: run a single scheduler' : 'per-fire locks in Redis';
+    process.stderr.write(
+      [
+        `warren: ${what}`,
+        ...queues,
+        ...(fires.length > 0 ? [`warren: schedules (${locks})`, ...fires] : []),
+        `warren: http://0.0.0.0:${port}/livez /readyz`,
+      ].join('\n') + '\n',
+    );
+  } catch (error) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await worker.stop();
+    await http.stop();
+    logger.flush();
+    throw error;
+  }
 }

@@ -22,4 +22,8 @@ export interface PublishOptions {
   readonly messageId?: string;
   /** Extra AMQP headers (names starting `x-warren-` are warren's own). */
   readonly headers?: Readonly<Record<string, unknown>>;
+  /** Deliver no earlier than this many milliseconds from now (rounded up to whole seconds). */
+  readonly delayMs?: number;
+  /** Deliver no earlier than this time (1 s resolution). */
+  readonly runAt?: Date;
 }

@@ -1,15 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { WarrenConfig } from '../config/config-options.js';
 import { loadConfig } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
-import { PayloadInvalidError } from '../errors/payload-invalid-error.js';
 import { createLogger } from '../logging/logger.js';
-import { encodePayload, jobProperties } from '../messages/encode.js';
+import { JobPublisher } from '../publisher/job-publisher.js';
 import { Publisher } from '../publisher/publisher.js';
-import { jobsExchange } from '../topology/names.js';
-import { validatePayload } from '../registry/validate-payload.js';
 import { baseExchanges } from '../topology/topology-plan.js';
 import type { ClientOptions, PublishOptions, SchemaMap } from './client-options.js';
 
@@ -31,19 +27,16 @@ export type PayloadOf<S extends SchemaMap, T extends string> = T extends keyof S
  */
 export class WarrenClient<S extends SchemaMap = SchemaMap> {
   readonly config: WarrenConfig;
-  readonly #schemas: SchemaMap;
   readonly #connection: BrokerConnection;
   readonly #publisher: Publisher;
-  readonly #exchange: string;
+  readonly #jobs: JobPublisher;
   readonly #connectTimeoutMs: number;
   #started = false;
 
   constructor(options: ClientOptions<S> = {}) {
     this.config = loadConfig({ overrides: options.config ?? {} });
-    this.#schemas = options.schemas ?? {};
     const logger = options.logger ?? createLogger(this.config.logLevel);
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
-    this.#exchange = jobsExchange(this.config.namespace);
     this.#connection = new BrokerConnection({
       url: this.config.amqpUrl,
       purpose: 'publish',
@@ -57,6 +50,7 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
       maxPayloadBytes: this.config.maxPayloadBytes,
       logger,
     });
+    this.#jobs = new JobPublisher(this.config, this.#connection, this.#publisher, options.schemas ?? {});
   }
 
   /** Connects and opens the confirm channel. @throws ConnectionError */
@@ -69,22 +63,13 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
   }
 
   /**
-   * Publishes one job and resolves with its message id once the broker confirmed it.
+   * Publishes one job and resolves with its message id once the broker confirmed it. With `delayMs` or `runAt`
+   * it is delivered no earlier than that (1 s resolution), through the delay cascade.
    * @throws PayloadInvalidError (schema or JSON), PayloadTooLargeError, UnroutableError (no queue for the job
    *   type), PublishRejectedError, PublishBufferFullError, PublishTimeoutError (indeterminate)
    */
-  async publish<T extends string>(jobType: T, payload: PayloadOf<S, T>, options: PublishOptions = {}): Promise<string> {
-    const messageId = options.messageId ?? randomUUID();
-    const schema = this.#schemas[jobType];
-    // Validate, but send what the caller gave: consumers parse (and transform) it themselves.
-    if (schema) {
-      const validated = validatePayload(schema, payload, jobType);
-      if (!validated.ok) throw new PayloadInvalidError(validated.message);
-    }
-    const body = encodePayload(payload);
-    if (typeof body === 'string') throw new PayloadInvalidError(`cannot publish "${jobType}": ${body}`);
-    await this.#publisher.send(this.#exchange, jobType, body, jobProperties(jobType, messageId, options.headers as Record<string, unknown> | undefined));
-    return messageId;
+  publish<T extends string>(jobType: T, payload: PayloadOf<S, T>, options: PublishOptions = {}): Promise<string> {
+    return this.#jobs.publish(jobType, payload, options);
   }
 
   /** Waits for outstanding confirms, then closes. Idempotent. */

@@ -33,6 +33,14 @@ export interface WarrenConfig {
   readonly retryTiersMs: readonly number[];
   /** Attempts before a failing job is dead-lettered as `exhausted` (1 = no retries). @defaultValue 7 (each default tier once) */
   readonly maxAttempts: number;
+  /** Redis for per-fire cron locks and de-duplication; `none` runs a single scheduler without locks. @defaultValue `redis://127.0.0.1:6379` */
+  readonly redisUrl: string;
+  /** How long a job's message id is remembered for de-duplication after it succeeded. @defaultValue 604800000 (7 days) */
+  readonly dedupTtlMs: number;
+  /** Time-to-live of a per-fire lock; it is left to expire, never released. @defaultValue 60000 */
+  readonly fireLockTtlMs: number;
+  /** Schedules file; empty means `config/schedules.json` under the working directory when it exists. @defaultValue `""` */
+  readonly schedules: string;
   /** Handlers module loaded by `warren start`; empty means `handlers/index.{js,mjs,ts}` under the working directory. @defaultValue `""` */
   readonly handlers: string;
 }
@@ -53,5 +61,9 @@ export const DEFAULT_CONFIG: WarrenConfig = Object.freeze({
   heartbeatSeconds: 5,
   retryTiersMs: Object.freeze([1_000, 5_000, 30_000, 120_000, 600_000, 3_600_000]),
   maxAttempts: 7,
+  redisUrl: 'redis://127.0.0.1:6379',
+  dedupTtlMs: 7 * 86_400_000,
+  fireLockTtlMs: 60_000,
+  schedules: '',
   handlers: '',
 });

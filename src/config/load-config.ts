@@ -111,6 +111,25 @@ const FIELDS: Readonly<Record<Key, Field>> = {
     schema: positive,
     fromText: asInteger,
   },
+  redisUrl: {
+    env: 'WARREN_REDIS_URL',
+    expected: 'a redis:// or rediss:// URL, or none',
+    schema: z.string().regex(/^(none|rediss?:\/\/[^\s]+)$/),
+    fromText: asText,
+  },
+  dedupTtlMs: {
+    env: 'WARREN_DEDUP_TTL_MS',
+    expected: 'a positive duration such as 7d or 86400000',
+    schema: positive,
+    fromText: asDuration,
+  },
+  fireLockTtlMs: {
+    env: 'WARREN_FIRE_LOCK_TTL_MS',
+    expected: 'a duration of at least 1s, such as 60s',
+    schema: z.number().int().min(1_000),
+    fromText: asDuration,
+  },
+  schedules: { env: 'WARREN_SCHEDULES', expected: 'a JSON file path', schema: z.string(), fromText: asText },
   handlers: { env: 'WARREN_HANDLERS', expected: 'a module path', schema: z.string(), fromText: asText },
 };
 

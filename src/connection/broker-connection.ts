@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { AmqpConnectionManagerClass, type AmqpConnectionManager } from 'amqp-connection-manager';
+import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { ConnectionError } from '../errors/connection-error.js';
 import { explainConnectionFailure } from './connection-failure.js';
@@ -100,6 +101,23 @@ export class BrokerConnection {
       await this.close();
       throw error;
     });
+  }
+
+  /**
+   * Runs `work` on a short-lived channel of this connection (declarations, passive checks): a channel error there
+   * cannot disturb the long-lived channels.
+   * @throws ConnectionError while disconnected
+   */
+  async withChannel<T>(work: (channel: Channel, model: ChannelModel) => Promise<T>): Promise<T> {
+    const model = this.manager.connection;
+    if (!model) throw new ConnectionError(`not connected to RabbitMQ at ${redactUrl(this.#options.url)}`);
+    const channel = await model.createChannel();
+    channel.on('error', () => {});
+    try {
+      return await work(channel, model);
+    } finally {
+      await channel.close().catch(() => {});
+    }
   }
 
   /** Closes the connection and stops reconnecting. Idempotent. */

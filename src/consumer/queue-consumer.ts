@@ -16,6 +16,7 @@ import { jobTopology, type TopologyPlan, type TopologySettings } from '../topolo
 import { deadExchange, jobQueue, retryExchange, retryRoutingKey } from '../topology/names.js';
 import type { WarrenConfig } from '../config/config-options.js';
 import type { Publisher } from '../publisher/publisher.js';
+import type { DedupStore } from '../dedup/dedup-store.js';
 
 /** Options of a {@link QueueConsumer}. */
 export interface QueueConsumerOptions {
@@ -25,12 +26,14 @@ export interface QueueConsumerOptions {
   /** Timeout of jobs that set none. */
   readonly jobTimeoutMs: number;
   readonly logger: Logger;
+  /** De-duplication by message id, for scheduled jobs and `idempotent` ones; absent without Redis. */
+  readonly dedup?: DedupStore | undefined;
   /** Told of every settled delivery, for metrics and tests. */
   readonly onOutcome?: (outcome: DeliveryOutcome, jobType: string) => void;
 }
 
 /** How a delivery ended. */
-export type DeliveryOutcome = 'success' | 'retry' | 'dead' | 'invalid' | 'requeued' | 'stale';
+export type DeliveryOutcome = 'success' | 'retry' | 'dead' | 'invalid' | 'duplicate' | 'requeued' | 'stale';
 
 interface InFlight {
   readonly controller: AbortController;
@@ -142,7 +145,8 @@ export class QueueConsumer {
     const { jobType } = this.job;
     const { properties } = message;
     const headers = (properties.headers ?? {}) as Record<string, unknown>;
-    const jobId = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : randomUUID();
+    const hasId = typeof properties.messageId === 'string' && properties.messageId !== '';
+    const jobId = hasId ? (properties.messageId as string) : randomUUID();
     const attempt = attemptOf(headers);
 
     const { routingKey } = message.fields;
@@ -173,6 +177,12 @@ export class QueueConsumer {
       return;
     }
 
+    const dedup = hasId && (this.job.idempotent || headers[HEADERS.schedule] !== undefined) ? this.#options.dedup : undefined;
+    if (dedup && (await this.#alreadyDone(dedup, jobId))) {
+      this.#settle(channel, message, 'ack', 'duplicate');
+      return;
+    }
+
     const timeoutMs = this.job.timeoutMs ?? this.#options.jobTimeoutMs;
     let logger: Logger | undefined;
     const parent = this.#logger;
@@ -200,6 +210,8 @@ export class QueueConsumer {
     try {
       await Promise.race([Promise.resolve().then(() => this.job.handler(payload as never, ctx)), timedOut]);
       clearTimeout(timer);
+      // Recorded before the ack: a crash in between makes the redelivery a recognised duplicate, not a second run.
+      if (dedup) await dedup.markDone(jobType, jobId).catch((err: unknown) => this.#logger.warn({ err, jobId }, 'could not record the job as done for de-duplication'));
       this.#settle(channel, message, 'ack', 'success');
     } catch (thrown) {
       clearTimeout(timer);
@@ -217,6 +229,18 @@ export class QueueConsumer {
         (logger ?? parent).warn({ err: error, jobId, jobType, attempt, reason: outcome.reason }, 'job failed; dead-lettering');
         await this.#forward(channel, message, jobId, attempt, outcome.reason, error);
       }
+    }
+  }
+
+  /** Whether a job already succeeded; when Redis cannot tell, run it (delivery stays at least once). */
+  async #alreadyDone(dedup: DedupStore, jobId: string): Promise<boolean> {
+    try {
+      const done = await dedup.isDone(this.job.jobType, jobId);
+      if (done) this.#logger.info({ jobId, jobType: this.job.jobType }, 'duplicate of a job that already succeeded; acked without running');
+      return done;
+    } catch (err) {
+      this.#logger.warn({ err, jobId }, 'de-duplication unavailable (Redis); running the job');
+      return false;
     }
   }
 

@@ -14,6 +14,10 @@ export const HEADERS = Object.freeze({
   originalRoutingKey: 'x-warren-original-routing-key',
   workerHost: 'x-warren-worker-host',
   workerPid: 'x-warren-worker-pid',
+  /** On a delayed job: when it is due (ISO 8601). */
+  dueAt: 'x-warren-due-at',
+  /** On a scheduled job: the schedule's name. Scheduled jobs are de-duplicated by message id. */
+  schedule: 'x-warren-schedule',
 });
 
 /** Why a message was dead-lettered. */

@@ -27,5 +27,6 @@ export function defineJob(jobType: string, handler: JobHandler<unknown>, options
     timeoutMs: options.timeoutMs,
     schema: options.schema,
     retry: options.retry,
+    idempotent: options.idempotent ?? false,
   });
 }

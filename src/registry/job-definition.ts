@@ -37,6 +37,11 @@ export interface JobOptions<S extends z.ZodType = z.ZodType> {
   readonly schema?: S;
   /** How failures are retried. @defaultValue the `maxAttempts` and `retryTiersMs` settings */
   readonly retry?: RetryOptions;
+  /**
+   * De-duplicate by message id (needs Redis): a job whose id already succeeded is acked without running again.
+   * Scheduled jobs are always de-duplicated. @defaultValue false
+   */
+  readonly idempotent?: boolean;
 }
 
 /** A registered job: what `defineJob` returns and what `@Job` records. */
@@ -49,6 +54,7 @@ export interface JobDefinition<T extends string = string, P = unknown> {
   readonly timeoutMs: number | undefined;
   readonly schema: z.ZodType<P> | undefined;
   readonly retry: RetryOptions | undefined;
+  readonly idempotent: boolean;
 }
 
 /** Default prefetch of a job queue's channel. */

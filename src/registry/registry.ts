@@ -20,9 +20,9 @@ export class Registry {
   /** Registers one job definition. */
   register(definition: JobDefinition): this {
     const { jobType } = definition;
-    if (typeof jobType !== 'string' || !NAME_PATTERN.test(jobType) || jobType.length > 200) {
+    if (typeof jobType !== 'string' || !NAME_PATTERN.test(jobType) || jobType.length > 150) {
       throw new RegistrationError(
-        `job type ${JSON.stringify(jobType)} is not valid: use letters, digits, "-" and "_" in dot-separated words (it is the routing key)`,
+        `job type ${JSON.stringify(jobType)} is not valid: use letters, digits, "-" and "_" in dot-separated words, at most 150 characters (it is the routing key)`,
       );
     }
     if (this.#jobs.has(jobType)) throw new RegistrationError(`job type "${jobType}" is registered twice`);

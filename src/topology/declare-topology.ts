@@ -21,6 +21,9 @@ export async function declareTopology(channel: Channel, plan: TopologyPlan, mode
     for (const binding of plan.bindings) {
       await channel.bindQueue(binding.queue, binding.exchange, binding.routingKey);
     }
+    for (const binding of plan.exchangeBindings ?? []) {
+      await channel.bindExchange(binding.destination, binding.source, binding.routingKey);
+    }
   } catch (error) {
     const conflict = toTopologyError(error);
     throw model && conflict instanceof TopologyConflictError ? await rootCause(conflict, plan, model) : conflict;

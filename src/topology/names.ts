@@ -78,3 +78,37 @@ export function replayLedgerQueue(namespace: string, jobType: string): string {
 export function replayLedgerRoutingKey(jobType: string): string {
   return `replayed.ledger.${jobType}`;
 }
+
+/**
+ * Levels of the delayed-delivery cascade: level k holds a message 2^k seconds, so 28 levels reach 2^28 − 1 s
+ * (about 8.5 years) at 1 s resolution, on plain RabbitMQ with queue-level TTLs only.
+ */
+export const DELAY_LEVELS = 28;
+
+/** Longest delay a delayed publish accepts, in milliseconds. */
+export const MAX_DELAY_MS = (2 ** DELAY_LEVELS - 1) * 1000;
+
+/** Exchange and queue of one delay level (both carry the same name), e.g. `warren.delay.04` holds 16 s. */
+export function delayLevel(namespace: string, level: number): string {
+  return `${namespace}.delay.${String(level).padStart(2, '0')}`;
+}
+
+/** Topic exchange delayed messages leave the cascade through; each job queue is bound with its exact key. */
+export function delayedExchange(namespace: string): string {
+  return `${namespace}.delayed`;
+}
+
+/**
+ * Routing key of a delayed job: the delay in whole seconds as 28 binary words, most significant first, then the
+ * job type. Level k looks at its bit: 1 → wait 2^k s in its queue; 0 → pass straight to level k − 1.
+ */
+export function delayRoutingKey(delaySeconds: number, jobType: string): string {
+  const bits: string[] = [];
+  for (let level = DELAY_LEVELS - 1; level >= 0; level -= 1) bits.push(Math.floor(delaySeconds / 2 ** level) % 2 === 1 ? '1' : '0');
+  return `${bits.join('.')}.${jobType}`;
+}
+
+/** The binding of a job queue on the delayed exchange: exactly 28 bit words, then its job type. */
+export function delayedBindingKey(jobType: string): string {
+  return `${'*.'.repeat(DELAY_LEVELS)}${jobType}`;
+}

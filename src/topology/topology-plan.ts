@@ -1,6 +1,10 @@
 import type { WarrenConfig } from '../config/config-options.js';
 import {
+  DELAY_LEVELS,
   deadExchange,
+  delayLevel,
+  delayedBindingKey,
+  delayedExchange,
   deadQueue,
   jobQueue,
   jobsExchange,
@@ -19,12 +23,19 @@ export interface ExchangeSpec {
   readonly type: 'topic' | 'direct';
 }
 
+/** An exchange-to-exchange binding. */
+export interface ExchangeBindingSpec {
+  readonly destination: string;
+  readonly source: string;
+  readonly routingKey: string;
+}
+
 /** A queue warren declares (always durable), with its `x-` arguments. */
 export interface QueueSpec {
   readonly name: string;
   /** The job type it serves; empty for retry tiers, which all job types share. */
   readonly jobType: string;
-  readonly role: 'job' | 'dead' | 'retry' | 'ledger';
+  readonly role: 'job' | 'dead' | 'retry' | 'ledger' | 'delay';
   readonly arguments: Readonly<Record<string, string | number>>;
 }
 
@@ -40,6 +51,8 @@ export interface TopologyPlan {
   readonly exchanges: readonly ExchangeSpec[];
   readonly queues: readonly QueueSpec[];
   readonly bindings: readonly BindingSpec[];
+  /** Exchange-to-exchange bindings (the delay cascade), declared after the queue bindings. */
+  readonly exchangeBindings?: readonly ExchangeBindingSpec[];
 }
 
 /** The settings a topology depends on. */
@@ -52,6 +65,7 @@ export function baseExchanges(namespace: string): ExchangeSpec[] {
     { name: deadExchange(namespace), type: 'direct' },
     { name: retryExchange(namespace), type: 'topic' },
     { name: requeueExchange(namespace), type: 'topic' },
+    { name: delayedExchange(namespace), type: 'topic' },
   ];
 }
 
@@ -118,6 +132,7 @@ export function jobTopology(settings: TopologySettings, jobType: string, tiersMs
     bindings: [
       { queue: queue.name, exchange: jobsExchange(namespace), routingKey: jobType },
       { queue: queue.name, exchange: requeueExchange(namespace), routingKey: requeueBindingKey(jobType) },
+      { queue: queue.name, exchange: delayedExchange(namespace), routingKey: delayedBindingKey(jobType) },
       { queue: dead.name, exchange: deadExchange(namespace), routingKey: jobType },
       ...tiers.map((tier) => tier.binding),
     ],
@@ -146,4 +161,39 @@ export function planTopology(settings: TopologySettings, jobs: readonly PlannedJ
   const queues = new Map(parts.flatMap((part) => part.queues).map((queue) => [queue.name, queue]));
   const bindings = new Map(parts.flatMap((part) => part.bindings).map((b) => [`${b.exchange} ${b.routingKey} ${b.queue}`, b]));
   return { exchanges: baseExchanges(settings.namespace), queues: [...queues.values()], bindings: [...bindings.values()] };
+}
+
+/**
+ * The delayed-delivery cascade, shared by every job type of a namespace (the technique of NServiceBus's and
+ * Celery's native delayed delivery). Level k is a topic exchange and a queue of the same name; the queue holds
+ * messages 2^k s (queue-level TTL, so no head-of-line blocking) and dead-letters to level k − 1; the exchange sends a
+ * message whose bit k is 1 to its queue and one whose bit k is 0 straight on to level k − 1. Level 0 leads to the
+ * delayed exchange, where each job queue is bound with its own key. Declared on the first delayed publish.
+ */
+export function delayTopology(settings: TopologySettings): TopologyPlan {
+  const { namespace } = settings;
+  const next = (level: number): string => (level === 0 ? delayedExchange(namespace) : delayLevel(namespace, level - 1));
+  const exchanges: ExchangeSpec[] = [{ name: delayedExchange(namespace), type: 'topic' }];
+  const queues: QueueSpec[] = [];
+  const bindings: BindingSpec[] = [];
+  const exchangeBindings: ExchangeBindingSpec[] = [];
+  for (let level = DELAY_LEVELS - 1; level >= 0; level -= 1) {
+    const name = delayLevel(namespace, level);
+    const before = '*.'.repeat(DELAY_LEVELS - 1 - level);
+    exchanges.push({ name, type: 'topic' });
+    queues.push({
+      name,
+      jobType: '',
+      role: 'delay',
+      arguments: {
+        'x-queue-type': settings.queueType,
+        'x-message-ttl': 2 ** level * 1000,
+        'x-dead-letter-exchange': next(level),
+        ...atLeastOnce(settings),
+      },
+    });
+    bindings.push({ queue: name, exchange: name, routingKey: `${before}1.#` });
+    exchangeBindings.push({ destination: next(level), source: name, routingKey: `${before}0.#` });
+  }
+  return { exchanges, queues, bindings, exchangeBindings };
 }

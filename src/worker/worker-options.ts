@@ -2,12 +2,16 @@ import type { Logger } from 'pino';
 import type { WarrenConfig } from '../config/config-options.js';
 import type { DeliveryOutcome } from '../consumer/queue-consumer.js';
 import type { Registry } from '../registry/registry.js';
+import type { FireOutcome } from '../scheduler/scheduler.js';
+import type { ScheduleDefinition } from '../scheduler/schedule-definition.js';
 
 /** Options of a {@link Worker}. */
 export interface WorkerOptions {
   readonly config: WarrenConfig;
-  /** The handlers to run: one consumer per registered job type. */
+  /** The handlers to run: one consumer per registered job type (may be empty when only schedules run). */
   readonly registry: Registry;
+  /** Schedules to fire from this process (every replica runs them; a per-fire lock elects one publisher). */
+  readonly schedules?: readonly ScheduleDefinition[];
   readonly logger: Logger;
   /** How long startup may wait for RabbitMQ before failing. @defaultValue 15000 */
   readonly connectTimeoutMs?: number;
@@ -15,4 +19,6 @@ export interface WorkerOptions {
   readonly abortWaitMs?: number;
   /** Told of every settled delivery. */
   readonly onOutcome?: (outcome: DeliveryOutcome, jobType: string) => void;
+  /** Told of every schedule fire. */
+  readonly onFire?: (schedule: string, outcome: FireOutcome) => void;
 }

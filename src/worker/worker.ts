@@ -1,5 +1,10 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { BrokerConnection } from '../connection/broker-connection.js';
+import { DedupStore } from '../dedup/dedup-store.js';
+import { JobPublisher } from '../publisher/job-publisher.js';
+import { createRedis } from '../redis/create-redis.js';
+import { Scheduler } from '../scheduler/scheduler.js';
 import { QueueConsumer } from '../consumer/queue-consumer.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
 import { Publisher } from '../publisher/publisher.js';
@@ -17,8 +22,9 @@ export interface ConsumedQueue {
 }
 
 /**
- * Runs the registered handlers: a consuming connection with one channel per job queue, and a separate
- * publishing connection for confirmed dead-letter copies. No I/O until `start()`.
+ * Runs the registered handlers and the schedules: a consuming connection with one channel per job queue, a
+ * separate publishing connection for confirmed retry and dead-letter copies and scheduled jobs, and Redis for
+ * per-fire locks and de-duplication. No I/O until `start()`.
  */
 export class Worker {
   readonly #options: WorkerOptions;
@@ -27,12 +33,17 @@ export class Worker {
   readonly #publishConnection: BrokerConnection;
   readonly #publisher: Publisher;
   readonly #consumers: QueueConsumer[];
+  readonly #redis: Redis | undefined;
+  readonly #scheduler: Scheduler | undefined;
   #state: WorkerState = 'idle';
   #stopping: Promise<void> | undefined;
 
   constructor(options: WorkerOptions) {
     const { config, logger, registry } = options;
-    if (registry.list().length === 0) throw new IllegalStateError('the worker has no handlers: register at least one job');
+    const schedules = options.schedules ?? [];
+    if (registry.list().length === 0 && schedules.length === 0) {
+      throw new IllegalStateError('the worker has nothing to do: register at least one job or schedule');
+    }
     this.#options = options;
     this.#logger = logger.child({ component: 'worker' });
     const connection = (purpose: 'publish' | 'consume'): BrokerConnection =>
@@ -46,12 +57,27 @@ export class Worker {
       maxPayloadBytes: config.maxPayloadBytes,
       logger,
     });
+    this.#redis = config.redisUrl === 'none' ? undefined : createRedis(config.redisUrl, logger);
+    const dedup = this.#redis ? new DedupStore(this.#redis, config.namespace, config.dedupTtlMs) : undefined;
+    if (schedules.length > 0) {
+      const jobs = new JobPublisher(config, this.#publishConnection, this.#publisher, {});
+      this.#scheduler = new Scheduler({
+        namespace: config.namespace,
+        schedules,
+        publish: (jobType, payload, publishOptions) => jobs.publish(jobType, payload, publishOptions),
+        redis: this.#redis,
+        fireLockTtlMs: config.fireLockTtlMs,
+        logger,
+        ...(options.onFire ? { onFire: options.onFire } : {}),
+      });
+    }
     this.#consumers = registry.list().map(
       (job) =>
         new QueueConsumer(this.#consumeConnection, job, {
           settings: config,
           publisher: this.#publisher,
           jobTimeoutMs: config.jobTimeoutMs,
+          dedup,
           logger,
           ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
         }),
@@ -70,6 +96,11 @@ export class Worker {
       this.#publishConnection.isConnected() &&
       this.#consumers.every((consumer) => consumer.consuming)
     );
+  }
+
+  /** The scheduler, when this worker runs schedules. */
+  get scheduler(): Scheduler | undefined {
+    return this.#scheduler;
   }
 
   /** The queues consumed, with their concurrency. */
@@ -101,8 +132,11 @@ export class Worker {
       await this.#consumeConnection.start(timeoutMs);
       await this.#publishConnection.start(timeoutMs);
       await this.#publisher.start();
+      // Redis is optional at startup: locks and de-duplication fail fast while it is down, and it reconnects.
+      void this.#redis?.connect().catch(() => {});
       // Sequential: the first conflicting queue stops startup with its own error, not a pile of them.
       for (const consumer of this.#consumers) await consumer.start();
+      await this.#scheduler?.start();
       this.#state = 'running';
       this.#logger.info({ queues: this.describe() }, 'worker started');
     } catch (error) {
@@ -130,6 +164,7 @@ export class Worker {
     }
     this.#state = 'stopping';
     const { shutdownGraceMs } = this.#options.config;
+    await step(this.#logger, 'stop scheduler', async () => this.#scheduler?.stop());
     await Promise.all(this.#consumers.map((consumer) => step(this.#logger, 'cancel consumer', () => consumer.stopConsuming())));
     this.#logger.info({ inFlight: this.inFlight, graceMs: shutdownGraceMs }, 'draining in-flight jobs');
     const abortWaitMs = this.#options.abortWaitMs ?? 5_000;
@@ -147,6 +182,10 @@ export class Worker {
     for (const consumer of this.#consumers) await step(log, 'close consumer channel', () => consumer.close());
     await step(log, 'close consuming connection', () => this.#consumeConnection.close());
     await step(log, 'close publishing connection', () => this.#publishConnection.close());
+    await step(log, 'close Redis', async () => {
+      await this.#scheduler?.stop();
+      this.#redis?.disconnect();
+    });
   }
 }
 

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import amqp, { type ChannelModel } from 'amqplib';
 import { pino, type Logger } from 'pino';
 import { DEFAULT_CONFIG, deadExchange, deadQueue, jobQueue, jobsExchange, type WarrenConfig } from 'warren';
-import { replayLedgerQueue, requeueExchange, retryExchange, retryQueue } from '../../src/topology/names.js';
+import { DELAY_LEVELS, delayLevel, delayedExchange, replayLedgerQueue, requeueExchange, retryExchange, retryQueue } from '../../src/topology/names.js';
 
 export const AMQP_URL = process.env['WARREN_TEST_AMQP_URL'] ?? DEFAULT_CONFIG.amqpUrl;
 export const run = promisify(execFile);
@@ -46,7 +46,8 @@ export async function rawConnection(): Promise<ChannelModel> {
 
 /**
  * Deletes everything a namespace declared for the given job types: their queues, dead-letter queues and replay
- * ledgers, the retry tiers (the given ones and the defaults; deleting a missing queue is harmless) and exchanges.
+ * ledgers, the retry tiers (the given ones and the defaults; deleting a missing queue is harmless), the delay
+ * cascade and the exchanges.
  */
 export async function deleteNamespace(namespace: string, jobTypes: readonly string[], tiersMs: readonly number[] = []): Promise<void> {
   const connection = await rawConnection();
@@ -60,7 +61,11 @@ export async function deleteNamespace(namespace: string, jobTypes: readonly stri
     for (const delayMs of new Set([...tiersMs, 500, ...DEFAULT_CONFIG.retryTiersMs])) {
       await channel.deleteQueue(retryQueue(namespace, delayMs));
     }
-    for (const exchange of [jobsExchange, deadExchange, retryExchange, requeueExchange]) {
+    for (let level = 0; level < DELAY_LEVELS; level += 1) {
+      await channel.deleteQueue(delayLevel(namespace, level));
+      await channel.deleteExchange(delayLevel(namespace, level));
+    }
+    for (const exchange of [jobsExchange, deadExchange, retryExchange, requeueExchange, delayedExchange]) {
       await channel.deleteExchange(exchange(namespace));
     }
     await channel.close();

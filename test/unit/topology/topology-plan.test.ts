@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planTopology } from 'warren';
+import { delayTopology } from '../../../src/topology/topology-plan.js';
+import { delayRoutingKey } from '../../../src/topology/names.js';
 import { toTopologyError } from '../../../src/topology/declare-topology.js';
 
 describe('planTopology', () => {
@@ -13,6 +15,7 @@ describe('planTopology', () => {
       { name: 'acme.dead', type: 'direct' },
       { name: 'acme.retry', type: 'topic' },
       { name: 'acme.requeue', type: 'topic' },
+      { name: 'acme.delayed', type: 'topic' },
     ]);
     expect(plan.queues.map((q) => q.name)).toEqual([
       'acme.job.email.send',
@@ -34,6 +37,7 @@ describe('planTopology', () => {
     expect(plan.bindings.filter((b) => b.queue.includes('email.send'))).toEqual([
       { queue: 'acme.job.email.send', exchange: 'acme.jobs', routingKey: 'email.send' },
       { queue: 'acme.job.email.send', exchange: 'acme.requeue', routingKey: '*.email.send' },
+      { queue: 'acme.job.email.send', exchange: 'acme.delayed', routingKey: `${'*.'.repeat(28)}email.send` },
       { queue: 'acme.dead.email.send', exchange: 'acme.dead', routingKey: 'email.send' },
     ]);
     // One queue per tier, shared by every job type, with a queue-level TTL back through the requeue exchange.
@@ -83,5 +87,25 @@ describe('toTopologyError', () => {
   it('passes other errors through', () => {
     const other = new Error('boom');
     expect(toTopologyError(other)).toBe(other);
+  });
+});
+
+describe('the delay cascade', () => {
+  it('encodes the delay in 28 binary words, most significant first, then the job type', () => {
+    expect(delayRoutingKey(0, 'a.b')).toBe(`${'0.'.repeat(28)}a.b`);
+    expect(delayRoutingKey(5, 'a')).toBe(`${'0.'.repeat(25)}1.0.1.a`);
+    expect(delayRoutingKey(2 ** 28 - 1, 'a')).toBe(`${'1.'.repeat(28)}a`);
+  });
+
+  it('level k holds 2^k s and sends bit 1 to its queue, bit 0 on to level k - 1, level 0 to the delayed exchange', () => {
+    const plan = delayTopology({ namespace: 'acme', queueType: 'quorum', deliveryLimit: 5 });
+    expect(plan.queues).toHaveLength(28);
+    const level4 = plan.queues.find((q) => q.name === 'acme.delay.04');
+    expect(level4?.arguments).toMatchObject({ 'x-message-ttl': 16_000, 'x-dead-letter-exchange': 'acme.delay.03' });
+    expect(plan.queues.find((q) => q.name === 'acme.delay.00')?.arguments['x-dead-letter-exchange']).toBe('acme.delayed');
+    const before = '*.'.repeat(23);
+    expect(plan.bindings).toContainEqual({ queue: 'acme.delay.04', exchange: 'acme.delay.04', routingKey: `${before}1.#` });
+    expect(plan.exchangeBindings).toContainEqual({ destination: 'acme.delay.03', source: 'acme.delay.04', routingKey: `${before}0.#` });
+    expect(plan.exchangeBindings).toContainEqual({ destination: 'acme.delayed', source: 'acme.delay.00', routingKey: `${'*.'.repeat(27)}0.#` });
   });
 });

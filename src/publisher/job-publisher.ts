@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import type { WarrenConfig } from '../config/config-options.js';
+import type { BrokerConnection } from '../connection/broker-connection.js';
+import { PayloadInvalidError } from '../errors/payload-invalid-error.js';
+import { UnroutableError } from '../errors/unroutable-error.js';
+import { encodePayload, jobProperties } from '../messages/encode.js';
+import { HEADERS } from '../messages/headers.js';
+import { validatePayload } from '../registry/validate-payload.js';
+import { declareTopology } from '../topology/declare-topology.js';
+import { DELAY_LEVELS, MAX_DELAY_MS, delayLevel, delayRoutingKey, jobQueue, jobsExchange } from '../topology/names.js';
+import { delayTopology } from '../topology/topology-plan.js';
+import type { PublishOptions, SchemaMap } from '../client/client-options.js';
+import type { Publisher } from './publisher.js';
+
+/**
+ * Publishing a job, on a started {@link Publisher}: schema check, JSON encoding, the wire contract's properties,
+ * and for delayed jobs the delay cascade. Shared by `WarrenClient` and the worker's scheduler.
+ */
+export class JobPublisher {
+  readonly #config: WarrenConfig;
+  readonly #connection: BrokerConnection;
+  readonly #publisher: Publisher;
+  readonly #schemas: SchemaMap;
+  /** The delay cascade, declared on the first delayed publish. */
+  #delayTopology: Promise<void> | undefined;
+  /** Job types whose queue is known to exist, for delayed publishes (which the broker cannot return). */
+  readonly #knownQueues = new Set<string>();
+
+  constructor(config: WarrenConfig, connection: BrokerConnection, publisher: Publisher, schemas: SchemaMap) {
+    this.#config = config;
+    this.#connection = connection;
+    this.#publisher = publisher;
+    this.#schemas = schemas;
+  }
+
+  /** See `WarrenClient#publish`. */
+  async publish(jobType: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
+    const messageId = options.messageId ?? randomUUID();
+    const schema = this.#schemas[jobType];
+    // Validate, but send what the caller gave: consumers parse (and transform) it themselves.
+    if (schema) {
+      const validated = validatePayload(schema, payload, jobType);
+      if (!validated.ok) throw new PayloadInvalidError(validated.message);
+    }
+    const body = encodePayload(payload);
+    if (typeof body === 'string') throw new PayloadInvalidError(`cannot publish "${jobType}": ${body}`);
+    const headers = options.headers as Record<string, unknown> | undefined;
+    const dueAt = options.runAt?.getTime() ?? (options.delayMs === undefined ? undefined : Date.now() + options.delayMs);
+    if (dueAt === undefined) {
+      await this.#publisher.send(jobsExchange(this.#config.namespace), jobType, body, jobProperties(jobType, messageId, headers));
+      return messageId;
+    }
+    if (!Number.isFinite(dueAt)) throw new PayloadInvalidError(`cannot publish "${jobType}": delayMs or runAt is not a valid time`);
+    // Whole seconds, rounded up: never early.
+    const delaySeconds = Math.max(0, Math.ceil((dueAt - Date.now()) / 1000));
+    if (delaySeconds * 1000 > MAX_DELAY_MS) {
+      throw new PayloadInvalidError(`cannot delay "${jobType}" by ${delaySeconds} s: the longest delay is ${MAX_DELAY_MS / 1000} s (about 8.5 years)`);
+    }
+    await this.#prepareDelayed(jobType);
+    await this.#publisher.send(
+      delayLevel(this.#config.namespace, DELAY_LEVELS - 1),
+      delayRoutingKey(delaySeconds, jobType),
+      body,
+      jobProperties(jobType, messageId, { ...headers, [HEADERS.dueAt]: new Date(dueAt).toISOString() }),
+    );
+    return messageId;
+  }
+
+  /**
+   * Declares the delay cascade once, and checks that the job's queue exists: a delayed message is routed to its
+   * queue only when its delay is over, too late for the broker to return it.
+   */
+  async #prepareDelayed(jobType: string): Promise<void> {
+    this.#delayTopology ??= this.#connection
+      .withChannel((channel, model) => declareTopology(channel, delayTopology(this.#config), model))
+      .catch((error: unknown) => {
+        this.#delayTopology = undefined;
+        throw error;
+      });
+    await this.#delayTopology;
+    if (this.#knownQueues.has(jobType)) return;
+    const queue = jobQueue(this.#config.namespace, jobType);
+    const exists = await this.#connection.withChannel((channel) => channel.checkQueue(queue).then(() => true, () => false));
+    if (!exists) throw new UnroutableError(`cannot delay "${jobType}": its queue ${queue} does not exist (is a worker for this job type declared?)`);
+    this.#knownQueues.add(jobType);
+  }
+}

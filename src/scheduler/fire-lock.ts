@@ -1,0 +1,39 @@
+import { ExecutionError, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
+import type { Redis } from 'ioredis';
+import type { RunCoordinator } from 'node-cron';
+
+/**
+ * node-cron's run coordinator backed by a Redis lock per fire (`<namespace>:fire:<schedule>:<fire time>`): the one
+ * replica that takes it publishes. Answers `false` when another replica holds it and throws when Redis cannot be
+ * asked (node-cron then skips the fire: fail closed). The lock is never released, only left to expire, so a
+ * replica whose clock is late cannot take the same fire again. It is not a fence: correctness comes from the
+ * fire's deterministic message id and consumer-side de-duplication.
+ */
+export class FireLock implements RunCoordinator {
+  readonly #redlock: Redlock;
+  readonly #prefix: string;
+
+  constructor(redis: Redis, namespace: string) {
+    this.#redlock = new Redlock([redis], { retryCount: 0, driftFactor: 0.01 });
+    // Failed votes are reported through the thrown ExecutionError; without a listener EventEmitter would throw.
+    this.#redlock.on('error', () => {});
+    this.#prefix = `${namespace}:fire:`;
+  }
+
+  async shouldRun(key: string, ttlMs: number): Promise<boolean> {
+    try {
+      await this.#redlock.acquire([`${this.#prefix}${key}`], ttlMs);
+      return true;
+    } catch (error) {
+      if (error instanceof ExecutionError && (await lockedByAnother(error))) return false;
+      throw error;
+    }
+  }
+}
+
+/** Whether every vote against came from the lock being held (rather than Redis failing). */
+async function lockedByAnother(error: ExecutionError): Promise<boolean> {
+  const stats = await Promise.all(error.attempts);
+  const reasons = stats.flatMap((s) => [...s.votesAgainst.values()]);
+  return reasons.length > 0 && reasons.every((reason) => reason instanceof ResourceLockedError);
+}

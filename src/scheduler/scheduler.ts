@@ -1,0 +1,196 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { IllegalStateError } from '../errors/illegal-state-error.js';
+import { HEADERS } from '../messages/headers.js';
+import { FireLock } from './fire-lock.js';
+import type { ScheduleDefinition } from './schedule-definition.js';
+
+/** How a fire ended, for logs and metrics. */
+export type FireOutcome = 'published' | 'skipped_locked' | 'lock_error' | 'missed' | 'caught_up' | 'publish_error';
+
+/** Publishes a job; the scheduler's only way out. */
+export type SchedulePublish = (
+  jobType: string,
+  payload: unknown,
+  options: { messageId: string; headers: Record<string, unknown> },
+) => Promise<string>;
+
+/** Options of a {@link Scheduler}. */
+export interface SchedulerOptions {
+  readonly namespace: string;
+  readonly schedules: readonly ScheduleDefinition[];
+  readonly publish: SchedulePublish;
+  /** Redis for the per-fire locks and the last-fire record; `undefined` runs without locks (a single replica). */
+  readonly redis: Redis | undefined;
+  /** Per-fire lock time-to-live. */
+  readonly fireLockTtlMs: number;
+  readonly logger: Logger;
+  readonly onFire?: (schedule: string, outcome: FireOutcome) => void;
+}
+
+/** What `warren schedules` shows of a schedule. */
+export interface ScheduleStatus {
+  readonly name: string;
+  readonly cron: string;
+  readonly timeZone: string;
+  readonly jobType: string;
+  readonly catchUpMs: number;
+  readonly nextFires: readonly string[];
+  readonly lastFire: string | null;
+}
+
+/** The message id of one fire: the same in every replica, so consumers can de-duplicate. */
+export function fireMessageId(schedule: string, fireTime: Date): string {
+  return `${schedule}@${fireTime.toISOString()}`;
+}
+
+/**
+ * The cron publisher. Runs in every replica of `warren start` (and alone as `warren scheduler`); at each fire the
+ * replicas contend for that fire's lock in Redis and the winner publishes the job with message id
+ * `<schedule>@<fire time>`. With Redis down a fire is skipped and counted (fail closed); without Redis configured
+ * every fire is published (run a single scheduler then).
+ */
+export class Scheduler {
+  readonly #options: SchedulerOptions;
+  readonly #logger: Logger;
+  readonly #tasks = new Map<string, ScheduledTask>();
+  #state: 'idle' | 'running' | 'stopped' = 'idle';
+
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+    this.#logger = options.logger.child({ component: 'scheduler' });
+  }
+
+  /** Starts a timer per schedule, then publishes missed fires that are inside their catch-up window. */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new IllegalStateError(`the scheduler cannot start: it is ${this.#state}`);
+    this.#state = 'running';
+    const { redis, namespace } = this.#options;
+    if (!redis && this.#options.schedules.length > 0) {
+      this.#logger.warn('WARREN_REDIS_URL=none: schedules run WITHOUT per-fire locks; run exactly one scheduler, or every replica publishes every fire');
+    }
+    const coordinator = redis ? new FireLock(redis, namespace) : undefined;
+    for (const schedule of this.#options.schedules) {
+      const task = cron.createTask(schedule.cron, (context) => this.#fire(schedule, context.date, 'published'), {
+        name: schedule.name,
+        timezone: schedule.timeZone,
+        ...(coordinator ? { distributed: true, runCoordinator: coordinator, distributedLease: this.#options.fireLockTtlMs } : {}),
+      });
+      task.on('execution:skipped', (context) => {
+        const outcome: FireOutcome = context.reason === 'not-elected' ? 'skipped_locked' : 'lock_error';
+        if (outcome === 'lock_error') this.#logger.error({ schedule: schedule.name, fireTime: context.date.toISOString(), err: context.error }, 'fire skipped: the lock store (Redis) is unavailable');
+        else this.#logger.debug({ schedule: schedule.name, fireTime: context.date.toISOString() }, 'fire taken by another replica');
+        this.#options.onFire?.(schedule.name, outcome);
+      });
+      task.on('execution:missed', (context) => {
+        this.#logger.warn({ schedule: schedule.name, fireTime: context.date.toISOString() }, 'fire missed (the process was busy or paused)');
+        this.#options.onFire?.(schedule.name, 'missed');
+      });
+      this.#tasks.set(schedule.name, task);
+      await task.start();
+    }
+    await Promise.all(this.#options.schedules.filter((s) => s.catchUpMs > 0).map((s) => this.#catchUp(s)));
+    this.#logger.info({ schedules: this.#options.schedules.map((s) => s.name), locks: redis ? 'redis' : 'none' }, 'scheduler started');
+  }
+
+  async #fire(schedule: ScheduleDefinition, fireTime: Date, outcome: 'published' | 'caught_up'): Promise<void> {
+    const messageId = fireMessageId(schedule.name, fireTime);
+    try {
+      await this.#options.publish(schedule.jobType, schedule.payload, { messageId, headers: { [HEADERS.schedule]: schedule.name } });
+    } catch (err) {
+      this.#logger.error({ err, schedule: schedule.name, messageId }, 'scheduled publish failed');
+      this.#options.onFire?.(schedule.name, 'publish_error');
+      return;
+    }
+    this.#logger.info({ schedule: schedule.name, messageId, jobType: schedule.jobType, outcome }, 'scheduled job published');
+    this.#options.onFire?.(schedule.name, outcome);
+    await this.#options.redis
+      ?.set(this.#lastKey(schedule.name), fireTime.toISOString())
+      .catch((err: unknown) => this.#logger.warn({ err, schedule: schedule.name }, 'could not record the last fire'));
+  }
+
+  #lastKey(name: string): string {
+    return `${this.#options.namespace}:schedule:${name}:last`;
+  }
+
+  /**
+   * Publishes the latest fire missed since the last recorded one, if it is inside the catch-up window. Goes through
+   * the same per-fire lock, so several replicas starting together publish it once.
+   */
+  async #catchUp(schedule: ScheduleDefinition): Promise<void> {
+    const { redis } = this.#options;
+    const task = this.#tasks.get(schedule.name);
+    if (!redis || !task) return;
+    let last: string | null;
+    try {
+      last = await redis.get(this.#lastKey(schedule.name));
+    } catch (err) {
+      this.#logger.warn({ err, schedule: schedule.name }, 'catch-up skipped: Redis unavailable');
+      return;
+    }
+    if (last === null) return;
+    const missed = latestMatch(task, Date.parse(last), Date.now(), schedule.catchUpMs);
+    if (!missed) return;
+    const coordinator = new FireLock(redis, this.#options.namespace);
+    const key = `${schedule.name}:${missed.toISOString()}`;
+    try {
+      if (!(await coordinator.shouldRun(key, this.#options.fireLockTtlMs))) return;
+    } catch (err) {
+      this.#logger.error({ err, schedule: schedule.name }, 'catch-up skipped: the lock store (Redis) is unavailable');
+      this.#options.onFire?.(schedule.name, 'lock_error');
+      return;
+    }
+    this.#logger.info({ schedule: schedule.name, fireTime: missed.toISOString() }, 'publishing a fire missed while no scheduler ran');
+    await this.#fire(schedule, missed, 'caught_up');
+  }
+
+  /** Each schedule with its next three fire times and last recorded fire. */
+  async describe(): Promise<ScheduleStatus[]> {
+    return Promise.all(
+      this.#options.schedules.map(async (schedule) => {
+        const task = this.#tasks.get(schedule.name) ?? cron.createTask(schedule.cron, () => {}, { timezone: schedule.timeZone });
+        const lastFire = (await this.#options.redis?.get(this.#lastKey(schedule.name)).catch(() => null)) ?? null;
+        return {
+          name: schedule.name,
+          cron: schedule.cron,
+          timeZone: schedule.timeZone,
+          jobType: schedule.jobType,
+          catchUpMs: schedule.catchUpMs,
+          nextFires: task.getNextRuns(3).map((date) => date.toISOString()),
+          lastFire,
+        };
+      }),
+    );
+  }
+
+  /** Publishes one fire of a schedule now (message id `<name>@<now>`), outside the lock. */
+  async trigger(name: string): Promise<string> {
+    const schedule = this.#options.schedules.find((s) => s.name === name);
+    if (!schedule) {
+      throw new IllegalStateError(`no schedule named "${name}"; known: ${this.#options.schedules.map((s) => s.name).join(', ') || '(none)'}`);
+    }
+    const now = new Date();
+    now.setMilliseconds(0);
+    const messageId = fireMessageId(schedule.name, now);
+    return this.#options.publish(schedule.jobType, schedule.payload, { messageId, headers: { [HEADERS.schedule]: schedule.name } });
+  }
+
+  /** Stops every timer. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopped';
+    for (const task of this.#tasks.values()) await task.destroy();
+    this.#tasks.clear();
+  }
+}
+
+/** The latest time in (after, now] matching the task, at most `windowMs` old; checked second by second. */
+function latestMatch(task: ScheduledTask, afterMs: number, nowMs: number, windowMs: number): Date | undefined {
+  const floor = Math.max(afterMs + 1_000, nowMs - windowMs);
+  for (let t = Math.floor(nowMs / 1000) * 1000; t >= floor; t -= 1000) {
+    const date = new Date(t);
+    if (task.match(date)) return date;
+  }
+  return undefined;
+}
