@@ -17,6 +17,8 @@ export type { ConsumedQueue, WorkerState } from './worker/worker.js';
 export type { WorkerOptions } from './worker/worker-options.js';
 export type { DeliveryOutcome } from './consumer/queue-consumer.js';
 export { HealthServer } from './metrics/http-server.js';
+export { WarrenMetrics } from './metrics/warren-metrics.js';
+export type { ProcessOutcome, PublishOutcome } from './metrics/warren-metrics.js';
 export type { HealthServerOptions } from './metrics/http-server.js';
 
 export { defineSchedule } from './scheduler/schedule-definition.js';

@@ -3,7 +3,9 @@ import { Command } from 'commander';
 import type { WarrenConfig } from '../config/config-options.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logging/logger.js';
+import { Registry as PromRegistry } from 'prom-client';
 import { HealthServer } from '../metrics/http-server.js';
+import { WarrenMetrics } from '../metrics/warren-metrics.js';
 import { Registry } from '../registry/registry.js';
 import { loadSchedulesFile, mergeSchedules } from '../scheduler/load-schedules.js';
 import type { ScheduleDefinition } from '../scheduler/schedule-definition.js';
@@ -59,8 +61,9 @@ export async function loadSchedules(option: string | undefined, config: WarrenCo
 /** Runs a worker until a signal drains it; the only place that handles process signals. */
 async function runService(config: WarrenConfig, registry: Registry, schedules: readonly ScheduleDefinition[], what: string): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const worker = new Worker({ config, registry, logger, schedules });
-  const http = new HealthServer({ port: config.httpPort, ready: () => worker.ready });
+  const metrics = new WarrenMetrics(new PromRegistry());
+  const worker = new Worker({ config, registry, logger, schedules, metrics });
+  const http = new HealthServer({ port: config.httpPort, ready: () => worker.ready, metrics: metrics.registry });
 
   let signals = 0;
   const shutdown = async (): Promise<void> => {
@@ -95,7 +98,7 @@ async function runService(config: WarrenConfig, registry: Registry, schedules: r
         `warren: ${what}`,
         ...queues,
         ...(fires.length > 0 ? [`warren: schedules (${locks})`, ...fires] : []),
-        `warren: http://0.0.0.0:${port}/livez /readyz`,
+        `warren: http://0.0.0.0:${port}/metrics /livez /readyz`,
       ].join('\n') + '\n',
     );
   } catch (error) {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { WarrenConfig } from '../config/config-options.js';
+import type { WarrenMetrics } from '../metrics/warren-metrics.js';
 
 /** Payload schemas by job type: publishing validates against them and types the payload. */
 export type SchemaMap = Readonly<Record<string, z.ZodType>>;
@@ -12,6 +13,8 @@ export interface ClientOptions<S extends SchemaMap = SchemaMap> {
   /** Schemas of the job types this client publishes: `publish` is typed by and validated against them. */
   readonly schemas?: S;
   readonly logger?: Logger;
+  /** Metrics to record publishes into (`warren_jobs_published_total`). */
+  readonly metrics?: WarrenMetrics;
   /** How long `start` may wait for RabbitMQ. @defaultValue 15000 */
   readonly connectTimeoutMs?: number;
 }

@@ -42,6 +42,7 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
       purpose: 'publish',
       heartbeatSeconds: this.config.heartbeatSeconds,
       logger,
+      metrics: options.metrics,
     });
     this.#publisher = new Publisher(this.#connection, {
       exchanges: baseExchanges(this.config.namespace),
@@ -50,7 +51,7 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
       maxPayloadBytes: this.config.maxPayloadBytes,
       logger,
     });
-    this.#jobs = new JobPublisher(this.config, this.#connection, this.#publisher, options.schemas ?? {});
+    this.#jobs = new JobPublisher(this.config, this.#connection, this.#publisher, options.schemas ?? {}, options.metrics);
   }
 
   /** Connects and opens the confirm channel. @throws ConnectionError */

@@ -3,6 +3,7 @@ import { AmqpConnectionManagerClass, type AmqpConnectionManager } from 'amqp-con
 import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { ConnectionError } from '../errors/connection-error.js';
+import type { WarrenMetrics } from '../metrics/warren-metrics.js';
 import { explainConnectionFailure } from './connection-failure.js';
 import { redactUrl } from './redact-url.js';
 
@@ -13,6 +14,7 @@ export interface BrokerConnectionOptions {
   readonly purpose: 'publish' | 'consume' | 'admin';
   readonly heartbeatSeconds: number;
   readonly logger: Logger;
+  readonly metrics?: WarrenMetrics | undefined;
 }
 
 /**
@@ -37,14 +39,20 @@ export class BrokerConnection {
         clientProperties: { connection_name: `warren ${options.purpose} ${hostname()}:${process.pid}` },
       },
     });
+    const up = options.metrics?.connectionUp.labels(options.purpose);
+    const reconnected = options.metrics?.reconnects.labels(options.purpose);
+    up?.set(0);
     this.manager.on('connect', () => {
+      up?.set(1);
       if (this.#everConnected) {
         this.#reconnects += 1;
+        reconnected?.inc();
         this.#logger.info({ reconnects: this.#reconnects }, 'reconnected to RabbitMQ');
       }
       this.#everConnected = true;
     });
     this.manager.on('disconnect', ({ err }) => {
+      up?.set(0);
       this.#logger.warn({ err }, 'disconnected from RabbitMQ; reconnecting');
     });
     this.manager.on('connectFailed', ({ err }) => {
@@ -123,5 +131,6 @@ export class BrokerConnection {
   /** Closes the connection and stops reconnecting. Idempotent. */
   async close(): Promise<void> {
     await this.manager.close();
+    this.#options.metrics?.connectionUp.labels(this.#options.purpose).set(0);
   }
 }

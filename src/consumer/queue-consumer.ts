@@ -17,6 +17,9 @@ import { deadExchange, jobQueue, retryExchange, retryRoutingKey } from '../topol
 import type { WarrenConfig } from '../config/config-options.js';
 import type { Publisher } from '../publisher/publisher.js';
 import type { DedupStore } from '../dedup/dedup-store.js';
+import type { ProcessOutcome, WarrenMetrics } from '../metrics/warren-metrics.js';
+import { hasCode } from '../errors/warren-error.js';
+import { tierName } from '../topology/names.js';
 
 /** Options of a {@link QueueConsumer}. */
 export interface QueueConsumerOptions {
@@ -26,6 +29,8 @@ export interface QueueConsumerOptions {
   /** Timeout of jobs that set none. */
   readonly jobTimeoutMs: number;
   readonly logger: Logger;
+  /** Metrics to record into; none when absent. */
+  readonly metrics?: WarrenMetrics | undefined;
   /** De-duplication by message id, for scheduled jobs and `idempotent` ones; absent without Redis. */
   readonly dedup?: DedupStore | undefined;
   /** Told of every settled delivery, for metrics and tests. */
@@ -34,6 +39,18 @@ export interface QueueConsumerOptions {
 
 /** How a delivery ended. */
 export type DeliveryOutcome = 'success' | 'retry' | 'dead' | 'invalid' | 'duplicate' | 'requeued' | 'stale';
+
+/** Metric children bound to this queue's labels once, off the hot path. */
+interface BoundMetrics {
+  readonly metrics: WarrenMetrics;
+  readonly inFlight: ReturnType<WarrenMetrics['inFlight']['labels']>;
+  readonly duration: ReturnType<WarrenMetrics['duration']['labels']>;
+  readonly wait: ReturnType<WarrenMetrics['wait']['labels']>;
+  readonly stale: ReturnType<WarrenMetrics['staleSettles']['labels']>;
+  readonly processed: Record<ProcessOutcome, ReturnType<WarrenMetrics['processed']['labels']>>;
+}
+
+const COUNTED: ReadonlySet<DeliveryOutcome> = new Set<DeliveryOutcome>(['success', 'retry', 'dead', 'invalid', 'duplicate']);
 
 interface InFlight {
   readonly controller: AbortController;
@@ -56,6 +73,7 @@ export class QueueConsumer {
   readonly #channel: ManagedChannel<Channel>;
   readonly #inFlight = new Set<InFlight>();
   readonly #consumerTags = new WeakMap<Channel, string>();
+  readonly #metrics: BoundMetrics | undefined;
   #consuming = false;
   #draining = false;
   #staleSettles = 0;
@@ -68,6 +86,26 @@ export class QueueConsumer {
     this.concurrency = job.concurrency ?? DEFAULT_CONCURRENCY;
     this.retryPolicy = resolveRetryPolicy(job.jobType, job.retry, options.settings);
     this.#topology = jobTopology(options.settings, job.jobType, this.retryPolicy.tiersMs);
+    const { metrics } = options;
+    if (metrics) {
+      const processed = (outcome: ProcessOutcome) => metrics.processed.labels(this.queue, job.jobType, outcome);
+      this.#metrics = {
+        metrics,
+        inFlight: metrics.inFlight.labels(this.queue),
+        duration: metrics.duration.labels(job.jobType),
+        wait: metrics.wait.labels(job.jobType),
+        stale: metrics.staleSettles.labels(this.queue),
+        processed: {
+          success: processed('success'),
+          retry: processed('retry'),
+          dead: processed('dead'),
+          invalid: processed('invalid'),
+          timeout: processed('timeout'),
+          duplicate: processed('duplicate'),
+        },
+      };
+      this.#metrics.inFlight.set(0);
+    }
     this.#logger = options.logger.child({ component: 'consumer', queue: this.queue });
     this.#channel = new ManagedChannel<Channel>(connection, {
       name: `consume ${this.queue}`,
@@ -135,7 +173,9 @@ export class QueueConsumer {
     const controller = new AbortController();
     const entry: InFlight = { controller, done: this.#handle(channel, message, controller) };
     this.#inFlight.add(entry);
+    this.#metrics?.inFlight.inc();
     void entry.done.finally(() => {
+      this.#metrics?.inFlight.dec();
       this.#inFlight.delete(entry);
       if (this.#inFlight.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
     });
@@ -207,14 +247,20 @@ export class QueueConsumer {
         reject(error);
       }, timeoutMs);
     });
+    const started = performance.now();
+    if (this.#metrics && typeof properties.timestamp === 'number') {
+      this.#metrics.wait.observe(Math.max(0, Date.now() / 1000 - properties.timestamp));
+    }
     try {
       await Promise.race([Promise.resolve().then(() => this.job.handler(payload as never, ctx)), timedOut]);
       clearTimeout(timer);
+      this.#metrics?.duration.observe((performance.now() - started) / 1000);
       // Recorded before the ack: a crash in between makes the redelivery a recognised duplicate, not a second run.
       if (dedup) await dedup.markDone(jobType, jobId).catch((err: unknown) => this.#logger.warn({ err, jobId }, 'could not record the job as done for de-duplication'));
       this.#settle(channel, message, 'ack', 'success');
     } catch (thrown) {
       clearTimeout(timer);
+      this.#metrics?.duration.observe((performance.now() - started) / 1000);
       if (this.#draining && controller.signal.aborted && !(controller.signal.reason instanceof JobTimeoutError)) {
         // Aborted by shutdown, not by its own failure: give it back to the queue untouched.
         this.#settle(channel, message, 'requeue', 'requeued');
@@ -222,12 +268,13 @@ export class QueueConsumer {
       }
       const error = toError(thrown);
       const outcome = decide(error, attempt, this.retryPolicy);
+      const countAs = hasCode(error, 'WARREN_ERR_JOB_TIMEOUT') ? 'timeout' : undefined;
       if (outcome.kind === 'retry') {
         (logger ?? parent).warn({ err: error, jobId, jobType, attempt, retryInMs: outcome.delayMs }, 'job failed; retrying');
-        await this.#forward(channel, message, jobId, attempt, 'retry', error, outcome.delayMs);
+        await this.#forward(channel, message, jobId, attempt, 'retry', error, outcome.delayMs, countAs);
       } else {
         (logger ?? parent).warn({ err: error, jobId, jobType, attempt, reason: outcome.reason }, 'job failed; dead-lettering');
-        await this.#forward(channel, message, jobId, attempt, outcome.reason, error);
+        await this.#forward(channel, message, jobId, attempt, outcome.reason, error, 0, countAs);
       }
     }
   }
@@ -256,6 +303,7 @@ export class QueueConsumer {
     outcome: 'retry' | DeadLetterReason,
     error: Error,
     delayMs = 0,
+    countAs?: ProcessOutcome,
   ): Promise<void> {
     const { namespace } = this.#options.settings;
     const { jobType } = this.job;
@@ -291,12 +339,17 @@ export class QueueConsumer {
       this.#settle(channel, message, 'requeue', 'requeued');
       return;
     }
-    this.#settle(channel, message, 'ack', outcome === 'retry' ? 'retry' : outcome === 'invalid_payload' ? 'invalid' : 'dead');
+    if (this.#metrics) {
+      if (outcome === 'retry') this.#metrics.metrics.retries.labels(jobType, tierName(delayMs)).inc();
+      else this.#metrics.metrics.deadLetters.labels(jobType, outcome).inc();
+    }
+    this.#settle(channel, message, 'ack', outcome === 'retry' ? 'retry' : outcome === 'invalid_payload' ? 'invalid' : 'dead', countAs);
   }
 
-  #settle(channel: Channel, message: ConsumeMessage, how: 'ack' | 'requeue', outcome: DeliveryOutcome): void {
+  #settle(channel: Channel, message: ConsumeMessage, how: 'ack' | 'requeue', outcome: DeliveryOutcome, countAs?: ProcessOutcome): void {
     if (this.#channel.current !== channel) {
       this.#staleSettles += 1;
+      this.#metrics?.stale.inc();
       this.#logger.debug({ deliveryTag: message.fields.deliveryTag }, 'dropped a settle for a closed channel; the broker redelivers it');
       this.#options.onOutcome?.('stale', this.job.jobType);
       return;
@@ -307,10 +360,12 @@ export class QueueConsumer {
     } catch (err) {
       // The channel closed between the check and the call.
       this.#staleSettles += 1;
+      this.#metrics?.stale.inc();
       this.#logger.debug({ err }, 'settle failed on a closing channel');
       this.#options.onOutcome?.('stale', this.job.jobType);
       return;
     }
+    if (this.#metrics && COUNTED.has(outcome)) this.#metrics.processed[countAs ?? (outcome as ProcessOutcome)].inc();
     this.#options.onOutcome?.(outcome, this.job.jobType);
   }
 

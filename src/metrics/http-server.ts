@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 
 /** Options of the {@link HealthServer}. */
 export interface HealthServerOptions {
@@ -7,11 +8,13 @@ export interface HealthServerOptions {
   /** `/readyz` answers 200 while this is true, 503 otherwise. */
   readonly ready: () => boolean;
   readonly host?: string;
+  /** Served at `/metrics` (Prometheus text format) when given. */
+  readonly metrics?: Registry;
 }
 
 /**
- * The HTTP server of `warren start`: `/livez` (the process answers) and `/readyz` (connected, consuming,
- * not draining). No I/O until `start()`.
+ * The HTTP server of `warren start`: `/livez` (the process answers), `/readyz` (connected, consuming, not
+ * draining) and `/metrics` (Prometheus). No I/O until `start()`.
  */
 export class HealthServer {
   readonly #options: HealthServerOptions;
@@ -29,7 +32,13 @@ export class HealthServer {
       else if (path === '/readyz') {
         if (this.#options.ready()) reply(200, 'ready');
         else reply(503, 'not ready');
-      } else reply(404, 'not found: try /livez or /readyz');
+      } else if (path === '/metrics' && this.#options.metrics) {
+        const registry = this.#options.metrics;
+        registry.metrics().then(
+          (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+          (err: unknown) => reply(500, `metrics failed: ${String(err)}`),
+        );
+      } else reply(404, 'not found: try /livez, /readyz or /metrics');
     });
   }
 

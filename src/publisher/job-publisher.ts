@@ -11,6 +11,8 @@ import { DELAY_LEVELS, MAX_DELAY_MS, delayLevel, delayRoutingKey, jobQueue, jobs
 import { delayTopology } from '../topology/topology-plan.js';
 import type { PublishOptions, SchemaMap } from '../client/client-options.js';
 import type { Publisher } from './publisher.js';
+import type { WarrenMetrics } from '../metrics/warren-metrics.js';
+import { hasCode } from '../errors/warren-error.js';
 
 /**
  * Publishing a job, on a started {@link Publisher}: schema check, JSON encoding, the wire contract's properties,
@@ -26,7 +28,10 @@ export class JobPublisher {
   /** Job types whose queue is known to exist, for delayed publishes (which the broker cannot return). */
   readonly #knownQueues = new Set<string>();
 
-  constructor(config: WarrenConfig, connection: BrokerConnection, publisher: Publisher, schemas: SchemaMap) {
+  readonly #metrics: WarrenMetrics | undefined;
+
+  constructor(config: WarrenConfig, connection: BrokerConnection, publisher: Publisher, schemas: SchemaMap, metrics?: WarrenMetrics) {
+    this.#metrics = metrics;
     this.#config = config;
     this.#connection = connection;
     this.#publisher = publisher;
@@ -35,6 +40,19 @@ export class JobPublisher {
 
   /** See `WarrenClient#publish`. */
   async publish(jobType: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
+    if (!this.#metrics) return this.#publish(jobType, payload, options);
+    try {
+      const messageId = await this.#publish(jobType, payload, options);
+      this.#metrics.published.labels(jobType, 'confirmed').inc();
+      return messageId;
+    } catch (error) {
+      const outcome = hasCode(error, 'WARREN_ERR_UNROUTABLE') ? 'returned' : hasCode(error, 'WARREN_ERR_PUBLISH_TIMEOUT') ? 'timeout' : 'error';
+      this.#metrics.published.labels(jobType, outcome).inc();
+      throw error;
+    }
+  }
+
+  async #publish(jobType: string, payload: unknown, options: PublishOptions): Promise<string> {
     const messageId = options.messageId ?? randomUUID();
     const schema = this.#schemas[jobType];
     // Validate, but send what the caller gave: consumers parse (and transform) it themselves.

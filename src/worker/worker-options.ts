@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { WarrenConfig } from '../config/config-options.js';
 import type { DeliveryOutcome } from '../consumer/queue-consumer.js';
 import type { Registry } from '../registry/registry.js';
+import type { WarrenMetrics } from '../metrics/warren-metrics.js';
 import type { FireOutcome } from '../scheduler/scheduler.js';
 import type { ScheduleDefinition } from '../scheduler/schedule-definition.js';
 
@@ -19,6 +20,8 @@ export interface WorkerOptions {
   readonly abortWaitMs?: number;
   /** Told of every settled delivery. */
   readonly onOutcome?: (outcome: DeliveryOutcome, jobType: string) => void;
+  /** Metrics to record into (see docs/metrics.md); none when absent. */
+  readonly metrics?: WarrenMetrics;
   /** Told of every schedule fire. */
   readonly onFire?: (schedule: string, outcome: FireOutcome) => void;
 }

@@ -46,8 +46,9 @@ export class Worker {
     }
     this.#options = options;
     this.#logger = logger.child({ component: 'worker' });
+    const { metrics } = options;
     const connection = (purpose: 'publish' | 'consume'): BrokerConnection =>
-      new BrokerConnection({ url: config.amqpUrl, purpose, heartbeatSeconds: config.heartbeatSeconds, logger });
+      new BrokerConnection({ url: config.amqpUrl, purpose, heartbeatSeconds: config.heartbeatSeconds, logger, metrics });
     this.#consumeConnection = connection('consume');
     this.#publishConnection = connection('publish');
     this.#publisher = new Publisher(this.#publishConnection, {
@@ -57,10 +58,12 @@ export class Worker {
       maxPayloadBytes: config.maxPayloadBytes,
       logger,
     });
+    metrics?.watchPublishBuffer(() => this.#publisher.bufferLength);
     this.#redis = config.redisUrl === 'none' ? undefined : createRedis(config.redisUrl, logger);
     const dedup = this.#redis ? new DedupStore(this.#redis, config.namespace, config.dedupTtlMs) : undefined;
     if (schedules.length > 0) {
-      const jobs = new JobPublisher(config, this.#publishConnection, this.#publisher, {});
+      const jobs = new JobPublisher(config, this.#publishConnection, this.#publisher, {}, metrics);
+      const onFire = options.onFire;
       this.#scheduler = new Scheduler({
         namespace: config.namespace,
         schedules,
@@ -68,7 +71,10 @@ export class Worker {
         redis: this.#redis,
         fireLockTtlMs: config.fireLockTtlMs,
         logger,
-        ...(options.onFire ? { onFire: options.onFire } : {}),
+        onFire: (schedule, outcome) => {
+          metrics?.fires.labels(schedule, outcome).inc();
+          onFire?.(schedule, outcome);
+        },
       });
     }
     this.#consumers = registry.list().map(
@@ -78,6 +84,7 @@ export class Worker {
           publisher: this.#publisher,
           jobTimeoutMs: config.jobTimeoutMs,
           dedup,
+          metrics,
           logger,
           ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
         }),

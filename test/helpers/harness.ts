@@ -1,4 +1,4 @@
-import { Registry, Worker, WarrenClient, type HandlerEntry, type SchemaMap, type WarrenConfig } from 'warren';
+import { Registry, Worker, WarrenClient, type HandlerEntry, type SchemaMap, type WarrenConfig, type WarrenMetrics } from 'warren';
 import { plannedJobs } from '../../src/retry/retry-policy.js';
 import { deleteNamespace, memoryLogger, testConfig } from './broker.js';
 
@@ -14,13 +14,18 @@ export interface Harness {
 /** Starts a worker for `handlers` and a client, on a fresh namespace; `close()` stops both and deletes the namespace. */
 export async function startHarness(
   handlers: readonly HandlerEntry[],
-  options: { config?: Partial<WarrenConfig>; schemas?: SchemaMap } = {},
+  options: { config?: Partial<WarrenConfig>; schemas?: SchemaMap; metrics?: WarrenMetrics } = {},
 ): Promise<Harness> {
   const config = testConfig(options.config);
   const { logger, lines } = memoryLogger();
   const registry = new Registry().add(handlers);
-  const worker = new Worker({ config, registry, logger });
-  const client = new WarrenClient({ config, logger, ...(options.schemas ? { schemas: options.schemas } : {}) });
+  const worker = new Worker({ config, registry, logger, ...(options.metrics ? { metrics: options.metrics } : {}) });
+  const client = new WarrenClient({
+    config,
+    logger,
+    ...(options.schemas ? { schemas: options.schemas } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+  });
   await worker.start();
   await client.start();
   return {

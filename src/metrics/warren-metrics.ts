@@ -1,0 +1,119 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+
+/** Outcomes of a publish of a job. */
+export type PublishOutcome = 'confirmed' | 'returned' | 'timeout' | 'error';
+/** Outcomes of a processed delivery (`timeout` is a failed attempt that ran out of time, retried or not). */
+export type ProcessOutcome = 'success' | 'retry' | 'dead' | 'invalid' | 'timeout' | 'duplicate';
+
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3_600];
+
+/**
+ * Every metric warren exports, on an injected prom-client registry (never the global one). Names follow
+ * Prometheus conventions (`warren_` prefix, base units, `_total` counters) and every label is bounded: job
+ * types, queues, tiers, reasons, schedules and outcomes, never a job id. Documented in docs/metrics.md.
+ */
+export class WarrenMetrics {
+  readonly registry: Registry;
+  readonly published: Counter<'job_type' | 'outcome'>;
+  readonly processed: Counter<'queue' | 'job_type' | 'outcome'>;
+  readonly duration: Histogram<'job_type'>;
+  readonly wait: Histogram<'job_type'>;
+  readonly inFlight: Gauge<'queue'>;
+  readonly retries: Counter<'job_type' | 'tier'>;
+  readonly deadLetters: Counter<'job_type' | 'reason'>;
+  readonly fires: Counter<'schedule' | 'outcome'>;
+  readonly connectionUp: Gauge<'purpose'>;
+  readonly reconnects: Counter<'purpose'>;
+  readonly staleSettles: Counter<'queue'>;
+  readonly publishBuffer: Gauge;
+  readonly #bufferSources: Array<() => number> = [];
+
+  constructor(registry: Registry, options: { defaultMetrics?: boolean } = {}) {
+    this.registry = registry;
+    const registers = [registry];
+    this.published = new Counter({
+      name: 'warren_jobs_published_total',
+      help: 'Jobs published from application code, the CLI and the scheduler, by outcome of the broker confirm.',
+      labelNames: ['job_type', 'outcome'] as const,
+      registers,
+    });
+    this.processed = new Counter({
+      name: 'warren_jobs_processed_total',
+      help: 'Deliveries settled by a worker, by outcome.',
+      labelNames: ['queue', 'job_type', 'outcome'] as const,
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'warren_job_duration_seconds',
+      help: 'Time a handler ran, successful or not.',
+      labelNames: ['job_type'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.wait = new Histogram({
+      name: 'warren_job_wait_seconds',
+      help: "Time from the message's publish timestamp (whole seconds, AMQP) to its handler starting.",
+      labelNames: ['job_type'] as const,
+      buckets: WAIT_BUCKETS,
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: 'warren_jobs_in_flight',
+      help: 'Jobs being handled now, by queue.',
+      labelNames: ['queue'] as const,
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'warren_retries_total',
+      help: 'Retry copies confirmed into a retry tier.',
+      labelNames: ['job_type', 'tier'] as const,
+      registers,
+    });
+    this.deadLetters = new Counter({
+      name: 'warren_dead_letters_total',
+      help: 'Dead-letter copies confirmed by warren, by reason (broker dead-lettering past the delivery limit is not seen here).',
+      labelNames: ['job_type', 'reason'] as const,
+      registers,
+    });
+    this.fires = new Counter({
+      name: 'warren_scheduler_fires_total',
+      help: 'Schedule fires seen by this scheduler, by outcome.',
+      labelNames: ['schedule', 'outcome'] as const,
+      registers,
+    });
+    this.connectionUp = new Gauge({
+      name: 'warren_connection_up',
+      help: '1 while the AMQP connection of that purpose is up.',
+      labelNames: ['purpose'] as const,
+      registers,
+    });
+    this.reconnects = new Counter({
+      name: 'warren_reconnects_total',
+      help: 'AMQP reconnections after the first connect.',
+      labelNames: ['purpose'] as const,
+      registers,
+    });
+    this.staleSettles = new Counter({
+      name: 'warren_stale_settles_total',
+      help: 'Acks and rejects dropped because the channel the delivery came on had closed (the broker redelivers).',
+      labelNames: ['queue'] as const,
+      registers,
+    });
+    const sources = this.#bufferSources;
+    this.publishBuffer = new Gauge({
+      name: 'warren_publish_buffer_length',
+      help: 'Publishes waiting for a connection.',
+      registers,
+      collect() {
+        this.set(sources.reduce((sum, source) => sum + source(), 0));
+      },
+    });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'warren_' });
+  }
+
+  /** Adds a publisher whose buffer length is read at each scrape. */
+  watchPublishBuffer(source: () => number): void {
+    this.#bufferSources.push(source);
+  }
+}
