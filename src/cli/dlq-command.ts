@@ -1,0 +1,253 @@
+import { Command, InvalidArgumentError } from 'commander';
+import type { DeadLetterContext } from '../dlq/dead-letter-context.js';
+import { DeadLetterAdmin, type DeadLetterQueueStats } from '../dlq/dead-letter-admin.js';
+import { DeadLetterReplay, type ReplayPlan, type ReplaySummary } from '../dlq/dead-letter-replay.js';
+import type { ReplayProgress } from '../dlq/dead-letter-replay-options.js';
+import { deadQueue } from '../topology/names.js';
+import { loadRegistry, quietContext } from './cli-context.js';
+
+/**
+ * FAULT INJECTION, for tests only: `WARREN_DLQ_REPLAY_CRASH_AFTER=N` makes `warren dlq replay` kill itself with
+ * SIGKILL right after the broker confirmed its Nth republish and before that dead letter is acknowledged.
+ */
+const CRASH_AFTER_VARIABLE = 'WARREN_DLQ_REPLAY_CRASH_AFTER';
+
+/** Characters of a body shown by `dlq peek` without `--json`. */
+const BODY_PREVIEW_CHARS = 200;
+
+/** `warren dlq list|peek|replay|purge`. */
+export function dlqCommand(): Command {
+  return new Command('dlq')
+    .description('Inspect, replay and purge the dead-letter queues of your job types')
+    .addHelpText(
+      'after',
+      '\nEach job type has a dead-letter queue <namespace>.dead.<jobType> holding the jobs that failed for good, with\n' +
+        'their error context in x-warren-* headers (see docs/dead-letters.md).\n' +
+        'Examples:\n  warren dlq list\n  warren dlq peek email.send --limit 5\n  warren dlq replay email.send --dry-run\n' +
+        '  warren dlq replay email.send\n  warren dlq purge email.send --yes',
+    )
+    .addCommand(listCommand())
+    .addCommand(peekCommand())
+    .addCommand(replayCommand())
+    .addCommand(purgeCommand());
+}
+
+function listCommand(): Command {
+  return new Command('list')
+    .description('Show the dead-letter queue of every registered job type and how many messages it holds')
+    .option('--handlers <module>', 'handlers module (default: handlers/index.{js,mjs,ts})')
+    .option('--json', 'print [{"jobType", "queue", "messages", "declared"}] as JSON')
+    .addHelpText('after', '\nA dead-letter queue not declared yet (no worker has run for the job type) shows 0 messages, declared: false.')
+    .action(async (options: { handlers?: string; json?: boolean }) => {
+      const { config, logger } = quietContext();
+      const { registry } = await loadRegistry(options.handlers, config);
+      const admin = new DeadLetterAdmin({ config, logger });
+      try {
+        await admin.start();
+        const stats = await admin.list(registry.list().map((job) => job.jobType));
+        process.stdout.write(options.json ? `${JSON.stringify(stats, null, 2)}\n` : formatQueueTable(stats));
+      } finally {
+        await admin.close();
+      }
+    });
+}
+
+function peekCommand(): Command {
+  return new Command('peek')
+    .description('Show dead letters with their error context without removing them')
+    .argument('<jobType>', 'job type, e.g. email.send')
+    .option('--limit <n>', 'most dead letters to show, from the head of the queue', positiveInteger, 10)
+    .option('--json', 'print an array with every field, the full body and the stack trace')
+    .addHelpText(
+      'after',
+      '\nThe messages are fetched unacknowledged and given back at once: the queue keeps them (a quorum queue puts\n' +
+        'what is given back at its end, so peeking may change their order).',
+    )
+    .action(async (jobType: string, options: { limit: number; json?: boolean }) => {
+      const { config, logger } = quietContext();
+      const admin = new DeadLetterAdmin({ config, logger });
+      try {
+        await admin.start();
+        // Counted first: what a peek gives back is counted again only once the broker has taken it back.
+        const inQueue = await admin.count(jobType);
+        const contexts = await admin.peek(jobType, options.limit);
+        process.stdout.write(
+          options.json ? `${JSON.stringify(contexts, null, 2)}\n` : formatPeek(contexts, deadQueue(config.namespace, jobType), inQueue),
+        );
+      } finally {
+        await admin.close();
+      }
+    });
+}
+
+function replayCommand(): Command {
+  return new Command('replay')
+    .description("Move dead letters back to the job's queue, attempts reset, exactly once each (even across a killed run)")
+    .argument('<jobType>', 'job type, e.g. email.send')
+    .option('--limit <n>', 'most dead letters to replay (default: all those in the queue when the replay starts)', positiveInteger)
+    .option('--dry-run', 'list what would be replayed; change nothing')
+    .option('--json', 'print the summary (or, with --dry-run, the plan) as JSON')
+    .addHelpText(
+      'after',
+      '\nEach dead letter is republished (confirmed) to its job queue with its message id, body and type, without its\n' +
+        'failure headers (the handler sees attempt 1), then removed from the dead-letter queue. Progress goes to stderr,\n' +
+        'the summary to stdout. A replay that is interrupted can be run again: the replay ledger\n' +
+        '<namespace>.replayed.<jobType> tells it what was already sent. SIGINT or SIGTERM stops it cleanly.',
+    )
+    .action(async (jobType: string, options: { limit?: number; dryRun?: boolean; json?: boolean }) => {
+      const { config, logger } = quietContext();
+      const limit = options.limit === undefined ? {} : { limit: options.limit };
+      if (options.dryRun) {
+        const plan = await new DeadLetterReplay({ config, logger, jobType, ...limit }).plan();
+        if (!plan.queueDeclared) {
+          process.stderr.write(`warren: ${plan.queue} does not exist: a replay of "${jobType}" would stop without replaying anything\n`);
+        }
+        process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
+        return;
+      }
+
+      const controller = new AbortController();
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signals += 1;
+        if (signals > 1) {
+          process.stderr.write(`warren: ${signal} again, exiting now; run the replay again to finish it\n`);
+          process.exit(1);
+        }
+        process.stderr.write(`warren: ${signal}: finishing the republishes in flight, then stopping\n`);
+        controller.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const crashAfter = Number(process.env[CRASH_AFTER_VARIABLE] ?? 0);
+      const printer = progressPrinter();
+      try {
+        const summary = await new DeadLetterReplay({
+          config,
+          logger,
+          jobType,
+          ...limit,
+          signal: controller.signal,
+          onProgress: printer,
+          ...(crashAfter > 0
+            ? {
+                afterConfirm: (confirmed: number) => {
+                  if (confirmed === crashAfter) process.kill(process.pid, 'SIGKILL');
+                },
+              }
+            : {}),
+        }).run();
+        process.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary));
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
+
+function purgeCommand(): Command {
+  return new Command('purge')
+    .description("Delete every message in a job type's dead-letter queue")
+    .argument('<jobType>', 'job type, e.g. email.send')
+    .option('--yes', 'really delete them (without it, only says how many there are and exits 1)')
+    .option('--json', 'print {"jobType", "queue", "purged"} as JSON')
+    .action(async (jobType: string, options: { yes?: boolean; json?: boolean }) => {
+      const { config, logger } = quietContext();
+      const admin = new DeadLetterAdmin({ config, logger });
+      const queue = deadQueue(config.namespace, jobType);
+      try {
+        await admin.start();
+        if (!options.yes) {
+          const count = await admin.count(jobType);
+          process.stderr.write(
+            `warren: ${queue} holds ${plural(count, 'dead letter')} of "${jobType}"; nothing was deleted. ` +
+              `Run again with --yes to delete ${count === 1 ? 'it' : 'them'}\n`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+        const purged = await admin.purge(jobType);
+        process.stdout.write(
+          options.json ? `${JSON.stringify({ jobType, queue, purged })}\n` : `purged ${plural(purged, 'dead letter')} of "${jobType}" from ${queue}\n`,
+        );
+      } finally {
+        await admin.close();
+      }
+    });
+}
+
+function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError('must be a whole number, 1 or more');
+  }
+  return value;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** Prints `replayed 40/120` on stderr about ten times per replay, and at the end. */
+function progressPrinter(): (progress: ReplayProgress) => void {
+  return ({ done, skipped, total }) => {
+    const step = Math.min(1_000, Math.max(1, Math.ceil(total / 10)));
+    if (done % step !== 0 && done !== total) return;
+    process.stderr.write(`replayed ${done}/${total}${skipped > 0 ? ` (${skipped} already replayed earlier)` : ''}\n`);
+  };
+}
+
+/** `warren dlq list` as a table. */
+export function formatQueueTable(stats: readonly DeadLetterQueueStats[]): string {
+  if (stats.length === 0) return 'no job types are registered\n';
+  const rows = [
+    ['JOB TYPE', 'DEAD-LETTER QUEUE', 'MESSAGES'],
+    ...stats.map((s) => [s.jobType, s.queue, s.declared ? String(s.messages) : '0 (not declared)']),
+  ];
+  const widths = [0, 1].map((column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  return `${rows.map(([jobType = '', queue = '', messages = '']) => `${jobType.padEnd(widths[0] ?? 0)}  ${queue.padEnd(widths[1] ?? 0)}  ${messages}`.trimEnd()).join('\n')}\n`;
+}
+
+/** `warren dlq peek` for a person: one block per dead letter, the body cut short. */
+export function formatPeek(contexts: readonly DeadLetterContext[], queue: string, inQueue: number): string {
+  if (contexts.length === 0) return `${queue} is empty\n`;
+  const blocks = contexts.map((c, index) => {
+    const lines = [`#${index + 1}  ${c.messageId ?? '(no message id)'}  ${c.reason ?? 'unknown reason'}${c.attempts === undefined ? '' : `, ${plural(c.attempts, 'attempt')}`}`];
+    const field = (name: string, value: string | undefined): void => {
+      if (value !== undefined) lines.push(`  ${`${name}:`.padEnd(12)}${value}`);
+    };
+    field('error', c.errorName === undefined && c.errorMessage === undefined ? undefined : `${c.errorName ?? 'Error'}: ${c.errorMessage ?? ''}`);
+    field('failed', c.firstFailureAt === undefined || c.firstFailureAt === c.lastFailureAt ? c.lastFailureAt : `first ${c.firstFailureAt}, last ${c.lastFailureAt ?? '?'}`);
+    field('from', c.originalQueue === undefined ? undefined : `${c.originalQueue}${c.originalRoutingKey === undefined ? '' : ` (routing key ${c.originalRoutingKey})`}`);
+    field('worker', c.workerHost === undefined ? undefined : `${c.workerHost}${c.workerPid === undefined ? '' : ` pid ${c.workerPid}`}`);
+    field('replay of', c.replayOf);
+    const body = c.body.length > BODY_PREVIEW_CHARS ? `${c.body.slice(0, BODY_PREVIEW_CHARS)}… (${c.bodyBytes} bytes)` : c.body;
+    field('body', c.bodyEncoding === 'base64' ? `(binary, base64) ${body}` : body);
+    return lines.join('\n');
+  });
+  const more = inQueue > contexts.length ? `; ${inQueue - contexts.length} more in the queue` : '';
+  return `${blocks.join('\n\n')}\n\n${plural(contexts.length, 'dead letter')} shown, all still in ${queue}${more} (--json for stacks and full bodies)\n`;
+}
+
+/** `warren dlq replay --dry-run` for a person. */
+export function formatPlan(plan: ReplayPlan): string {
+  const skip = plan.entries.filter((entry) => entry.alreadyReplayed).length;
+  const lines = plan.entries.map(
+    ({ context: c, alreadyReplayed }) =>
+      `  ${c.messageId ?? '(no message id)'}  ${c.reason ?? 'unknown reason'}  ${c.lastFailureAt ?? ''}` +
+      (alreadyReplayed ? '  (already replayed: would be removed without republishing)' : ''),
+  );
+  return (
+    `dry run: would replay ${plural(plan.entries.length - skip, 'dead letter')} of "${plan.jobType}" to ${plan.queue}` +
+    `${skip > 0 ? ` and remove ${skip} already replayed` : ''} (${plan.deadLetters} in ${plan.deadLetterQueue}); nothing was changed\n` +
+    (lines.length > 0 ? `${lines.join('\n')}\n` : '')
+  );
+}
+
+/** The line `warren dlq replay` ends with. */
+export function formatSummary(summary: ReplaySummary): string {
+  const skipped =
+    summary.skipped > 0 ? `; ${summary.skipped} already replayed by an interrupted run were removed without republishing` : '';
+  const stopped = summary.interrupted ? ' (stopped early)' : '';
+  return `replayed ${plural(summary.replayed, 'dead letter')} of "${summary.jobType}" to ${summary.queue}${skipped}; ${summary.remaining} left in ${summary.deadLetterQueue}${stopped}\n`;
+}

@@ -1,0 +1,124 @@
+import type { ChannelModel } from 'amqplib';
+import { BrokerConnection } from '../connection/broker-connection.js';
+import { IllegalStateError } from '../errors/illegal-state-error.js';
+import { deadQueue } from '../topology/names.js';
+import { readDeadLetterContext, type DeadLetterContext } from './dead-letter-context.js';
+import type { DeadLetterAdminOptions } from './dead-letter-admin-options.js';
+import { queueStatus } from './queue-status.js';
+import { requireDeadLetterQueue } from './require-dead-letter-queue.js';
+
+/** One job type's dead-letter queue, as `warren dlq list` shows it. */
+export interface DeadLetterQueueStats {
+  readonly jobType: string;
+  readonly queue: string;
+  /** Messages ready in it (0 when it is not declared). */
+  readonly messages: number;
+  /** False when the queue does not exist (no worker for the job type has declared it yet). */
+  readonly declared: boolean;
+}
+
+type State = 'idle' | 'running' | 'stopped';
+
+/**
+ * Counts, peeks at and purges dead-letter queues, on a connection of its own. Peeking never consumes: the
+ * messages are fetched unacknowledged and given back. For replaying, see `DeadLetterReplay`.
+ */
+export class DeadLetterAdmin {
+  readonly #options: DeadLetterAdminOptions;
+  readonly #connection: BrokerConnection;
+  #state: State = 'idle';
+  #closing: Promise<void> | undefined;
+
+  constructor(options: DeadLetterAdminOptions) {
+    this.#options = options;
+    this.#connection = new BrokerConnection({
+      url: options.config.amqpUrl,
+      purpose: 'admin',
+      heartbeatSeconds: options.config.heartbeatSeconds,
+      logger: options.logger,
+    });
+  }
+
+  /** Connects. @throws ConnectionError */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new IllegalStateError(`the dead-letter admin cannot start: it is ${this.#state}`);
+    this.#state = 'running';
+    await this.#connection.start(this.#options.connectTimeoutMs ?? 5_000);
+  }
+
+  /** The dead-letter queue of each job type and its depth; a queue that does not exist counts 0, `declared: false`. */
+  async list(jobTypes: readonly string[]): Promise<DeadLetterQueueStats[]> {
+    const model = this.#model();
+    const stats: DeadLetterQueueStats[] = [];
+    for (const jobType of jobTypes) {
+      const queue = deadQueue(this.#options.config.namespace, jobType);
+      const count = (await queueStatus(model, queue))?.messages;
+      stats.push({ jobType, queue, messages: count ?? 0, declared: count !== undefined });
+    }
+    return stats;
+  }
+
+  /**
+   * Up to `limit` dead letters from the head of the queue, with their context, left in the queue: they are fetched
+   * without acknowledgement and returned (`nack` with requeue) before this resolves.
+   * @throws ConfigError naming the job type when it has no dead-letter queue.
+   */
+  async peek(jobType: string, limit: number): Promise<DeadLetterContext[]> {
+    const model = this.#model();
+    await requireDeadLetterQueue(model, this.#options.config.namespace, jobType);
+    const queue = deadQueue(this.#options.config.namespace, jobType);
+    const channel = await model.createChannel();
+    channel.on('error', () => {});
+    const contexts: DeadLetterContext[] = [];
+    try {
+      while (contexts.length < limit) {
+        const message = await channel.get(queue, { noAck: false });
+        if (message === false) break;
+        contexts.push(readDeadLetterContext(message));
+      }
+      // Given back explicitly: a nack with requeue is not counted as a failed delivery (closing alone would also return them).
+      if (contexts.length > 0) channel.nackAll(true);
+    } finally {
+      await channel.close().catch(() => {});
+    }
+    return contexts;
+  }
+
+  /** Messages ready in a job type's dead-letter queue. @throws ConfigError naming the job type when it has none. */
+  async count(jobType: string): Promise<number> {
+    return requireDeadLetterQueue(this.#model(), this.#options.config.namespace, jobType);
+  }
+
+  /**
+   * Deletes every ready message of a job type's dead-letter queue; resolves with how many were removed. Messages a
+   * running peek or replay holds at that moment are not ready, and stay.
+   * @throws ConfigError naming the job type when it has no dead-letter queue.
+   */
+  async purge(jobType: string): Promise<number> {
+    const model = this.#model();
+    await requireDeadLetterQueue(model, this.#options.config.namespace, jobType);
+    const channel = await model.createChannel();
+    channel.on('error', () => {});
+    try {
+      const { messageCount } = await channel.purgeQueue(deadQueue(this.#options.config.namespace, jobType));
+      return messageCount;
+    } finally {
+      await channel.close().catch(() => {});
+    }
+  }
+
+  /** Closes the connection. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#state = 'stopped';
+      await this.#connection.close();
+    })();
+    return this.#closing;
+  }
+
+  #model(): ChannelModel {
+    const model = this.#state === 'running' ? this.#connection.manager.connection : undefined;
+    if (!model) throw new IllegalStateError(`the dead-letter admin is not connected (it is ${this.#state})`);
+    return model as ChannelModel;
+  }
+}

@@ -1,0 +1,73 @@
+import type { Options } from 'amqplib';
+import { HEADERS } from '../messages/headers.js';
+import { REPLAY_OF_HEADER } from './replay-of-header.js';
+
+/** The parts of a dead letter its replayed copy is built from (an amqplib `Message` fits). */
+export interface ReplaySource {
+  readonly content: Buffer;
+  readonly properties: {
+    readonly messageId?: unknown;
+    readonly type?: unknown;
+    readonly timestamp?: unknown;
+    readonly contentType?: unknown;
+    readonly contentEncoding?: unknown;
+    readonly correlationId?: unknown;
+    readonly appId?: unknown;
+    readonly priority?: unknown;
+    readonly headers?: unknown;
+  };
+}
+
+/** warren's failure context: a replayed job starts again at attempt 1, with no earlier failure recorded. */
+const FAILURE_HEADERS: ReadonlySet<string> = new Set([
+  HEADERS.attempt,
+  HEADERS.reason,
+  HEADERS.errorName,
+  HEADERS.errorMessage,
+  HEADERS.errorStack,
+  HEADERS.firstFailureAt,
+  HEADERS.lastFailureAt,
+  HEADERS.originalQueue,
+  HEADERS.originalRoutingKey,
+  HEADERS.workerHost,
+  HEADERS.workerPid,
+  REPLAY_OF_HEADER,
+]);
+
+/** The broker's dead-lettering and redelivery bookkeeping, which belongs to the dead letter, not to its copy. */
+function isBrokerBookkeeping(name: string): boolean {
+  return (
+    name === 'x-death' ||
+    name === 'x-delivery-count' ||
+    name.startsWith('x-first-death-') ||
+    name.startsWith('x-last-death-') ||
+    // Sender-selected distribution of an earlier publish (RabbitMQ strips BCC, never CC).
+    name === 'CC' ||
+    name === 'BCC'
+  );
+}
+
+/**
+ * The message a dead letter is replayed as: the same body, message id, content type, type and timestamp; its own
+ * headers without warren's failure context and the broker's `x-death` / `x-delivery-count` bookkeeping (so the
+ * handler sees attempt 1), plus `x-warren-replay-of` = `identity`. Persistent. Pure.
+ */
+export function replayCopy(message: ReplaySource, identity: string): { content: Buffer; properties: Options.Publish } {
+  const { properties } = message;
+  const source = typeof properties.headers === 'object' && properties.headers !== null ? (properties.headers as Record<string, unknown>) : {};
+  const headers: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(source)) {
+    if (!FAILURE_HEADERS.has(name) && !isBrokerBookkeeping(name)) headers[name] = value;
+  }
+  headers[REPLAY_OF_HEADER] = identity;
+  const publish: Options.Publish = { persistent: true, headers };
+  if (typeof properties.messageId === 'string') publish.messageId = properties.messageId;
+  if (typeof properties.type === 'string') publish.type = properties.type;
+  if (typeof properties.timestamp === 'number') publish.timestamp = properties.timestamp;
+  if (typeof properties.contentType === 'string') publish.contentType = properties.contentType;
+  if (typeof properties.contentEncoding === 'string') publish.contentEncoding = properties.contentEncoding;
+  if (typeof properties.correlationId === 'string') publish.correlationId = properties.correlationId;
+  if (typeof properties.appId === 'string') publish.appId = properties.appId;
+  if (typeof properties.priority === 'number') publish.priority = properties.priority;
+  return { content: message.content, properties: publish };
+}

@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { deadQueue, jobQueue } from 'warren';
+import { deleteNamespace, queueDepth, uniqueNamespace } from '../helpers/broker.js';
+import { runWarren } from '../helpers/cli.js';
+import { drainQueue, fillDeadLetters } from '../helpers/dlq-dead-letters.js';
+
+const HANDLERS = 'test/fixtures/dlq-handlers.ts';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A namespace where only `dlq.replay` is declared, holding `count` dead letters. */
+async function namespaceWithDeadLetters(count: number): Promise<{ namespace: string; env: Record<string, string>; ids: string[] }> {
+  const namespace = uniqueNamespace('e2e');
+  cleanups.push(() => deleteNamespace(namespace, ['dlq.replay', 'dlq.other']));
+  const ids = await fillDeadLetters(namespace, ['dlq.replay'], count);
+  return { namespace, env: { WARREN_NAMESPACE: namespace }, ids };
+}
+
+describe('warren dlq', () => {
+  it('--help on dlq and each subcommand', async () => {
+    for (const args of [['dlq', '--help'], ...['list', 'peek', 'replay', 'purge'].map((sub) => ['dlq', sub, '--help'])]) {
+      const result = await runWarren(args);
+      expect(result.code, args.join(' ')).toBe(0);
+      expect(result.stdout, args.join(' ')).toMatch(/^Usage: warren dlq/);
+    }
+  });
+
+  it('list: every registered job type, as a table and as JSON; a queue not declared counts 0', async () => {
+    const { namespace, env } = await namespaceWithDeadLetters(3);
+    const json = await runWarren(['dlq', 'list', '--handlers', HANDLERS, '--json'], env);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([
+      { jobType: 'dlq.replay', queue: deadQueue(namespace, 'dlq.replay'), messages: 3, declared: true },
+      { jobType: 'dlq.other', queue: deadQueue(namespace, 'dlq.other'), messages: 0, declared: false },
+    ]);
+    const table = await runWarren(['dlq', 'list', '--handlers', HANDLERS], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^JOB TYPE +DEAD-LETTER QUEUE +MESSAGES\n/);
+    expect(table.stdout).toMatch(new RegExp(`dlq\\.replay +${namespace}\\.dead\\.dlq\\.replay +3\\n`));
+    expect(table.stdout).toMatch(/dlq\.other .* 0 \(not declared\)\n/);
+  });
+
+  it('peek --json: full context, body and stack; the dead letters stay', async () => {
+    const { namespace, env } = await namespaceWithDeadLetters(3);
+    const result = await runWarren(['dlq', 'peek', 'dlq.replay', '--limit', '2', '--json'], env);
+    expect(result.code, result.stderr).toBe(0);
+    const peeked = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
+    expect(peeked).toHaveLength(2);
+    expect(peeked[0]).toMatchObject({
+      messageId: expect.stringMatching(/^dl-\d$/),
+      reason: 'exhausted',
+      attempts: 3,
+      errorName: 'TypeError',
+      errorMessage: expect.stringMatching(/^boom \d$/),
+      errorStack: expect.stringContaining('TypeError: boom'),
+      originalQueue: jobQueue(namespace, 'dlq.replay'),
+      originalRoutingKey: 'dlq.replay',
+      workerHost: 'worker-1',
+      workerPid: 4242,
+      body: expect.stringMatching(/^\{"n":\d\}$/),
+    });
+    expect(await queueDepth(deadQueue(namespace, 'dlq.replay'))).toBe(3);
+
+    const human = await runWarren(['dlq', 'peek', 'dlq.replay'], env);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^#1 {2}dl-\d {2}exhausted, 3 attempts\n {2}error: +TypeError: boom \d\n/);
+    expect(human.stdout).toContain(`3 dead letters shown, all still in ${deadQueue(namespace, 'dlq.replay')}`);
+  });
+
+  it('purge refuses without --yes, telling the count; with --yes removes them', async () => {
+    const { namespace, env } = await namespaceWithDeadLetters(4);
+    const refused = await runWarren(['dlq', 'purge', 'dlq.replay'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      `warren: ${deadQueue(namespace, 'dlq.replay')} holds 4 dead letters of "dlq.replay"; nothing was deleted. Run again with --yes to delete them\n`,
+    );
+    expect(await queueDepth(deadQueue(namespace, 'dlq.replay'))).toBe(4);
+    const purged = await runWarren(['dlq', 'purge', 'dlq.replay', '--yes'], env);
+    expect(purged).toMatchObject({ code: 0, stdout: `purged 4 dead letters of "dlq.replay" from ${deadQueue(namespace, 'dlq.replay')}\n` });
+    expect(await queueDepth(deadQueue(namespace, 'dlq.replay'))).toBe(0);
+  });
+
+  it('replay: progress on stderr, the summary on stdout; --dry-run changes nothing', async () => {
+    const { namespace, env, ids } = await namespaceWithDeadLetters(20);
+    const dry = await runWarren(['dlq', 'replay', 'dlq.replay', '--dry-run', '--limit', '5'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^dry run: would replay 5 dead letters of "dlq\.replay" to .* \(20 in .*\); nothing was changed\n/);
+    expect(dry.stdout.match(/^ {2}dl-\d+ {2}exhausted {2}\d{4}-/gm)).toHaveLength(5);
+    expect(await queueDepth(deadQueue(namespace, 'dlq.replay'))).toBe(20);
+
+    const result = await runWarren(['dlq', 'replay', 'dlq.replay'], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/^replayed 2\/20\n/);
+    expect(result.stderr).toMatch(/replayed 20\/20\n$/);
+    expect(result.stdout).toBe(
+      `replayed 20 dead letters of "dlq.replay" to ${jobQueue(namespace, 'dlq.replay')}; 0 left in ${deadQueue(namespace, 'dlq.replay')}\n`,
+    );
+    const copies = await drainQueue(jobQueue(namespace, 'dlq.replay'));
+    expect(copies.map((m) => m.properties.messageId).sort()).toEqual([...ids].sort());
+  });
+
+  it('names the job type when its dead-letter queue does not exist', async () => {
+    const env = { WARREN_NAMESPACE: uniqueNamespace('e2e') };
+    for (const args of [['peek', 'dlq.nowhere'], ['replay', 'dlq.nowhere'], ['purge', 'dlq.nowhere', '--yes']]) {
+      const result = await runWarren(['dlq', ...args], env);
+      expect(result.code, args.join(' ')).toBe(1);
+      expect(result.stderr).toMatch(/^warren: job type "dlq\.nowhere" has no dead-letter queue: e2e-.*\.dead\.dlq\.nowhere does not exist/);
+    }
+  });
+});
