@@ -65,4 +65,3 @@ export type { ReplayPlan, ReplayPlanEntry, ReplaySummary } from './dlq/dead-lett
 export type { DeadLetterReplayOptions, ReplayProgress } from './dlq/dead-letter-replay-options.js';
 export { readDeadLetterContext } from './dlq/dead-letter-context.js';
 export type { DeadLetterContext, DeadLetterMessage, DeadLetterSource } from './dlq/dead-letter-context.js';
-export { REPLAY_OF_HEADER } from './dlq/replay-of-header.js';

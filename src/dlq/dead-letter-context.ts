@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { HEADERS } from '../messages/headers.js';
-import { REPLAY_OF_HEADER } from './replay-of-header.js';
+
 
 /** The parts of a message (an amqplib `Message` fits) that a dead letter's context is read from. */
 export interface DeadLetterMessage {
@@ -101,7 +101,7 @@ export function readDeadLetterContext(message: DeadLetterMessage): DeadLetterCon
     workerHost: text(headers[HEADERS.workerHost]),
     workerPid: count(headers[HEADERS.workerPid]),
     deaths: death === undefined ? undefined : count(death['count']),
-    replayOf: text(headers[REPLAY_OF_HEADER]),
+    replayOf: text(headers[HEADERS.replayOf]),
     type: text(properties.type),
     contentType: text(properties.contentType),
     publishedAt: time(properties.timestamp),

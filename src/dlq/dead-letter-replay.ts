@@ -22,8 +22,8 @@ import { readDeadLetterContext, type DeadLetterContext } from './dead-letter-con
 import type { DeadLetterReplayOptions, ReplayProgress } from './dead-letter-replay-options.js';
 import { queueStatus } from './queue-status.js';
 import { replayCopy } from './replay-copy.js';
-import { REPLAY_OF_HEADER } from './replay-of-header.js';
-import { replayLockQueue } from './replay-lock-queue.js';
+import { HEADERS } from '../messages/headers.js';
+import { replayLockQueue } from '../topology/names.js';
 import { requireDeadLetterQueue } from './require-dead-letter-queue.js';
 
 /** Republishes awaiting their confirm at once, by default. */
@@ -539,6 +539,6 @@ export class DeadLetterReplay {
 
 /** The `x-warren-replay-of` header of a ledger entry or a returned republish. */
 function replayOf(message: Message): string | undefined {
-  const identity: unknown = (message.properties.headers as Record<string, unknown> | undefined)?.[REPLAY_OF_HEADER];
+  const identity: unknown = (message.properties.headers as Record<string, unknown> | undefined)?.[HEADERS.replayOf];
   return typeof identity === 'string' ? identity : undefined;
 }

@@ -1,6 +1,6 @@
 import type { Options } from 'amqplib';
 import { HEADERS } from '../messages/headers.js';
-import { REPLAY_OF_HEADER } from './replay-of-header.js';
+
 
 /** The parts of a dead letter its replayed copy is built from (an amqplib `Message` fits). */
 export interface ReplaySource {
@@ -31,7 +31,7 @@ const FAILURE_HEADERS: ReadonlySet<string> = new Set([
   HEADERS.originalRoutingKey,
   HEADERS.workerHost,
   HEADERS.workerPid,
-  REPLAY_OF_HEADER,
+  HEADERS.replayOf,
 ]);
 
 /** The broker's dead-lettering and redelivery bookkeeping, which belongs to the dead letter, not to its copy. */
@@ -59,7 +59,7 @@ export function replayCopy(message: ReplaySource, identity: string): { content: 
   for (const [name, value] of Object.entries(source)) {
     if (!FAILURE_HEADERS.has(name) && !isBrokerBookkeeping(name)) headers[name] = value;
   }
-  headers[REPLAY_OF_HEADER] = identity;
+  headers[HEADERS.replayOf] = identity;
   const publish: Options.Publish = { persistent: true, headers };
   if (typeof properties.messageId === 'string') publish.messageId = properties.messageId;
   if (typeof properties.type === 'string') publish.type = properties.type;

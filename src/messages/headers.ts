@@ -18,6 +18,11 @@ export const HEADERS = Object.freeze({
   dueAt: 'x-warren-due-at',
   /** On a scheduled job: the schedule's name. Scheduled jobs are de-duplicated by message id. */
   schedule: 'x-warren-schedule',
+  /**
+   * On a replayed dead letter: the identity of the dead letter it was replayed from. The replay ledger is read by
+   * it, so a replay that was killed knows what it already sent.
+   */
+  replayOf: 'x-warren-replay-of',
 });
 
 /** Why a message was dead-lettered. */

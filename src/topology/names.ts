@@ -112,3 +112,12 @@ export function delayRoutingKey(delaySeconds: number, jobType: string): string {
 export function delayedBindingKey(jobType: string): string {
   return `${'*.'.repeat(DELAY_LEVELS)}${jobType}`;
 }
+
+/**
+ * The lock of `warren dlq replay` for one job type: an exclusive, auto-deleted queue only one connection can hold.
+ * A second replay of the same job type fails to declare it (`RESOURCE_LOCKED`); the broker deletes it when the
+ * holder's connection closes, a killed process included. Never carries messages.
+ */
+export function replayLockQueue(namespace: string, jobType: string): string {
+  return `${namespace}.replay-lock.${jobType}`;
+}

@@ -6,7 +6,6 @@ import {
   DeadLetterReplay,
   HEADERS,
   IllegalStateError,
-  REPLAY_OF_HEADER,
   UnroutableError,
   deadQueue,
   defineJob,
@@ -14,7 +13,7 @@ import {
   type JobContext,
   type WarrenConfig,
 } from 'warren';
-import { replayLockQueue } from '../../src/dlq/replay-lock-queue.js';
+import { replayLockQueue } from '../../src/topology/names.js';
 import { declareTopology } from '../../src/topology/declare-topology.js';
 import { ledgerTopology } from '../../src/topology/topology-plan.js';
 import { replayLedgerQueue, requeueExchange, replayLedgerRoutingKey } from '../../src/topology/names.js';
@@ -107,7 +106,7 @@ describe('dead letters from a failing handler: peek, replay, purge', () => {
     expect(runs.map((ctx) => ctx.attempt)).toEqual([1, 1, 1, 1, 1]);
     const identities = new Map(all.map((c) => [c.messageId, c.identity]));
     for (const ctx of runs) {
-      expect(ctx.headers[REPLAY_OF_HEADER]).toBe(identities.get(ctx.jobId));
+      expect(ctx.headers[HEADERS.replayOf]).toBe(identities.get(ctx.jobId));
       expect(ctx.headers[HEADERS.reason]).toBeUndefined();
       expect(ctx.headers[HEADERS.errorName]).toBeUndefined();
       expect(ctx.headers['x-death']).toBeUndefined();
@@ -149,7 +148,7 @@ describe('dead letters of the broker (delivery limit)', () => {
     expect(back?.properties.messageId).toBe('crash-1');
     expect(back?.properties.headers?.['x-death']).toBeUndefined();
     expect(back?.properties.headers?.['x-first-death-reason']).toBeUndefined();
-    expect(back?.properties.headers?.[REPLAY_OF_HEADER]).toBe(context?.identity);
+    expect(back?.properties.headers?.[HEADERS.replayOf]).toBe(context?.identity);
   });
 });
 
@@ -166,9 +165,9 @@ describe('replay', () => {
       expect(copy.properties).toMatchObject({ contentType: 'application/json', type: 'dlq.props', deliveryMode: 2 });
       expect(typeof copy.properties.timestamp).toBe('number');
       const headers = copy.properties.headers ?? {};
-      expect(Object.keys(headers).filter((name) => name !== 'x-delivery-count').sort()).toEqual(['x-app-tag', REPLAY_OF_HEADER]);
+      expect(Object.keys(headers).filter((name) => name !== 'x-delivery-count').sort()).toEqual(['x-app-tag', HEADERS.replayOf]);
       expect(headers['x-delivery-count'] ?? 0).toBe(0);
-      expect(headers[REPLAY_OF_HEADER]).toMatch(new RegExp(`^${String(copy.properties.messageId)}\\|`));
+      expect(headers[HEADERS.replayOf]).toMatch(new RegExp(`^${String(copy.properties.messageId)}\\|`));
     }
   });
 
@@ -186,7 +185,7 @@ describe('replay', () => {
     await declareTopology(channel, ledgerTopology(config, 'dlq.limit'));
     channel.publish(requeueExchange(config.namespace), 'replay.dlq.limit', Buffer.from('{}'), {
       messageId: last.messageId,
-      headers: { [REPLAY_OF_HEADER]: last.identity },
+      headers: { [HEADERS.replayOf]: last.identity },
       BCC: [replayLedgerRoutingKey('dlq.limit')],
     });
     await channel.waitForConfirms();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { HEADERS, REPLAY_OF_HEADER, readDeadLetterContext } from 'warren';
+import { HEADERS, readDeadLetterContext } from 'warren';
 import { replayCopy } from '../../../src/dlq/replay-copy.js';
 import { formatQueueTable } from '../../../src/cli/dlq-command.js';
 
@@ -121,7 +121,7 @@ describe('replayCopy', () => {
           correlationId: 'c-1',
           headers: {
             ...warrenHeaders,
-            [REPLAY_OF_HEADER]: 'job-1|earlier',
+            [HEADERS.replayOf]: 'job-1|earlier',
             [HEADERS.schedule]: 'nightly',
             'x-death': [{ reason: 'expired' }],
             'x-first-death-reason': 'expired',
@@ -142,7 +142,7 @@ describe('replayCopy', () => {
       timestamp: 1_767_261_600,
       contentType: 'application/json',
       correlationId: 'c-1',
-      headers: { [HEADERS.schedule]: 'nightly', 'x-app-tag': 'kept', [REPLAY_OF_HEADER]: 'job-1|2026-01-01T10:05:00.000Z' },
+      headers: { [HEADERS.schedule]: 'nightly', 'x-app-tag': 'kept', [HEADERS.replayOf]: 'job-1|2026-01-01T10:05:00.000Z' },
     });
   });
 });
