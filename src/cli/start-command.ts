@@ -20,7 +20,7 @@ const DRAIN_HELP =
 /** `warren start`: consumers for every registered handler, the schedules, and the HTTP server. */
 export function startCommand(): Command {
   return new Command('start')
-    .description('Run the worker: consume every registered job type, fire the schedules, serve /livez and /readyz')
+    .description('Run the worker: consume every registered job type, fire the schedules, serve /metrics, /livez and /readyz')
     .option('--handlers <module>', 'handlers module (.js, .mjs or .ts) exporting `handlers`; default: handlers/index.{js,mjs,ts}')
     .addHelpText('after', DRAIN_HELP)
     .action(async (options: { handlers?: string }) => {

@@ -44,6 +44,7 @@ export class BrokerConnection {
     const up = options.metrics?.connectionUp.labels(options.purpose);
     const reconnected = options.metrics?.reconnects.labels(options.purpose);
     up?.set(0);
+    reconnected?.inc(0);
     this.manager.on('connect', () => {
       up?.set(1);
       if (this.#everConnected) {

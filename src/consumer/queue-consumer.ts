@@ -6,7 +6,7 @@ import { ManagedChannel } from '../connection/managed-channel.js';
 import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import { decodeBody } from '../messages/decode.js';
 import { failureHeaders, toError } from '../messages/failure-headers.js';
-import { HEADERS, type DeadLetterReason } from '../messages/headers.js';
+import { DEAD_LETTER_REASONS, HEADERS, type DeadLetterReason } from '../messages/headers.js';
 import { DEFAULT_CONCURRENCY, type JobContext, type JobDefinition } from '../registry/job-definition.js';
 import { validatePayload } from '../registry/validate-payload.js';
 import { decide } from '../retry/decide.js';
@@ -105,6 +105,11 @@ export class QueueConsumer {
         },
       };
       this.#metrics.inFlight.set(0);
+      // Series exist from the start at 0, so rate() and increase() see the first event too.
+      for (const child of Object.values(this.#metrics.processed)) child.inc(0);
+      this.#metrics.stale.inc(0);
+      for (const delayMs of this.retryPolicy.tiersMs) metrics.retries.labels(job.jobType, tierName(delayMs)).inc(0);
+      for (const reason of DEAD_LETTER_REASONS) metrics.deadLetters.labels(job.jobType, reason).inc(0);
     }
     this.#logger = options.logger.child({ component: 'consumer', queue: this.queue });
     this.#channel = new ManagedChannel<Channel>(connection, {

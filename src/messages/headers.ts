@@ -25,13 +25,11 @@ export const HEADERS = Object.freeze({
   replayOf: 'x-warren-replay-of',
 });
 
+/** Every reason a message is dead-lettered for. */
+export const DEAD_LETTER_REASONS = ['exhausted', 'non_retryable', 'invalid_payload', 'unknown_job_type', 'delivery_limit'] as const;
+
 /** Why a message was dead-lettered. */
-export type DeadLetterReason =
-  | 'exhausted'
-  | 'non_retryable'
-  | 'invalid_payload'
-  | 'unknown_job_type'
-  | 'delivery_limit';
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 /** Longest stack trace kept in a dead letter's headers. */
 export const MAX_STACK_CHARS = 2_000;

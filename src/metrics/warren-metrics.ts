@@ -109,7 +109,13 @@ export class WarrenMetrics {
         this.set(sources.reduce((sum, source) => sum + source(), 0));
       },
     });
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'warren_' });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: registry, prefix: 'warren_' });
+      // Gauges named `_total` break Prometheus naming rules (promtool check metrics); the per-type gauges stay.
+      for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+        registry.removeSingleMetric(`warren_nodejs_${name}`);
+      }
+    }
   }
 
   /** Adds a publisher whose buffer length is read at each scrape. */

@@ -6,8 +6,11 @@ import { HEADERS } from '../messages/headers.js';
 import { FireLock } from './fire-lock.js';
 import type { ScheduleDefinition } from './schedule-definition.js';
 
-/** How a fire ended, for logs and metrics. */
-export type FireOutcome = 'published' | 'skipped_locked' | 'lock_error' | 'missed' | 'caught_up' | 'publish_error';
+/** Every way a fire ends, for logs and metrics. */
+export const FIRE_OUTCOMES = ['published', 'skipped_locked', 'lock_error', 'missed', 'caught_up', 'publish_error'] as const;
+
+/** How a fire ended. */
+export type FireOutcome = (typeof FIRE_OUTCOMES)[number];
 
 /** Publishes a job; the scheduler's only way out. */
 export type SchedulePublish = (

