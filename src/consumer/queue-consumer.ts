@@ -3,6 +3,8 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { BrokerConnection } from '../connection/broker-connection.js';
 import { ManagedChannel } from '../connection/managed-channel.js';
+import { LazyAbort } from './lazy-abort.js';
+import { runWithTimeout } from './run-with-timeout.js';
 import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import { decodeBody } from '../messages/decode.js';
 import { failureHeaders, toError } from '../messages/failure-headers.js';
@@ -53,7 +55,7 @@ interface BoundMetrics {
 const COUNTED: ReadonlySet<DeliveryOutcome> = new Set<DeliveryOutcome>(['success', 'retry', 'dead', 'invalid', 'duplicate']);
 
 interface InFlight {
-  readonly controller: AbortController;
+  readonly controller: LazyAbort;
   readonly done: Promise<void>;
 }
 
@@ -175,7 +177,7 @@ export class QueueConsumer {
   }
 
   #onDelivery(channel: Channel, message: ConsumeMessage): void {
-    const controller = new AbortController();
+    const controller = new LazyAbort();
     const entry: InFlight = { controller, done: this.#handle(channel, message, controller) };
     this.#inFlight.add(entry);
     this.#metrics?.inFlight.inc();
@@ -186,7 +188,7 @@ export class QueueConsumer {
     });
   }
 
-  async #handle(channel: Channel, message: ConsumeMessage, controller: AbortController): Promise<void> {
+  async #handle(channel: Channel, message: ConsumeMessage, controller: LazyAbort): Promise<void> {
     const { jobType } = this.job;
     const { properties } = message;
     const headers = (properties.headers ?? {}) as Record<string, unknown>;
@@ -236,7 +238,9 @@ export class QueueConsumer {
       jobType,
       attempt,
       headers,
-      signal: controller.signal,
+      get signal() {
+        return controller.signal;
+      },
       // Built on first use: most handlers never log, and a pino child per job is measurable on the hot path.
       get logger() {
         logger ??= parent.child({ jobId, jobType, attempt });
@@ -244,29 +248,24 @@ export class QueueConsumer {
       },
     };
 
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new JobTimeoutError(`job "${jobType}" ${jobId} ran past its timeout of ${timeoutMs} ms`);
-        controller.abort(error);
-        reject(error);
-      }, timeoutMs);
-    });
     const started = performance.now();
     if (this.#metrics && typeof properties.timestamp === 'number') {
       this.#metrics.wait.observe(Math.max(0, Date.now() / 1000 - properties.timestamp));
     }
     try {
-      await Promise.race([Promise.resolve().then(() => this.job.handler(payload as never, ctx)), timedOut]);
-      clearTimeout(timer);
+      const pending = runWithTimeout(() => this.job.handler(payload as never, ctx), timeoutMs, () => {
+        const error = new JobTimeoutError(`job "${jobType}" ${jobId} ran past its timeout of ${timeoutMs} ms`);
+        controller.abort(error);
+        return error;
+      });
+      if (pending) await pending;
       this.#metrics?.duration.observe((performance.now() - started) / 1000);
       // Recorded before the ack: a crash in between makes the redelivery a recognised duplicate, not a second run.
       if (dedup) await dedup.markDone(jobType, jobId).catch((err: unknown) => this.#logger.warn({ err, jobId }, 'could not record the job as done for de-duplication'));
       this.#settle(channel, message, 'ack', 'success');
     } catch (thrown) {
-      clearTimeout(timer);
       this.#metrics?.duration.observe((performance.now() - started) / 1000);
-      if (this.#draining && controller.signal.aborted && !(controller.signal.reason instanceof JobTimeoutError)) {
+      if (this.#draining && controller.aborted && !(controller.reason instanceof JobTimeoutError)) {
         // Aborted by shutdown, not by its own failure: give it back to the queue untouched.
         this.#settle(channel, message, 'requeue', 'requeued');
         return;
