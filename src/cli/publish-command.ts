@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { WarrenClient } from '../client/client.js';
 import { parseDuration } from '../config/duration.js';
 import { quietContext } from './cli-context.js';
@@ -11,11 +11,10 @@ export function publishCommand(): Command {
     .argument('<json>', 'the payload, as JSON', parseJson)
     .option('--id <messageId>', 'message id to use (default: a new UUID)')
     .option('--delay <duration>', 'deliver no earlier than this from now, e.g. 90s, 15m, 2h (1 s resolution)', parseDelay)
-    .option('--at <time>', 'deliver no earlier than this ISO 8601 time, e.g. 2026-12-24T18:00:00Z', parseTime)
+    .addOption(new Option('--at <time>', 'deliver no earlier than this ISO 8601 time, e.g. 2026-12-24T18:00:00Z').argParser(parseTime).conflicts('delay'))
     .option('--json', 'print {"messageId", "jobType"} as JSON')
     .addHelpText('after', '\nExits 1 with a message when the job is unroutable (no queue for the job type) or rejected.')
     .action(async (jobType: string, payload: unknown, options: { id?: string; json?: boolean; delay?: number; at?: Date }) => {
-      if (options.delay !== undefined && options.at !== undefined) throw new InvalidArgumentError('give --delay or --at, not both');
       const { config, logger } = quietContext();
       const client = new WarrenClient({ config, logger, connectTimeoutMs: 5_000 });
       try {

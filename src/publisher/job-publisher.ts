@@ -14,6 +14,20 @@ import type { Publisher } from './publisher.js';
 import type { WarrenMetrics } from '../metrics/warren-metrics.js';
 import { hasCode } from '../errors/warren-error.js';
 
+/** Whether every queue exists (passively; the first missing one ends the check, and closes its channel). */
+async function allQueuesExist(connection: BrokerConnection, queues: readonly string[]): Promise<boolean> {
+  return connection.withChannel(async (channel) => {
+    for (const queue of queues) {
+      try {
+        await channel.checkQueue(queue);
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  });
+}
+
 /**
  * Publishing a job, on a started {@link Publisher}: schema check, JSON encoding, the wire contract's properties,
  * and for delayed jobs the delay cascade. Shared by `WarrenClient` and the worker's scheduler.
@@ -69,12 +83,12 @@ export class JobPublisher {
       return messageId;
     }
     if (!Number.isFinite(dueAt)) throw new PayloadInvalidError(`cannot publish "${jobType}": delayMs or runAt is not a valid time`);
-    // Whole seconds, rounded up: never early.
-    const delaySeconds = Math.max(0, Math.ceil((dueAt - Date.now()) / 1000));
-    if (delaySeconds * 1000 > MAX_DELAY_MS) {
-      throw new PayloadInvalidError(`cannot delay "${jobType}" by ${delaySeconds} s: the longest delay is ${MAX_DELAY_MS / 1000} s (about 8.5 years)`);
+    if (dueAt - Date.now() > MAX_DELAY_MS) {
+      throw new PayloadInvalidError(`cannot delay "${jobType}" by ${Math.ceil((dueAt - Date.now()) / 1000)} s: the longest delay is ${MAX_DELAY_MS / 1000} s (about 8.5 years)`);
     }
     await this.#prepareDelayed(jobType);
+    // Whole seconds, rounded up: never early. Counted after the (first-time) declaration, so it is not late by it.
+    const delaySeconds = Math.max(0, Math.ceil((dueAt - Date.now()) / 1000));
     await this.#publisher.send(
       delayLevel(this.#config.namespace, DELAY_LEVELS - 1),
       delayRoutingKey(delaySeconds, jobType),
@@ -90,7 +104,12 @@ export class JobPublisher {
    */
   async #prepareDelayed(jobType: string): Promise<void> {
     this.#delayTopology ??= this.#connection
-      .withChannel((channel, model) => declareTopology(channel, delayTopology(this.#config), model))
+      .withChannel(async (channel, model) => {
+        const plan = delayTopology(this.#config);
+        // Usually there already: 28 passive checks cost milliseconds, declaring 28 quorum queues about a second.
+        if (await allQueuesExist(this.#connection, plan.queues.map((q) => q.name))) return;
+        await declareTopology(channel, plan, model);
+      })
       .catch((error: unknown) => {
         this.#delayTopology = undefined;
         throw error;

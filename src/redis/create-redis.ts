@@ -5,6 +5,21 @@ import { redactUrl } from '../connection/redact-url.js';
 /** How long one Redis command may take before it fails. */
 export const REDIS_COMMAND_TIMEOUT_MS = 1_000;
 
+/** Resolves once the client is ready, or after `timeoutMs` (callers carry on: every command fails fast). */
+export function waitReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ready: boolean): void => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      resolve(ready);
+    };
+    const onReady = (): void => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    redis.once('ready', onReady);
+  });
+}
+
 /**
  * A Redis client that fails fast: no offline queue (a command while disconnected fails at once), a 1 s command
  * and connect timeout, one retry per request, reconnecting in the background. ioredis' defaults queue commands

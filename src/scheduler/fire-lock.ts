@@ -12,6 +12,8 @@ import type { RunCoordinator } from 'node-cron';
 export class FireLock implements RunCoordinator {
   readonly #redlock: Redlock;
   readonly #prefix: string;
+  /** Why the lock store failed, by key, until the scheduler reads it (node-cron's skip event carries no cause). */
+  readonly #failures = new Map<string, unknown>();
 
   constructor(redis: Redis, namespace: string) {
     this.#redlock = new Redlock([redis], { retryCount: 0, driftFactor: 0.01 });
@@ -26,8 +28,16 @@ export class FireLock implements RunCoordinator {
       return true;
     } catch (error) {
       if (error instanceof ExecutionError && (await lockedByAnother(error))) return false;
+      this.#failures.set(key, error);
       throw error;
     }
+  }
+
+  /** The error that made `shouldRun(key)` fail, once. */
+  takeFailure(key: string): unknown {
+    const failure = this.#failures.get(key);
+    this.#failures.delete(key);
+    return failure;
   }
 }
 

@@ -1,4 +1,4 @@
-import cron, { type ScheduledTask } from 'node-cron';
+import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
@@ -60,9 +60,19 @@ export class Scheduler {
   readonly #tasks = new Map<string, ScheduledTask>();
   #state: 'idle' | 'running' | 'stopped' = 'idle';
 
+  /** node-cron's own messages, into warren's log instead of the console (the events above carry what matters). */
+  readonly #cronLogger: CronLogger;
+
   constructor(options: SchedulerOptions) {
     this.#options = options;
     this.#logger = options.logger.child({ component: 'scheduler' });
+    const cronLog = this.#logger.child({ source: 'node-cron' });
+    this.#cronLogger = {
+      info: (message) => cronLog.debug(message),
+      warn: (message) => cronLog.debug(message),
+      error: (message, err) => cronLog.debug({ err }, String(message)),
+      debug: (message, err) => cronLog.debug({ err }, String(message)),
+    };
   }
 
   /** Starts a timer per schedule, then publishes missed fires that are inside their catch-up window. */
@@ -78,12 +88,15 @@ export class Scheduler {
       const task = cron.createTask(schedule.cron, (context) => this.#fire(schedule, context.date, 'published'), {
         name: schedule.name,
         timezone: schedule.timeZone,
+        logger: this.#cronLogger,
         ...(coordinator ? { distributed: true, runCoordinator: coordinator, distributedLease: this.#options.fireLockTtlMs } : {}),
       });
       task.on('execution:skipped', (context) => {
         const outcome: FireOutcome = context.reason === 'not-elected' ? 'skipped_locked' : 'lock_error';
-        if (outcome === 'lock_error') this.#logger.error({ schedule: schedule.name, fireTime: context.date.toISOString(), err: context.error }, 'fire skipped: the lock store (Redis) is unavailable');
-        else this.#logger.debug({ schedule: schedule.name, fireTime: context.date.toISOString() }, 'fire taken by another replica');
+        const fireTime = context.date.toISOString();
+        const err = coordinator?.takeFailure(`${schedule.name}:${fireTime}`);
+        if (outcome === 'lock_error') this.#logger.error({ schedule: schedule.name, fireTime, err }, 'fire skipped: the lock store (Redis) is unavailable');
+        else this.#logger.debug({ schedule: schedule.name, fireTime }, 'fire taken by another replica');
         this.#options.onFire?.(schedule.name, outcome);
       });
       task.on('execution:missed', (context) => {
@@ -133,7 +146,7 @@ export class Scheduler {
       return;
     }
     if (last === null) return;
-    const missed = latestMatch(task, Date.parse(last), Date.now(), schedule.catchUpMs);
+    const missed = await latestMatch(task, schedule.cron, Date.parse(last), Date.now(), schedule.catchUpMs);
     if (!missed) return;
     const coordinator = new FireLock(redis, this.#options.namespace);
     const key = `${schedule.name}:${missed.toISOString()}`;
@@ -188,12 +201,20 @@ export class Scheduler {
   }
 }
 
-/** The latest time in (after, now] matching the task, at most `windowMs` old; checked second by second. */
-function latestMatch(task: ScheduledTask, afterMs: number, nowMs: number, windowMs: number): Date | undefined {
+/**
+ * The latest time in (after, now] matching the task, at most `windowMs` old. Steps back a second at a time, or a
+ * minute for expressions without a seconds field (only second 0 can match), and yields to the event loop every
+ * thousand steps so a long window never stalls other schedules' fires.
+ */
+async function latestMatch(task: ScheduledTask, expression: string, afterMs: number, nowMs: number, windowMs: number): Promise<Date | undefined> {
+  const step = expression.trim().split(/\s+/).length >= 6 ? 1_000 : 60_000;
   const floor = Math.max(afterMs + 1_000, nowMs - windowMs);
-  for (let t = Math.floor(nowMs / 1000) * 1000; t >= floor; t -= 1000) {
+  let steps = 0;
+  for (let t = Math.floor(nowMs / step) * step; t >= floor; t -= step) {
     const date = new Date(t);
     if (task.match(date)) return date;
+    steps += 1;
+    if (steps % 1_000 === 0) await new Promise((resolve) => setImmediate(resolve));
   }
   return undefined;
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { DedupStore } from '../dedup/dedup-store.js';
 import { JobPublisher } from '../publisher/job-publisher.js';
-import { createRedis } from '../redis/create-redis.js';
+import { createRedis, waitReady } from '../redis/create-redis.js';
 import { FIRE_OUTCOMES, Scheduler } from '../scheduler/scheduler.js';
 import { QueueConsumer } from '../consumer/queue-consumer.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
@@ -146,6 +146,8 @@ export class Worker {
       void this.#redis?.connect().catch(() => {});
       // Sequential: the first conflicting queue stops startup with its own error, not a pile of them.
       for (const consumer of this.#consumers) await consumer.start();
+      // Catch-up reads Redis at once: give it a moment to connect (bounded; without it, fires are skipped and counted).
+      if (this.#scheduler && this.#redis) await waitReady(this.#redis, 2_000);
       await this.#scheduler?.start();
       this.#state = 'running';
       this.#logger.info({ queues: this.describe() }, 'worker started');
