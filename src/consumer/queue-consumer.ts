@@ -75,6 +75,8 @@ export class QueueConsumer {
   readonly #channel: ManagedChannel<Channel>;
   readonly #inFlight = new Set<InFlight>();
   readonly #consumerTags = new WeakMap<Channel, string>();
+  /** Channels that are open and set up: a settle is sent only on the live channel its delivery came on. */
+  readonly #live = new WeakSet<Channel>();
   readonly #metrics: BoundMetrics | undefined;
   #consuming = false;
   #draining = false;
@@ -121,9 +123,12 @@ export class QueueConsumer {
       setup: async (channel, model) => {
         await declareTopology(channel, this.#topology, model);
         await channel.prefetch(this.concurrency);
+        // Live before consuming: deliveries can arrive (and a sync handler settle them) before setup resolves.
+        this.#live.add(channel);
         if (!this.#draining) await this.#subscribe(channel);
       },
-      onClose: () => {
+      onClose: (channel) => {
+        this.#live.delete(channel);
         this.#consuming = false;
       },
     });
@@ -163,7 +168,7 @@ export class QueueConsumer {
     this.#consuming = false;
     this.#logger.warn('RabbitMQ cancelled the consumer (queue deleted or moved); re-subscribing');
     const attempt = async (delayMs: number): Promise<void> => {
-      if (this.#draining || this.#channel.current !== channel) return;
+      if (this.#draining || !this.#live.has(channel)) return;
       try {
         await declareTopology(channel, this.#topology);
         await this.#subscribe(channel);
@@ -351,7 +356,7 @@ export class QueueConsumer {
   }
 
   #settle(channel: Channel, message: ConsumeMessage, how: 'ack' | 'requeue', outcome: DeliveryOutcome, countAs?: ProcessOutcome): void {
-    if (this.#channel.current !== channel) {
+    if (!this.#live.has(channel)) {
       this.#staleSettles += 1;
       this.#metrics?.stale.inc();
       this.#logger.debug({ deliveryTag: message.fields.deliveryTag }, 'dropped a settle for a closed channel; the broker redelivers it');
