@@ -1,0 +1,326 @@
+/**
+ * One trial of one system in one scenario, in a process of its own (so CPU and RSS belong to that system alone).
+ * Prints exactly one JSON line on stdout: the result, or `{ "ok": false, "error": ... }` with exit code 1.
+ * The runner starts it from the bundle (bench/build.ts); it also runs from source, with the tsx loader in the process:
+ *
+ *   node bench/.build/trial.mjs --system warren --scenario e2e --prefetch 50 --jobs 20000
+ *   node --import tsx bench/trial.ts --system warren --scenario e2e --prefetch 50 --jobs 20000
+ */
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from './lib/args.js';
+import { Countdown, MB, RssSampler, cpuMicros, publishPaced, publishWindowed, sleep } from './lib/measure.js';
+import { nowMs, type BenchPayload } from './lib/payload.js';
+import { median, quantileSorted, slope } from './lib/stats.js';
+import { SCENARIOS, type Scenario, type TrialFailure, type TrialResult } from './lib/trial-types.js';
+import { createSystem } from './systems/create-system.js';
+import { SYSTEM_NAMES, type BenchSystem, type SystemName, type TrialTarget } from './systems/system.js';
+
+const HELP = `Usage: node bench/.build/trial.mjs --system <${SYSTEM_NAMES.join('|')}> --scenario <${SCENARIOS.join('|')}> [options]
+       (from source: node --import tsx bench/trial.ts …, which adds the TypeScript loader to the measured process)
+
+Runs one trial and prints one JSON line. Normally started by bench/run.ts; run it by hand to profile one system:
+  node --cpu-prof --cpu-prof-interval=100 --cpu-prof-dir=bench/results/profiles bench/.build/trial.mjs --system warren --scenario e2e --prefetch 50
+
+Options:
+  --prefetch N          prefetch (RabbitMQ) / concurrency (BullMQ)                 default 50
+  --jobs N              jobs for e2e, publish, consume, retry                       default 20000
+  --window N            publishes awaited concurrently (bounded concurrency)       default 100
+  --rate N              jobs/s for latency and soak                                 default 2000
+  --seconds N           measured seconds for latency (soak: 60)                    default 10
+  --warmup-seconds N    paced warm-up before the measured latency window           default 1
+  --idle-seconds N      settle time before RSS idle is read                        default 2
+  --retry-delay-ms N    the retry tier's delay (retry scenario)                    default 1000
+  --timeout-seconds N   give up waiting for acks after this                        default 300
+  --id NAME             namespace / queue prefix (default bench-<scenario>-<random>); deleted afterwards
+  --metrics             warren only: record metrics into a prom-client registry
+  --amqp-url URL        default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672
+  --redis-url URL       default $BENCH_REDIS_URL or redis://127.0.0.1:6379
+  --help`;
+
+const SPEC = {
+  system: 'string',
+  scenario: 'string',
+  prefetch: 'number',
+  jobs: 'number',
+  window: 'number',
+  rate: 'number',
+  seconds: 'number',
+  'warmup-seconds': 'number',
+  'idle-seconds': 'number',
+  'retry-delay-ms': 'number',
+  'timeout-seconds': 'number',
+  id: 'string',
+  metrics: 'boolean',
+  'amqp-url': 'string',
+  'redis-url': 'string',
+  help: 'boolean',
+} as const;
+
+interface Settings {
+  readonly scenario: Scenario;
+  readonly jobs: number;
+  readonly window: number;
+  readonly rate: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly idleSeconds: number;
+  readonly timeoutMs: number;
+}
+
+const noop = (): void => {};
+
+/**
+ * A measured window as monotonic-clock microseconds (`process.hrtime`), the time base of `--cpu-prof` profiles:
+ * bench/profile.ts keeps only the samples inside it.
+ */
+function window(fromMs: number, toMs: number): readonly [number, number] {
+  const offsetUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+  return [Math.round(fromMs * 1000 + offsetUs), Math.round(toMs * 1000 + offsetUs)];
+}
+
+async function e2e(system: BenchSystem, s: Settings, rss: RssSampler): Promise<Partial<TrialResult>> {
+  const acked = new Countdown(s.jobs);
+  await system.startConsumer({ handle: noop, acked: acked.tick });
+  await system.startPublisher();
+  rss.start(100);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await publishWindowed(system, s.jobs, s.window);
+  await acked.wait(s.timeoutMs, 'acked');
+  const seconds = (acked.doneAt - t0) / 1000;
+  return {
+    seconds,
+    jobsPerSec: s.jobs / seconds,
+    cpuUsPerJob: cpuMicros(cpu0, acked.cpuAtDone as NodeJS.CpuUsage) / s.jobs,
+    windowUs: window(t0, acked.doneAt),
+  };
+}
+
+async function retry(system: BenchSystem, s: Settings, rss: RssSampler): Promise<Partial<TrialResult>> {
+  const succeeded = new Countdown(s.jobs);
+  const failOnce = (_payload: BenchPayload, attempt: number): void => {
+    if (attempt === 1) throw new Error('fails on the first attempt, succeeds on the retry');
+  };
+  await system.startConsumer({ handle: failOnce, acked: succeeded.tick });
+  await system.startPublisher();
+  rss.start(100);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await publishWindowed(system, s.jobs, s.window);
+  await succeeded.wait(s.timeoutMs, 'succeeded on retry');
+  const seconds = (succeeded.doneAt - t0) / 1000;
+  return {
+    seconds,
+    jobsPerSec: s.jobs / seconds,
+    cpuUsPerJob: cpuMicros(cpu0, succeeded.cpuAtDone as NodeJS.CpuUsage) / s.jobs,
+    windowUs: window(t0, succeeded.doneAt),
+  };
+}
+
+async function publishOnly(system: BenchSystem, s: Settings, rss: RssSampler): Promise<Partial<TrialResult>> {
+  await system.declare();
+  await system.startPublisher();
+  rss.start(100);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await publishWindowed(system, s.jobs, s.window);
+  const t1 = performance.now();
+  const seconds = (t1 - t0) / 1000;
+  return { seconds, jobsPerSec: s.jobs / seconds, cpuUsPerJob: cpuMicros(cpu0, process.cpuUsage()) / s.jobs, windowUs: window(t0, t1) };
+}
+
+async function consumeOnly(system: BenchSystem, s: Settings, rss: RssSampler): Promise<Partial<TrialResult>> {
+  // Pre-fill with the system's own publisher, then close it: the measured process only consumes.
+  await system.declare();
+  await system.startPublisher();
+  await publishWindowed(system, s.jobs, 500);
+  await system.stopPublisher();
+  const acked = new Countdown(s.jobs);
+  let firstAt = 0;
+  let cpu0: NodeJS.CpuUsage | undefined;
+  const handle = (): void => {
+    if (cpu0 === undefined) {
+      firstAt = performance.now();
+      cpu0 = process.cpuUsage();
+    }
+  };
+  rss.start(100);
+  await system.startConsumer({ handle, acked: acked.tick });
+  await acked.wait(s.timeoutMs, 'acked');
+  const seconds = (acked.doneAt - firstAt) / 1000;
+  return {
+    seconds,
+    jobsPerSec: s.jobs / seconds,
+    cpuUsPerJob: cpuMicros(cpu0 as NodeJS.CpuUsage, acked.cpuAtDone as NodeJS.CpuUsage) / s.jobs,
+    windowUs: window(firstAt, acked.doneAt),
+  };
+}
+
+/** Latency at a fixed rate, RSS idle before any load, RSS peak under it; with a long run, RSS flatness (soak). */
+async function latency(system: BenchSystem, s: Settings, rss: RssSampler): Promise<Partial<TrialResult>> {
+  const warmCount = Math.round(s.rate * s.warmupSeconds);
+  const measuredCount = Math.round(s.rate * s.seconds);
+  const latencies = new Float64Array(measuredCount);
+  let recorded = 0;
+  const handle = (payload: BenchPayload): void => {
+    if (!payload.warm && recorded < measuredCount) {
+      latencies[recorded] = nowMs() - payload.sentAt;
+      recorded += 1;
+    }
+  };
+  const acked = new Countdown(warmCount + measuredCount);
+  await system.startConsumer({ handle, acked: acked.tick });
+  await sleep(s.idleSeconds * 1000);
+  const idle: number[] = [];
+  for (let i = 0; i < 5; i += 1) {
+    idle.push(process.memoryUsage.rss());
+    await sleep(100);
+  }
+  await system.startPublisher();
+  rss.start(250, true);
+  const maxOutstanding = Math.max(1_000, s.rate);
+  if (warmCount > 0) await publishPaced(system, { rate: s.rate, seconds: s.warmupSeconds, warm: true, firstSeq: 0, maxOutstanding });
+  const cpu0 = process.cpuUsage();
+  const loadStart = performance.now();
+  // Soak with --expose-gc: the heap still in use after a full collection, at the start of the steady part and at
+  // the end. Unlike RSS (which follows V8's heap sizing), it only grows when something is retained: a leak.
+  const gc = s.scenario === 'soak' ? (globalThis as { gc?: () => void }).gc : undefined;
+  const steadyAfterMs = Math.min(10_000, (s.seconds * 1000) / 3);
+  let retainedStart: number | undefined;
+  const steadyTimer = gc
+    ? setTimeout(() => {
+        gc();
+        retainedStart = process.memoryUsage().heapUsed;
+      }, steadyAfterMs)
+    : undefined;
+  const paced = await publishPaced(system, { rate: s.rate, seconds: s.seconds, warm: false, firstSeq: warmCount, maxOutstanding });
+  await acked.wait(s.timeoutMs, 'acked');
+  clearTimeout(steadyTimer);
+  let retainedEnd: number | undefined;
+  if (gc) {
+    gc();
+    retainedEnd = process.memoryUsage().heapUsed;
+  }
+  const seconds = (acked.doneAt - loadStart) / 1000;
+  const sorted = latencies.subarray(0, recorded).sort();
+  const result: Partial<TrialResult> = {
+    seconds,
+    jobsPerSec: measuredCount / seconds,
+    cpuUsPerJob: cpuMicros(cpu0, acked.cpuAtDone as NodeJS.CpuUsage) / measuredCount,
+    windowUs: window(loadStart, acked.doneAt),
+    rssIdleMb: median(idle) / MB,
+    latency: {
+      count: recorded,
+      p50Ms: quantileSorted(sorted, 0.5),
+      p99Ms: quantileSorted(sorted, 0.99),
+      maxMs: sorted.length > 0 ? (sorted[sorted.length - 1] as number) : Number.NaN,
+      achievedRate: paced.achievedRate,
+    },
+  };
+  if (s.scenario !== 'soak') return result;
+  // The steady part starts 10 s into the load (or a third in, for short runs): heaps grow to their working size first.
+  const steadyFrom = loadStart + steadyAfterMs;
+  const steady = rss.samples.filter((sample) => sample.atMs >= steadyFrom && sample.atMs <= acked.doneAt);
+  const edge = Math.max(1, Math.round(steady.length * (5_000 / Math.max(1, acked.doneAt - steadyFrom))));
+  const firstMb = median(steady.slice(0, edge).map((sample) => sample.bytes)) / MB;
+  const lastMb = median(steady.slice(-edge).map((sample) => sample.bytes)) / MB;
+  const perMin = slope(
+    steady.map((sample) => sample.atMs / 60_000),
+    steady.map((sample) => sample.bytes / MB),
+  );
+  const retainedGrowthMb = retainedStart !== undefined && retainedEnd !== undefined ? (retainedEnd - retainedStart) / MB : undefined;
+  return {
+    ...result,
+    soak: { firstMb, lastMb, growthMb: lastMb - firstMb, slopeMbPerMin: perMin, samples: steady.length, ...(retainedGrowthMb === undefined ? {} : { retainedGrowthMb }) },
+  };
+}
+
+const RUNNERS: Readonly<Record<Scenario, (system: BenchSystem, s: Settings, rss: RssSampler) => Promise<Partial<TrialResult>>>> = {
+  e2e,
+  publish: publishOnly,
+  consume: consumeOnly,
+  latency,
+  soak: latency,
+  retry,
+};
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2), SPEC);
+  if (args['help']) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const system = String(args['system'] ?? '') as SystemName;
+  const scenario = String(args['scenario'] ?? '') as Scenario;
+  if (!SYSTEM_NAMES.includes(system)) throw new Error(`--system must be one of ${SYSTEM_NAMES.join(', ')}; got ${JSON.stringify(args['system'])}`);
+  if (!SCENARIOS.includes(scenario)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}; got ${JSON.stringify(args['scenario'])}`);
+  const num = (name: string, fallback: number): number => (args[name] as number | undefined) ?? fallback;
+  const settings: Settings = {
+    scenario,
+    jobs: Math.round(num('jobs', 20_000)),
+    window: Math.round(num('window', 100)),
+    rate: num('rate', 2_000),
+    seconds: num('seconds', scenario === 'soak' ? 60 : 10),
+    warmupSeconds: num('warmup-seconds', 1),
+    idleSeconds: num('idle-seconds', 2),
+    timeoutMs: num('timeout-seconds', 300) * 1000,
+  };
+  const target: TrialTarget = {
+    id: (args['id'] as string | undefined) ?? `bench-${scenario}-${randomUUID().slice(0, 8)}`,
+    prefetch: Math.round(num('prefetch', 50)),
+    retryDelayMs: scenario === 'retry' ? num('retry-delay-ms', 1_000) : undefined,
+    amqpUrl: (args['amqp-url'] as string | undefined) ?? process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
+    redisUrl: (args['redis-url'] as string | undefined) ?? process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    metrics: args['metrics'] === true,
+  };
+  const rssStart = process.memoryUsage.rss();
+  const sampler = new RssSampler();
+  const bench = await createSystem(system, target);
+  const hardStop = setTimeout(() => {
+    print({ ok: false, system, scenario, id: target.id, error: `trial did not finish within ${settings.timeoutMs / 1000 + 60} s` });
+    process.exit(1);
+  }, settings.timeoutMs + 60_000);
+  hardStop.unref();
+  let outcome: TrialResult | TrialFailure;
+  try {
+    const measured = await RUNNERS[scenario](bench, settings, sampler);
+    sampler.sample();
+    outcome = {
+      ok: true,
+      system,
+      scenario,
+      id: target.id,
+      prefetch: target.prefetch,
+      jobs: scenario === 'latency' || scenario === 'soak' ? Math.round(settings.rate * settings.seconds) : settings.jobs,
+      seconds: 0,
+      jobsPerSec: 0,
+      cpuUsPerJob: 0,
+      ...measured,
+      rssStartMb: rssStart / MB,
+      rssPeakMb: sampler.peakBytes / MB,
+      heapPeakMb: sampler.peakHeapTotalBytes / MB,
+      externalPeakMb: sampler.peakExternalBytes / MB,
+    } as TrialResult;
+  } catch (error) {
+    outcome = { ok: false, system, scenario, id: target.id, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    sampler.stop();
+    await bench.close().catch(() => {});
+    await bench.destroy().catch((error: unknown) => process.stderr.write(`cleanup of ${target.id} failed: ${String(error)}\n`));
+  }
+  print(outcome);
+  return outcome.ok ? 0 : 1;
+}
+
+function print(result: TrialResult | TrialFailure): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  },
+);
+
