@@ -56,7 +56,6 @@ const COUNTED: ReadonlySet<DeliveryOutcome> = new Set<DeliveryOutcome>(['success
 
 interface InFlight {
   readonly controller: LazyAbort;
-  readonly done: Promise<void>;
 }
 
 /**
@@ -182,15 +181,24 @@ export class QueueConsumer {
   }
 
   #onDelivery(channel: Channel, message: ConsumeMessage): void {
-    const controller = new LazyAbort();
-    const entry: InFlight = { controller, done: this.#handle(channel, message, controller) };
+    const entry: InFlight = { controller: new LazyAbort() };
     this.#inFlight.add(entry);
     this.#metrics?.inFlight.inc();
-    void entry.done.finally(() => {
+    void this.#run(entry, channel, message);
+  }
+
+  /** Handles one delivery and keeps the in-flight books, in one async function (no extra promise per job). */
+  async #run(entry: InFlight, channel: Channel, message: ConsumeMessage): Promise<void> {
+    try {
+      await this.#handle(channel, message, entry.controller);
+    } catch (err) {
+      // #handle settles every outcome itself; reaching here is a bug, and the delivery returns on channel close.
+      this.#logger.error({ err }, 'unexpected error while handling a delivery');
+    } finally {
       this.#metrics?.inFlight.dec();
       this.#inFlight.delete(entry);
       if (this.#inFlight.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
-    });
+    }
   }
 
   async #handle(channel: Channel, message: ConsumeMessage, controller: LazyAbort): Promise<void> {
