@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { HEADERS } from '../messages/headers.js';
 
-
 /** The parts of a message (an amqplib `Message` fits) that a dead letter's context is read from. */
 export interface DeadLetterMessage {
   readonly content: Buffer;

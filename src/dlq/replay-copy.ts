@@ -1,7 +1,6 @@
 import type { Options } from 'amqplib';
 import { HEADERS } from '../messages/headers.js';
 
-
 /** The parts of a dead letter its replayed copy is built from (an amqplib `Message` fits). */
 export interface ReplaySource {
   readonly content: Buffer;

@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadQueue, defineJob, Registry, WarrenClient, Worker, type DeliveryOutcome } from 'warren';
 import { retryQueue } from '../../src/topology/names.js';
-import { memoryLogger, testConfig, waitFor } from '../helpers/broker.js';
+import { memoryLogger, queueDepth, testConfig, waitFor } from '../helpers/broker.js';
 import { startPrivateBroker, type PrivateBroker } from '../helpers/private-broker.js';
 
 const JOBS = 100;
@@ -25,18 +24,6 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-/** Messages ready in a queue of the private node. */
-async function depth(url: string, queue: string): Promise<number> {
-  const connection = await amqp.connect(url);
-  try {
-    const channel = await connection.createChannel();
-    const { messageCount } = await channel.checkQueue(queue);
-    await channel.close();
-    return messageCount;
-  } finally {
-    await connection.close();
-  }
-}
 
 describe('broker restart (stop_app/start_app of a private node) with jobs waiting in a retry tier', () => {
   it('none lost: the worker reconnects by itself and every job succeeds on its second attempt', async () => {
@@ -68,7 +55,7 @@ describe('broker restart (stop_app/start_app of a private node) with jobs waitin
     const tier = retryQueue(config.namespace, TIER_MS);
     // Every first attempt failed and its retry copy is confirmed in the tier (the original is acked after that).
     await waitFor('every job failed once', () => (outcomes.get('retry') ?? 0) === JOBS, 20_000);
-    await waitFor(`${JOBS} copies in ${tier}`, async () => (await depth(node.url, tier)) === JOBS, 5_000, 100);
+    await waitFor(`${JOBS} copies in ${tier}`, async () => (await queueDepth(tier, node.url)) === JOBS, 5_000, 100);
     expect(succeeded.size).toBe(0);
 
     await node.stopApp();
@@ -88,8 +75,8 @@ describe('broker restart (stop_app/start_app of a private node) with jobs waitin
     for (const [, attempts] of succeeded) expect(attempts).toEqual([2]);
     for (const [, attempts] of failed) expect(attempts).toEqual([1]);
     expect(outcomes.get('dead') ?? 0).toBe(0);
-    expect(await depth(node.url, deadQueue(config.namespace, 'restart.job'))).toBe(0);
-    expect(await depth(node.url, tier)).toBe(0);
+    expect(await queueDepth(deadQueue(config.namespace, 'restart.job'), node.url)).toBe(0);
+    expect(await queueDepth(tier, node.url)).toBe(0);
     expect(lines.some((line) => line.includes('reconnected to RabbitMQ'))).toBe(true);
   });
 });

@@ -74,9 +74,9 @@ export async function deleteNamespace(namespace: string, jobTypes: readonly stri
   }
 }
 
-/** Messages ready in a queue (passive declare). */
-export async function queueDepth(queue: string): Promise<number> {
-  const connection = await rawConnection();
+/** Messages ready in a queue (passive declare), on the test broker or the one at `url`. */
+export async function queueDepth(queue: string, url = AMQP_URL): Promise<number> {
+  const connection = await amqp.connect(url);
   try {
     const channel = await connection.createChannel();
     const { messageCount } = await channel.checkQueue(queue);
