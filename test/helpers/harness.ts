@@ -1,6 +1,7 @@
 import { Registry, Worker, WarrenClient, type HandlerEntry, type SchemaMap, type WarrenConfig, type WarrenMetrics } from 'warren';
 import { plannedJobs } from '../../src/retry/retry-policy.js';
 import { deleteNamespace, memoryLogger, testConfig } from './broker.js';
+import { deleteRedisNamespace } from './redis-server.js';
 
 /** A started worker and client on a namespace of their own, torn down by `close()`. */
 export interface Harness {
@@ -38,6 +39,8 @@ export async function startHarness(
       await worker.stop();
       const jobs = plannedJobs(registry.list(), config);
       await deleteNamespace(config.namespace, jobs.map((job) => job.jobType), jobs.flatMap((job) => job.tiersMs));
+      // De-duplication records and schedule state live in Redis under the namespace.
+      await deleteRedisNamespace(config.namespace);
     },
   };
 }
