@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Registry as PromRegistry } from 'prom-client';
 import { HealthServer, NonRetryableError, WarrenMetrics, defineJob, jobsExchange } from 'warren';
 import { rawConnection, waitFor } from '../helpers/broker.js';
+import { metricSamples } from '../helpers/prometheus.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 let harness: Harness | undefined;
@@ -11,17 +12,6 @@ afterEach(async () => {
   await harness?.close();
   [harness, http] = [undefined, undefined];
 });
-
-/** Parses the Prometheus text format into `name{labels}` → value. */
-function parse(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const at = line.lastIndexOf(' ');
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
 
 describe('/metrics after a known workload', () => {
   it('counts exactly the successes, retries, dead letters, invalid payloads and duplicates', async () => {
@@ -47,7 +37,7 @@ describe('/metrics after a known workload', () => {
     await channel.waitForConfirms();
     await connection.close();
 
-    const scrape = async () => parse(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+    const scrape = async () => metricSamples(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
     const processed = (outcome: string) => `warren_jobs_processed_total{queue="${config.namespace}.job.m.work",job_type="m.work",outcome="${outcome}"}`;
     await waitFor('the first wave', async () => (await scrape()).get(processed('success')) === 8, 15_000);
     // The duplicate only after its original succeeded, so de-duplication has recorded it.
