@@ -1,19 +1,14 @@
 import type { Options } from 'amqplib';
 import { HEADERS } from '../messages/headers.js';
+import type { DeadLetterMessage } from './dead-letter-context.js';
 
 /** The parts of a dead letter its replayed copy is built from (an amqplib `Message` fits). */
-export interface ReplaySource {
-  readonly content: Buffer;
-  readonly properties: {
-    readonly messageId?: unknown;
-    readonly type?: unknown;
-    readonly timestamp?: unknown;
-    readonly contentType?: unknown;
+export interface ReplaySource extends DeadLetterMessage {
+  readonly properties: DeadLetterMessage['properties'] & {
     readonly contentEncoding?: unknown;
     readonly correlationId?: unknown;
     readonly appId?: unknown;
     readonly priority?: unknown;
-    readonly headers?: unknown;
   };
 }
 

@@ -165,6 +165,10 @@ export class Publisher {
 
   #confirmed(pending: Pending, channel: ConfirmChannel, err: unknown): void {
     if (pending.sentOn !== channel) return;
+    const nacked = err instanceof Error && err.message === 'message nacked';
+    // The channel closed before the confirm: leave it tied to that channel; #onChannelClosed sends every such
+    // message again, in publish order, on the next channel (one by one here would reverse them).
+    if (err !== null && err !== undefined && !nacked) return;
     this.#inFlight.delete(pending);
     const returned = this.#returned.get(pending.messageId);
     if (returned !== undefined) {
@@ -180,17 +184,13 @@ export class Publisher {
     }
     if (err === null || err === undefined) {
       this.#settle(pending);
-    } else if (err instanceof Error && err.message === 'message nacked') {
+    } else {
       this.#settle(
         pending,
         new PublishRejectedError(
           `RabbitMQ rejected message ${pending.messageId} to ${pending.exchange} "${pending.routingKey}" (nack: a queue may be at its length limit)`,
         ),
       );
-    } else {
-      // The channel closed before the confirm: send it again on the next channel.
-      pending.sentOn = undefined;
-      if (!pending.settled) this.#buffer.unshift(pending);
     }
   }
 
@@ -200,8 +200,8 @@ export class Publisher {
   }
 
   #onChannelClosed(channel: ConfirmChannel): void {
-    // amqplib fails the callbacks of unconfirmed messages on close; anything left tied to this channel goes back.
-    const orphans = [...this.#inFlight].filter((pending) => pending.sentOn === channel);
+    // Unconfirmed messages of this channel go back to the front of the buffer, in the order they were published.
+    const orphans = [...this.#inFlight].filter((pending) => pending.sentOn === channel && !pending.settled);
     for (const pending of orphans) {
       this.#inFlight.delete(pending);
       pending.sentOn = undefined;
