@@ -67,6 +67,9 @@ export function runCommand(
         resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
       },
     );
+    // A command that exits without reading its input (sh -n, promtool check config) closes the pipe first; its
+    // exit code, reported above, is what counts, so a write error on stdin is not one.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(options.input ?? '');
   });
 }
