@@ -36,8 +36,10 @@ export class BrokerConnection {
       heartbeatIntervalInSeconds: options.heartbeatSeconds,
       reconnectTimeInSeconds: 1,
       connectionOptions: {
-        // Without it Nagle's algorithm holds a small frame sent right after another (a get after an ack) ~40 ms.
-        noDelay: true,
+        // Admin work is request/response (a get after an ack): Nagle's algorithm would hold the second frame
+        // ~40 ms. Publishing and consuming stream frames: with Nagle the kernel coalesces them, and every frame sent
+        // on its own cost a publish ~30 µs of CPU (publish throughput 0.79× raw amqplib with noDelay, 1.11× without).
+        noDelay: options.purpose === 'admin',
         clientProperties: { connection_name: `warren ${options.purpose} ${hostname()}:${process.pid}` },
       },
     });
