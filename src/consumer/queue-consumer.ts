@@ -4,12 +4,13 @@ import type { Logger } from 'pino';
 import type { BrokerConnection } from '../connection/broker-connection.js';
 import { ManagedChannel } from '../connection/managed-channel.js';
 import { LazyAbort } from './lazy-abort.js';
-import { runWithTimeout } from './run-with-timeout.js';
+import { isThenable, withTimeout } from './run-with-timeout.js';
+import { DeliveryContext } from './delivery-context.js';
 import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import { decodeBody } from '../messages/decode.js';
 import { failureHeaders, toError } from '../messages/failure-headers.js';
 import { DEAD_LETTER_REASONS, HEADERS, type DeadLetterReason } from '../messages/headers.js';
-import { DEFAULT_CONCURRENCY, type JobContext, type JobDefinition } from '../registry/job-definition.js';
+import { DEFAULT_CONCURRENCY, type JobDefinition } from '../registry/job-definition.js';
 import { validatePayload } from '../registry/validate-payload.js';
 import { decide } from '../retry/decide.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../retry/retry-policy.js';
@@ -54,10 +55,6 @@ interface BoundMetrics {
 
 const COUNTED: ReadonlySet<DeliveryOutcome> = new Set<DeliveryOutcome>(['success', 'retry', 'dead', 'invalid', 'duplicate']);
 
-interface InFlight {
-  readonly controller: LazyAbort;
-}
-
 /**
  * Consumes one job queue on its own channel, with prefetch = the job's concurrency. Each delivery is settled
  * only on the channel it arrived on: after that channel closed, a late settle is dropped and counted (an ack on
@@ -72,7 +69,7 @@ export class QueueConsumer {
   readonly #options: QueueConsumerOptions;
   readonly #logger: Logger;
   readonly #channel: ManagedChannel<Channel>;
-  readonly #inFlight = new Set<InFlight>();
+  readonly #inFlight = new Set<LazyAbort>();
   readonly #consumerTags = new WeakMap<Channel, string>();
   /** Channels that are open and set up: a settle is sent only on the live channel its delivery came on. */
   readonly #live = new WeakSet<Channel>();
@@ -181,27 +178,41 @@ export class QueueConsumer {
   }
 
   #onDelivery(channel: Channel, message: ConsumeMessage): void {
-    const entry: InFlight = { controller: new LazyAbort() };
-    this.#inFlight.add(entry);
+    const controller = new LazyAbort();
+    this.#inFlight.add(controller);
     this.#metrics?.inFlight.inc();
-    void this.#run(entry, channel, message);
-  }
-
-  /** Handles one delivery and keeps the in-flight books, in one async function (no extra promise per job). */
-  async #run(entry: InFlight, channel: Channel, message: ConsumeMessage): Promise<void> {
+    let pending: Promise<void> | undefined;
     try {
-      await this.#handle(channel, message, entry.controller);
+      pending = this.#handle(channel, message, controller);
     } catch (err) {
       // #handle settles every outcome itself; reaching here is a bug, and the delivery returns on channel close.
       this.#logger.error({ err }, 'unexpected error while handling a delivery');
-    } finally {
-      this.#metrics?.inFlight.dec();
-      this.#inFlight.delete(entry);
-      if (this.#inFlight.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    }
+    if (pending === undefined) this.#finished(controller);
+    else {
+      pending.then(
+        () => this.#finished(controller),
+        (err: unknown) => {
+          this.#logger.error({ err }, 'unexpected error while handling a delivery');
+          this.#finished(controller);
+        },
+      );
     }
   }
 
-  async #handle(channel: Channel, message: ConsumeMessage, controller: LazyAbort): Promise<void> {
+  /** Keeps the in-flight books when a delivery is done with. */
+  #finished(controller: LazyAbort): void {
+    this.#metrics?.inFlight.dec();
+    this.#inFlight.delete(controller);
+    if (this.#inFlight.size === 0 && this.#idleWaiters.length > 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  /**
+   * Handles one delivery and settles it. A job whose handler returns synchronously is checked, run and acked
+   * without a promise; a promise is made only where something is awaited (an async handler, de-duplication,
+   * a confirmed retry or dead-letter copy).
+   */
+  #handle(channel: Channel, message: ConsumeMessage, controller: LazyAbort): Promise<void> | undefined {
     const { jobType } = this.job;
     const { properties } = message;
     const headers = (properties.headers ?? {}) as Record<string, unknown>;
@@ -215,8 +226,7 @@ export class QueueConsumer {
       const error = new Error(`routing key "${routingKey}" is not job type "${jobType}" of queue ${this.queue}`);
       error.name = 'UnknownJobType';
       this.#logger.warn({ jobId, routingKey }, 'message for another job type; dead-lettering');
-      await this.#forward(channel, message, jobId, attempt, 'unknown_job_type', error);
-      return;
+      return this.#forward(channel, message, jobId, attempt, 'unknown_job_type', error);
     }
 
     const decoded = decodeBody(message);
@@ -233,66 +243,93 @@ export class QueueConsumer {
       const error = new Error(invalid);
       error.name = 'InvalidPayload';
       this.#logger.warn({ jobId, jobType, reason: invalid }, 'invalid payload; dead-lettering without running the handler');
-      await this.#forward(channel, message, jobId, attempt, 'invalid_payload', error);
-      return;
+      return this.#forward(channel, message, jobId, attempt, 'invalid_payload', error);
     }
 
+    const ctx = new DeliveryContext(jobId, jobType, attempt, headers, controller, this.#logger);
     const dedup = hasId && (this.job.idempotent || headers[HEADERS.schedule] !== undefined) ? this.#options.dedup : undefined;
-    if (dedup && (await this.#alreadyDone(dedup, jobId))) {
+    if (dedup) return this.#runUnlessDone(channel, message, ctx, payload, dedup);
+    return this.#run(channel, message, ctx, payload, undefined);
+  }
+
+  async #runUnlessDone(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, payload: unknown, dedup: DedupStore): Promise<void> {
+    if (await this.#alreadyDone(dedup, ctx.jobId)) {
       this.#settle(channel, message, 'ack', 'duplicate');
       return;
     }
+    await this.#run(channel, message, ctx, payload, dedup);
+  }
 
-    const timeoutMs = this.job.timeoutMs ?? this.#options.jobTimeoutMs;
-    let logger: Logger | undefined;
-    const parent = this.#logger;
-    const ctx: JobContext = {
-      jobId,
-      jobType,
-      attempt,
-      headers,
-      get signal() {
-        return controller.signal;
-      },
-      // Built on first use: most handlers never log, and a pino child per job is measurable on the hot path.
-      get logger() {
-        logger ??= parent.child({ jobId, jobType, attempt });
-        return logger;
-      },
-    };
-
+  /** Runs the handler; synchronous all the way to the ack when the handler is and there is no de-duplication. */
+  #run(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, payload: unknown, dedup: DedupStore | undefined): Promise<void> | undefined {
     const started = performance.now();
-    if (this.#metrics && typeof properties.timestamp === 'number') {
-      this.#metrics.wait.observe(Math.max(0, Date.now() / 1000 - properties.timestamp));
-    }
+    const { timestamp } = message.properties as { timestamp?: unknown };
+    if (this.#metrics && typeof timestamp === 'number') this.#metrics.wait.observe(Math.max(0, Date.now() / 1000 - timestamp));
+    let result: unknown;
     try {
-      const pending = runWithTimeout(() => this.job.handler(payload as never, ctx), timeoutMs, () => {
-        const error = new JobTimeoutError(`job "${jobType}" ${jobId} ran past its timeout of ${timeoutMs} ms`);
-        controller.abort(error);
-        return error;
-      });
-      if (pending) await pending;
-      this.#metrics?.duration.observe((performance.now() - started) / 1000);
-      // Recorded before the ack: a crash in between makes the redelivery a recognised duplicate, not a second run.
-      if (dedup) await dedup.markDone(jobType, jobId).catch((err: unknown) => this.#logger.warn({ err, jobId }, 'could not record the job as done for de-duplication'));
-      this.#settle(channel, message, 'ack', 'success');
+      result = this.job.handler(payload as never, ctx);
     } catch (thrown) {
       this.#metrics?.duration.observe((performance.now() - started) / 1000);
-      if (this.#draining && controller.aborted && !(controller.reason instanceof JobTimeoutError)) {
-        // Aborted by shutdown, not by its own failure: give it back to the queue untouched.
-        this.#settle(channel, message, 'requeue', 'requeued');
-        return;
-      }
-      const error = toError(thrown);
-      const outcome = decide(error, attempt, this.retryPolicy);
-      const countAs = hasCode(error, 'WARREN_ERR_JOB_TIMEOUT') ? 'timeout' : undefined;
-      if (outcome.kind === 'retry') {
-        (logger ?? parent).warn({ err: error, jobId, jobType, attempt, retryInMs: outcome.delayMs }, 'job failed; retrying');
-        await this.#forward(channel, message, jobId, attempt, 'retry', error, outcome.delayMs, countAs);
-      } else {
-        (logger ?? parent).warn({ err: error, jobId, jobType, attempt, reason: outcome.reason }, 'job failed; dead-lettering');
-        await this.#forward(channel, message, jobId, attempt, outcome.reason, error, 0, countAs);
-      }
+      return this.#failed(channel, message, ctx, thrown);
+    }
+    if (isThenable(result)) return this.#awaitHandler(channel, message, ctx, result, started, dedup);
+    this.#metrics?.duration.observe((performance.now() - started) / 1000);
+    if (dedup) return this.#succeed(channel, message, ctx, dedup);
+    this.#settle(channel, message, 'ack', 'success');
+    return undefined;
+  }
+
+  async #awaitHandler(
+    channel: Channel,
+    message: ConsumeMessage,
+    ctx: DeliveryContext,
+    result: PromiseLike<unknown>,
+    started: number,
+    dedup: DedupStore | undefined,
+  ): Promise<void> {
+    const timeoutMs = this.job.timeoutMs ?? this.#options.jobTimeoutMs;
+    try {
+      await withTimeout(result, timeoutMs, () => {
+        const error = new JobTimeoutError(`job "${ctx.jobType}" ${ctx.jobId} ran past its timeout of ${timeoutMs} ms`);
+        ctx.abort(error);
+        return error;
+      });
+    } catch (thrown) {
+      this.#metrics?.duration.observe((performance.now() - started) / 1000);
+      return this.#failed(channel, message, ctx, thrown);
+    }
+    this.#metrics?.duration.observe((performance.now() - started) / 1000);
+    if (dedup) return this.#succeed(channel, message, ctx, dedup);
+    this.#settle(channel, message, 'ack', 'success');
+  }
+
+  /** Acks a success, recorded for de-duplication first. */
+  async #succeed(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, dedup: DedupStore): Promise<void> {
+    // Recorded before the ack: a crash in between makes the redelivery a recognised duplicate, not a second run.
+    await dedup
+      .markDone(ctx.jobType, ctx.jobId)
+      .catch((err: unknown) => this.#logger.warn({ err, jobId: ctx.jobId }, 'could not record the job as done for de-duplication'));
+    this.#settle(channel, message, 'ack', 'success');
+  }
+
+  /** The handler threw or timed out: retry, dead-letter, or (aborted by shutdown) give the job back. */
+  async #failed(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, thrown: unknown): Promise<void> {
+    const { jobId, jobType, attempt } = ctx;
+    if (this.#draining && ctx.aborted && !(ctx.abortReason instanceof JobTimeoutError)) {
+      // Aborted by shutdown, not by its own failure: give it back to the queue untouched.
+      this.#settle(channel, message, 'requeue', 'requeued');
+      return;
+    }
+    const error = toError(thrown);
+    const outcome = decide(error, attempt, this.retryPolicy);
+    const countAs = hasCode(error, 'WARREN_ERR_JOB_TIMEOUT') ? 'timeout' : undefined;
+    const logger = ctx.loggerIfBuilt;
+    if (outcome.kind === 'retry') {
+      logger.warn({ err: error, jobId, jobType, attempt, retryInMs: outcome.delayMs }, 'job failed; retrying');
+      await this.#forward(channel, message, jobId, attempt, 'retry', error, outcome.delayMs, countAs);
+    } else {
+      logger.warn({ err: error, jobId, jobType, attempt, reason: outcome.reason }, 'job failed; dead-lettering');
+      await this.#forward(channel, message, jobId, attempt, outcome.reason, error, 0, countAs);
     }
   }
 
@@ -402,7 +439,7 @@ export class QueueConsumer {
   async drain(graceMs: number, abortWaitMs: number): Promise<number> {
     if (!(await this.#waitIdle(graceMs))) {
       this.#logger.warn({ inFlight: this.#inFlight.size }, 'shutdown grace time is over; aborting in-flight jobs');
-      for (const entry of this.#inFlight) entry.controller.abort(new Error('worker is shutting down'));
+      for (const controller of this.#inFlight) controller.abort(new Error('worker is shutting down'));
       await this.#waitIdle(abortWaitMs);
     }
     return this.#inFlight.size;

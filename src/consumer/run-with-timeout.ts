@@ -1,14 +1,17 @@
+/** Whether a handler's result is a promise (or any thenable) to wait for. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null | undefined)?.then === 'function';
+}
+
 /**
- * Runs a handler and settles with it, or rejects with `onTimeout()`'s error after `timeoutMs`, whichever comes
- * first. A handler that returns synchronously costs no timer; an async one costs one timer and one promise (the
- * hot path: a `Promise.race` against a timeout promise cost three).
+ * Settles with a handler's pending result, or rejects with `onTimeout()`'s error after `timeoutMs`, whichever comes
+ * first: one timer and one promise (a `Promise.race` against a timeout promise cost three). Synchronous handlers
+ * never get here: they cost no timer and no promise at all.
  */
-export function runWithTimeout(run: () => unknown, timeoutMs: number, onTimeout: () => Error): Promise<void> | undefined {
-  const result = run();
-  if (typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') return undefined;
+export function withTimeout(pending: PromiseLike<unknown>, timeoutMs: number, onTimeout: () => Error): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(onTimeout()), timeoutMs);
-    (result as PromiseLike<unknown>).then(
+    pending.then(
       () => {
         clearTimeout(timer);
         resolve();

@@ -1,17 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { runWithTimeout } from '../../src/consumer/run-with-timeout.js';
+import { isThenable, withTimeout } from '../../src/consumer/run-with-timeout.js';
 
-describe('runWithTimeout', () => {
-  it('returns nothing for a synchronous handler and lets its throw through', () => {
-    expect(runWithTimeout(() => 42, 10, () => new Error('late'))).toBeUndefined();
-    expect(() => runWithTimeout(() => { throw new TypeError('sync'); }, 10, () => new Error('late'))).toThrow('sync');
+describe('isThenable', () => {
+  it('tells a pending result from a synchronous one', () => {
+    expect(isThenable(Promise.resolve(1))).toBe(true);
+    expect(isThenable({ then: () => {} })).toBe(true);
+    expect(isThenable(undefined)).toBe(false);
+    expect(isThenable(null)).toBe(false);
+    expect(isThenable(42)).toBe(false);
+    expect(isThenable({ then: 1 })).toBe(false);
   });
+});
 
-  it('settles with an async handler, or with the timeout error first', async () => {
-    await expect(runWithTimeout(() => Promise.resolve('ok'), 1_000, () => new Error('late'))).resolves.toBeUndefined();
-    await expect(runWithTimeout(() => Promise.reject(new Error('boom')), 1_000, () => new Error('late'))).rejects.toThrow('boom');
+describe('withTimeout', () => {
+  it('settles with the handler, or with the timeout error first', async () => {
+    await expect(withTimeout(Promise.resolve('ok'), 1_000, () => new Error('late'))).resolves.toBeUndefined();
+    await expect(withTimeout(Promise.reject(new Error('boom')), 1_000, () => new Error('late'))).rejects.toThrow('boom');
     let timedOut = 0;
-    const never = runWithTimeout(() => new Promise(() => {}), 20, () => {
+    const never = withTimeout(new Promise(() => {}), 20, () => {
       timedOut += 1;
       return new Error('late');
     });

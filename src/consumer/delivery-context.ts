@@ -1,0 +1,54 @@
+import type { Logger } from 'pino';
+import type { JobContext } from '../registry/job-definition.js';
+import type { LazyAbort } from './lazy-abort.js';
+
+/**
+ * The {@link JobContext} of one delivery. A class, not an object literal: a literal with getters is built by a
+ * runtime call on every delivery, a class instance shares its getters through the prototype. The signal and the
+ * logger are built on first use; most handlers touch neither.
+ */
+export class DeliveryContext implements JobContext {
+  readonly jobId: string;
+  readonly jobType: string;
+  readonly attempt: number;
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly #controller: LazyAbort;
+  readonly #parentLogger: Logger;
+  #logger: Logger | undefined;
+
+  constructor(jobId: string, jobType: string, attempt: number, headers: Readonly<Record<string, unknown>>, controller: LazyAbort, parentLogger: Logger) {
+    this.jobId = jobId;
+    this.jobType = jobType;
+    this.attempt = attempt;
+    this.headers = headers;
+    this.#controller = controller;
+    this.#parentLogger = parentLogger;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get logger(): Logger {
+    this.#logger ??= this.#parentLogger.child({ jobId: this.jobId, jobType: this.jobType, attempt: this.attempt });
+    return this.#logger;
+  }
+
+  /** Aborts the job's signal (timeout, shutdown); remembered when the handler never asked for the signal. */
+  abort(reason: unknown): void {
+    this.#controller.abort(reason);
+  }
+
+  get aborted(): boolean {
+    return this.#controller.aborted;
+  }
+
+  get abortReason(): unknown {
+    return this.#controller.reason;
+  }
+
+  /** The job's logger when the handler asked for it (its bindings are the same), else the consumer's. */
+  get loggerIfBuilt(): Logger {
+    return this.#logger ?? this.#parentLogger;
+  }
+}
