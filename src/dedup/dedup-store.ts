@@ -6,11 +6,12 @@ import type { Redis } from 'ioredis';
  * Recorded after the handler succeeds, so a failed attempt is never mistaken for a done one.
  */
 export class DedupStore {
-  readonly #redis: Redis;
+  readonly #redis: () => Promise<Redis>;
   readonly #prefix: string;
   readonly #ttlMs: number;
 
-  constructor(redis: Redis, namespace: string, ttlMs: number) {
+  /** `redis` gives the client (made on first use, see `LazyRedis`). */
+  constructor(redis: () => Promise<Redis>, namespace: string, ttlMs: number) {
     this.#redis = redis;
     this.#prefix = `${namespace}:done:`;
     this.#ttlMs = ttlMs;
@@ -22,11 +23,13 @@ export class DedupStore {
 
   /** True when this job already succeeded. Rejects when Redis is unavailable (the caller decides). */
   async isDone(jobType: string, messageId: string): Promise<boolean> {
-    return (await this.#redis.exists(this.#key(jobType, messageId))) === 1;
+    const redis = await this.#redis();
+    return (await redis.exists(this.#key(jobType, messageId))) === 1;
   }
 
   /** Records a success; false when it was already recorded. */
   async markDone(jobType: string, messageId: string): Promise<boolean> {
-    return (await this.#redis.set(this.#key(jobType, messageId), String(Date.now()), 'PX', this.#ttlMs, 'NX')) === 'OK';
+    const redis = await this.#redis();
+    return (await redis.set(this.#key(jobType, messageId), String(Date.now()), 'PX', this.#ttlMs, 'NX')) === 'OK';
   }
 }

@@ -25,9 +25,11 @@ export function waitReady(redis: Redis, timeoutMs: number): Promise<boolean> {
  * and connect timeout, one retry per request, reconnecting in the background. ioredis' defaults queue commands
  * while disconnected and were seen hanging for 15 s and more, which would hold a cron fire or a job hostage.
  */
-export function createRedis(url: string, logger: Logger): Redis {
+export function createRedis(url: string, logger: Logger, connectionName?: string): Redis {
   const log = logger.child({ component: 'redis' });
   const redis = new Redis(url, {
+    // Shown by CLIENT LIST, so an operator can tell warren's connections apart.
+    ...(connectionName === undefined ? {} : { connectionName }),
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,

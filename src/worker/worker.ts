@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { DedupStore } from '../dedup/dedup-store.js';
 import { JobPublisher } from '../publisher/job-publisher.js';
-import { createRedis, waitReady } from '../redis/create-redis.js';
-import { FIRE_OUTCOMES, Scheduler } from '../scheduler/scheduler.js';
+import { LazyRedis } from '../redis/lazy-redis.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
 import { QueueConsumer } from '../consumer/queue-consumer.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
 import { Publisher } from '../publisher/publisher.js';
@@ -33,8 +33,8 @@ export class Worker {
   readonly #publishConnection: BrokerConnection;
   readonly #publisher: Publisher;
   readonly #consumers: QueueConsumer[];
-  readonly #redis: Redis | undefined;
-  readonly #scheduler: Scheduler | undefined;
+  readonly #redis: LazyRedis | undefined;
+  #scheduler: Scheduler | undefined;
   #state: WorkerState = 'idle';
   #stopping: Promise<void> | undefined;
 
@@ -59,27 +59,10 @@ export class Worker {
       logger,
     });
     metrics?.watchPublishBuffer(() => this.#publisher.bufferLength);
-    this.#redis = config.redisUrl === 'none' ? undefined : createRedis(config.redisUrl, logger);
-    const dedup = this.#redis ? new DedupStore(this.#redis, config.namespace, config.dedupTtlMs) : undefined;
-    if (schedules.length > 0) {
-      const jobs = new JobPublisher(config, this.#publishConnection, this.#publisher, {}, metrics);
-      const onFire = options.onFire;
-      for (const schedule of schedules) {
-        for (const outcome of FIRE_OUTCOMES) metrics?.fires.labels(schedule.name, outcome).inc(0);
-      }
-      this.#scheduler = new Scheduler({
-        namespace: config.namespace,
-        schedules,
-        publish: (jobType, payload, publishOptions) => jobs.publish(jobType, payload, publishOptions),
-        redis: this.#redis,
-        fireLockTtlMs: config.fireLockTtlMs,
-        logger,
-        onFire: (schedule, outcome) => {
-          metrics?.fires.labels(schedule, outcome).inc();
-          onFire?.(schedule, outcome);
-        },
-      });
-    }
+    // Made on first use: only schedules, idempotent jobs and scheduled jobs (from any replica) need Redis.
+    const redis = config.redisUrl === 'none' ? undefined : new LazyRedis(config.redisUrl, logger, `warren:${config.namespace}:worker:${hostname()}:${process.pid}`);
+    this.#redis = redis;
+    const dedup = redis ? new DedupStore(() => redis.get(), config.namespace, config.dedupTtlMs) : undefined;
     this.#consumers = registry.list().map(
       (job) =>
         new QueueConsumer(this.#consumeConnection, job, {
@@ -143,11 +126,13 @@ export class Worker {
       await this.#publishConnection.start(timeoutMs);
       await this.#publisher.start();
       // Redis is optional at startup: locks and de-duplication fail fast while it is down, and it reconnects.
-      void this.#redis?.connect().catch(() => {});
+      // Connected now when this worker surely needs it; otherwise on the first scheduled job it handles.
+      const needsRedis = (this.#options.schedules ?? []).length > 0 || this.#consumers.some((c) => c.job.idempotent);
+      const redisReady = needsRedis ? this.#redis?.get() : undefined;
       // Sequential: the first conflicting queue stops startup with its own error, not a pile of them.
       for (const consumer of this.#consumers) await consumer.start();
-      // Catch-up reads Redis at once: give it a moment to connect (bounded; without it, fires are skipped and counted).
-      if (this.#scheduler && this.#redis) await waitReady(this.#redis, 2_000);
+      // Catch-up reads Redis at once: the first get waits (bounded) for the connection; without it, fires are skipped and counted.
+      this.#scheduler = await this.#createScheduler(await redisReady);
       await this.#scheduler?.start();
       this.#state = 'running';
       this.#logger.info({ queues: this.describe() }, 'worker started');
@@ -197,6 +182,30 @@ export class Worker {
     await step(log, 'close Redis', async () => {
       await this.#scheduler?.stop();
       this.#redis?.disconnect();
+    });
+  }
+
+  /** The cron publisher, when there are schedules; node-cron and redlock are loaded only then. */
+  async #createScheduler(redis: Awaited<ReturnType<LazyRedis['get']>> | undefined): Promise<Scheduler | undefined> {
+    const { config, metrics, onFire } = this.#options;
+    const schedules = this.#options.schedules ?? [];
+    if (schedules.length === 0) return undefined;
+    const { FIRE_OUTCOMES, Scheduler } = await import('../scheduler/scheduler.js');
+    for (const schedule of schedules) {
+      for (const outcome of FIRE_OUTCOMES) metrics?.fires.labels(schedule.name, outcome).inc(0);
+    }
+    const jobs = new JobPublisher(config, this.#publishConnection, this.#publisher, {}, metrics);
+    return new Scheduler({
+      namespace: config.namespace,
+      schedules,
+      publish: (jobType, payload, publishOptions) => jobs.publish(jobType, payload, publishOptions),
+      redis,
+      fireLockTtlMs: config.fireLockTtlMs,
+      logger: this.#options.logger,
+      onFire: (schedule, outcome) => {
+        metrics?.fires.labels(schedule, outcome).inc();
+        onFire?.(schedule, outcome);
+      },
     });
   }
 }

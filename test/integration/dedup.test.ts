@@ -128,4 +128,42 @@ describe('consumer-side de-duplication (Redis SET NX after success)', () => {
     expect(settled('dedup.idempotent')).toEqual(['success', 'success']);
     expect(ran('dedup.idempotent', 'no-redis')).toBe(2);
   });
+  it('a worker with no schedules and no idempotent job connects to Redis only when a scheduled job arrives, and de-duplicates it', async () => {
+    const config = testConfig({ redisUrl: SHARED_REDIS_URL, dedupTtlMs: 120_000 });
+    const outcomes: DeliveryOutcome[] = [];
+    let runs = 0;
+    const worker = new Worker({
+      config,
+      registry: new Registry().register(defineJob('dedup.plain', () => void (runs += 1))),
+      logger: memoryLogger('silent').logger,
+      onOutcome: (outcome) => outcomes.push(outcome),
+    });
+    const client = new WarrenClient({ config, logger: memoryLogger('silent').logger });
+    const redis = sharedRedis();
+    cleanups.push(async () => redis.disconnect());
+    cleanups.push(() => deleteRedisNamespace(config.namespace));
+    cleanups.push(() => deleteNamespace(config.namespace, JOB_TYPES, [500]));
+    cleanups.push(() => worker.stop());
+    cleanups.push(() => client.close());
+    const workerClients = async (): Promise<number> =>
+      String(await redis.client('LIST'))
+        .split('\n')
+        .filter((line) => line.includes(` name=warren:${config.namespace}:worker:`)).length;
+
+    await worker.start();
+    await client.start();
+    await client.publish('dedup.plain', {}, { messageId: 'plain-1' });
+    await waitFor('the plain job to succeed', () => outcomes.length === 1);
+    expect(await workerClients()).toBe(0);
+
+    const id = 'nightly@2026-03-01T03:00:00.000Z';
+    await client.publish('dedup.plain', {}, { messageId: id, headers: scheduled });
+    await client.publish('dedup.plain', {}, { messageId: id, headers: scheduled });
+    await waitFor('both scheduled deliveries to settle', () => outcomes.length === 3);
+    expect(outcomes).toEqual(['success', 'success', 'duplicate']);
+    expect(runs).toBe(2);
+    expect(await workerClients()).toBe(1);
+    await worker.stop();
+    await waitFor('the worker to close its Redis connection', async () => (await workerClients()) === 0);
+  });
 });
