@@ -1,6 +1,14 @@
-import { ExecutionError, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
+import { createRequire } from 'node:module';
+import type * as RedlockModule from '@sesamecare-oss/redlock';
+import type { ExecutionError, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
 import type { Redis } from 'ioredis';
 import type { RunCoordinator } from 'node-cron';
+
+/**
+ * redlock, loaded by the first {@link FireLock} rather than by importing warren: only schedules with Redis use it.
+ * It is CommonJS only, so this is the very module an `import` of it gets.
+ */
+const loadRedlock = (): typeof RedlockModule => createRequire(import.meta.url)('@sesamecare-oss/redlock') as typeof RedlockModule;
 
 /**
  * node-cron's run coordinator backed by a Redis lock per fire (`<namespace>:fire:<schedule>:<fire time>`): the one
@@ -10,13 +18,16 @@ import type { RunCoordinator } from 'node-cron';
  * fire's deterministic message id and consumer-side de-duplication.
  */
 export class FireLock implements RunCoordinator {
+  /** The module the lock comes from: its error classes are the ones `instanceof` must test against. */
+  readonly #module: typeof RedlockModule;
   readonly #redlock: Redlock;
   readonly #prefix: string;
   /** Why the lock store failed, by key, until the scheduler reads it (node-cron's skip event carries no cause). */
   readonly #failures = new Map<string, unknown>();
 
   constructor(redis: Redis, namespace: string) {
-    this.#redlock = new Redlock([redis], { retryCount: 0, driftFactor: 0.01 });
+    this.#module = loadRedlock();
+    this.#redlock = new this.#module.Redlock([redis], { retryCount: 0, driftFactor: 0.01 });
     // Failed votes are reported through the thrown ExecutionError; without a listener EventEmitter would throw.
     this.#redlock.on('error', () => {});
     this.#prefix = `${namespace}:fire:`;
@@ -27,7 +38,8 @@ export class FireLock implements RunCoordinator {
       await this.#redlock.acquire([`${this.#prefix}${key}`], ttlMs);
       return true;
     } catch (error) {
-      if (error instanceof ExecutionError && (await lockedByAnother(error))) return false;
+      const { ExecutionError, ResourceLockedError } = this.#module;
+      if (error instanceof ExecutionError && (await lockedByAnother(error, ResourceLockedError))) return false;
       this.#failures.set(key, error);
       throw error;
     }
@@ -42,8 +54,8 @@ export class FireLock implements RunCoordinator {
 }
 
 /** Whether every vote against came from the lock being held (rather than Redis failing). */
-async function lockedByAnother(error: ExecutionError): Promise<boolean> {
+async function lockedByAnother(error: ExecutionError, locked: typeof ResourceLockedError): Promise<boolean> {
   const stats = await Promise.all(error.attempts);
   const reasons = stats.flatMap((s) => [...s.votesAgainst.values()]);
-  return reasons.length > 0 && reasons.every((reason) => reason instanceof ResourceLockedError);
+  return reasons.length > 0 && reasons.every((reason) => reason instanceof locked);
 }

@@ -1,7 +1,7 @@
-import cron from 'node-cron';
 import { ConfigError } from '../errors/config-error.js';
 import { parseDuration } from '../config/duration.js';
 import { NAME_PATTERN } from '../topology/names.js';
+import { loadNodeCron } from './load-node-cron.js';
 
 /** A schedule as declared, in code (`defineSchedule`) or in the schedules file. */
 export interface ScheduleInput {
@@ -44,7 +44,7 @@ export function defineSchedule(input: ScheduleInput): ScheduleDefinition {
   };
   if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/.test(name)) fail('name must be 1-100 letters, digits, ".", ":", "-" or "_"');
   if (typeof input.cron !== 'string') fail(`cron must be a cron expression; got ${JSON.stringify(input.cron)}`);
-  const validation = cron.validateDetailed(input.cron);
+  const validation = loadNodeCron().validateDetailed(input.cron);
   if (!validation.valid) {
     fail(`invalid cron expression "${input.cron}": ${validation.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
   }

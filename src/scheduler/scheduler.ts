@@ -1,9 +1,10 @@
-import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
+import type { Logger as CronLogger, ScheduledTask } from 'node-cron';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
 import { HEADERS } from '../messages/headers.js';
 import { FireLock } from './fire-lock.js';
+import { loadNodeCron } from './load-node-cron.js';
 import type { ScheduleDefinition } from './schedule-definition.js';
 
 /** Every way a fire ends, for logs and metrics. */
@@ -84,6 +85,7 @@ export class Scheduler {
       this.#logger.warn('WARREN_REDIS_URL=none: schedules run WITHOUT per-fire locks; run exactly one scheduler, or every replica publishes every fire');
     }
     const coordinator = redis ? new FireLock(redis, namespace) : undefined;
+    const cron = loadNodeCron();
     for (const schedule of this.#options.schedules) {
       const task = cron.createTask(schedule.cron, (context) => this.#fire(schedule, context.date, 'published'), {
         name: schedule.name,
@@ -165,7 +167,7 @@ export class Scheduler {
   async describe(): Promise<ScheduleStatus[]> {
     return Promise.all(
       this.#options.schedules.map(async (schedule) => {
-        const task = this.#tasks.get(schedule.name) ?? cron.createTask(schedule.cron, () => {}, { timezone: schedule.timeZone });
+        const task = this.#tasks.get(schedule.name) ?? loadNodeCron().createTask(schedule.cron, () => {}, { timezone: schedule.timeZone });
         const lastFire = (await this.#options.redis?.get(this.#lastKey(schedule.name)).catch(() => null)) ?? null;
         return {
           name: schedule.name,
