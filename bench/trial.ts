@@ -180,22 +180,21 @@ async function latency(system: BenchSystem, s: Settings, rss: RssSampler): Promi
   rss.start(250, true);
   const maxOutstanding = Math.max(1_000, s.rate);
   if (warmCount > 0) await publishPaced(system, { rate: s.rate, seconds: s.warmupSeconds, warm: true, firstSeq: 0, maxOutstanding });
-  const cpu0 = process.cpuUsage();
-  const loadStart = performance.now();
-  // Soak with --expose-gc: the heap still in use after a full collection, at the start of the steady part and at
-  // the end. Unlike RSS (which follows V8's heap sizing), it only grows when something is retained: a leak.
+  // Soak with --expose-gc: the heap still in use after a full collection, when the measured load starts and at its
+  // end. Unlike RSS (which follows V8's heap sizing), it only grows when something is retained: a leak. Collected
+  // before the steady part, not at its start: a full collection shrinks the heap, and RSS regrowing from it would
+  // read as growth.
   const gc = s.scenario === 'soak' ? (globalThis as { gc?: () => void }).gc : undefined;
   const steadyAfterMs = Math.min(10_000, (s.seconds * 1000) / 3);
   let retainedStart: number | undefined;
-  const steadyTimer = gc
-    ? setTimeout(() => {
-        gc();
-        retainedStart = process.memoryUsage().heapUsed;
-      }, steadyAfterMs)
-    : undefined;
+  if (gc) {
+    gc();
+    retainedStart = process.memoryUsage().heapUsed;
+  }
+  const cpu0 = process.cpuUsage();
+  const loadStart = performance.now();
   const paced = await publishPaced(system, { rate: s.rate, seconds: s.seconds, warm: false, firstSeq: warmCount, maxOutstanding });
   await acked.wait(s.timeoutMs, 'acked');
-  clearTimeout(steadyTimer);
   let retainedEnd: number | undefined;
   if (gc) {
     gc();
