@@ -37,6 +37,7 @@ export class JobPublisher {
   readonly #connection: BrokerConnection;
   readonly #publisher: Publisher;
   readonly #schemas: SchemaMap;
+  readonly #exchange: string;
   /** The delay cascade, declared on the first delayed publish. */
   #delayTopology: Promise<void> | undefined;
   /** Job types whose queue is known to exist, for delayed publishes (which the broker cannot return). */
@@ -50,38 +51,53 @@ export class JobPublisher {
     this.#connection = connection;
     this.#publisher = publisher;
     this.#schemas = schemas;
+    this.#exchange = jobsExchange(config.namespace);
   }
 
   /** See `WarrenClient#publish`. */
-  async publish(jobType: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
-    if (!this.#metrics) return this.#publish(jobType, payload, options);
+  publish(jobType: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
+    let pending: Promise<string>;
     try {
-      const messageId = await this.#publish(jobType, payload, options);
-      this.#metrics.published.labels(jobType, 'confirmed').inc();
+      pending = this.#publish(jobType, payload, options);
+    } catch (error) {
+      // A caller's bad input (a runAt that is no Date) rejects like every other failure, never throws.
+      pending = Promise.reject(error);
+    }
+    return this.#metrics ? this.#counted(jobType, pending, this.#metrics) : pending;
+  }
+
+  async #counted(jobType: string, pending: Promise<string>, metrics: WarrenMetrics): Promise<string> {
+    try {
+      const messageId = await pending;
+      metrics.published.labels(jobType, 'confirmed').inc();
       return messageId;
     } catch (error) {
       const outcome = hasCode(error, 'WARREN_ERR_UNROUTABLE') ? 'returned' : hasCode(error, 'WARREN_ERR_PUBLISH_TIMEOUT') ? 'timeout' : 'error';
-      this.#metrics.published.labels(jobType, outcome).inc();
+      metrics.published.labels(jobType, outcome).inc();
       throw error;
     }
   }
 
-  async #publish(jobType: string, payload: unknown, options: PublishOptions): Promise<string> {
+  /** Checks and encodes the job; an immediate one is handed to the publisher with no async frame of its own. */
+  #publish(jobType: string, payload: unknown, options: PublishOptions): Promise<string> {
     const messageId = options.messageId ?? randomUUID();
     const schema = this.#schemas[jobType];
     // Validate, but send what the caller gave: consumers parse (and transform) it themselves.
     if (schema) {
       const validated = validatePayload(schema, payload, jobType);
-      if (!validated.ok) throw new PayloadInvalidError(validated.message);
+      if (!validated.ok) return Promise.reject(new PayloadInvalidError(validated.message));
     }
     const body = encodePayload(payload);
-    if (typeof body === 'string') throw new PayloadInvalidError(`cannot publish "${jobType}": ${body}`);
+    if (typeof body === 'string') return Promise.reject(new PayloadInvalidError(`cannot publish "${jobType}": ${body}`));
     const headers = options.headers as Record<string, unknown> | undefined;
     const dueAt = options.runAt?.getTime() ?? (options.delayMs === undefined ? undefined : Date.now() + options.delayMs);
     if (dueAt === undefined) {
-      await this.#publisher.send(jobsExchange(this.#config.namespace), jobType, body, jobProperties(jobType, messageId, headers));
-      return messageId;
+      return this.#publisher.send(this.#exchange, jobType, body, jobProperties(jobType, messageId, headers)).then(() => messageId);
     }
+    return this.#publishDelayed(jobType, messageId, body, headers, dueAt);
+  }
+
+  async #publishDelayed(jobType: string, messageId: string, body: Buffer, headers: Record<string, unknown> | undefined, dueAt: number): Promise<string> {
     if (!Number.isFinite(dueAt)) throw new PayloadInvalidError(`cannot publish "${jobType}": delayMs or runAt is not a valid time`);
     if (dueAt - Date.now() > MAX_DELAY_MS) {
       throw new PayloadInvalidError(`cannot delay "${jobType}" by ${Math.ceil((dueAt - Date.now()) / 1000)} s: the longest delay is ${MAX_DELAY_MS / 1000} s (about 8.5 years)`);

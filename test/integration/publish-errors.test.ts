@@ -49,6 +49,13 @@ describe('publish errors', () => {
       const cyclic: Record<string, unknown> = {};
       cyclic['self'] = cyclic;
       await expect(client.publish('any.job', cyclic)).rejects.toSatisfy((e) => hasCode(e, 'WARREN_ERR_PAYLOAD_INVALID'));
+      // Bad input from plain JavaScript rejects the returned promise; publish never throws synchronously.
+      let notADate: Promise<string> | undefined;
+      expect(() => {
+        notADate = client.publish('any.job', {}, { runAt: 'tomorrow' as unknown as Date });
+      }).not.toThrow();
+      await expect(notADate).rejects.toThrow(TypeError);
+      await expect(client.publish('any.job', {}, { delayMs: Number.NaN })).rejects.toThrow(/not a valid time/);
     } finally {
       await client.close();
     }
