@@ -24,10 +24,18 @@ async function expectEachExactlyOnce(namespace: string, ids: readonly string[]):
   for (const copy of copies) seen.set(String(copy.properties.messageId), (seen.get(String(copy.properties.messageId)) ?? 0) + 1);
   const duplicated = [...seen].filter(([, times]) => times > 1).map(([id]) => id);
   expect(duplicated, 'republished more than once').toEqual([]);
-  expect([...seen.keys()].sort()).toEqual([...ids].sort());
+  // All in one assertion, so that a lost dead letter shows where it is not: not republished, and still (or no
+  // longer) in the dead-letter queue or the ledger.
+  const missing = ids.filter((id) => !seen.has(id));
+  const unexpected = [...seen.keys()].filter((id) => !ids.includes(id));
+  const left = {
+    missing,
+    unexpected,
+    deadLetters: await queueDepth(deadQueue(namespace, 'dlq.replay')),
+    ledger: await queueDepth(replayLedgerQueue(namespace, 'dlq.replay')),
+  };
+  expect(left).toEqual({ missing: [], unexpected: [], deadLetters: 0, ledger: 0 });
   expect(copies).toHaveLength(ids.length);
-  expect(await queueDepth(deadQueue(namespace, 'dlq.replay'))).toBe(0);
-  expect(await queueDepth(replayLedgerQueue(namespace, 'dlq.replay'))).toBe(0);
 }
 
 describe('warren dlq replay is exactly once across a kill', () => {
