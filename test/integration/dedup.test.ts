@@ -158,8 +158,10 @@ describe('consumer-side de-duplication (Redis SET NX after success)', () => {
 
     const id = 'nightly@2026-03-01T03:00:00.000Z';
     await client.publish('dedup.plain', {}, { messageId: id, headers: scheduled });
+    // One after the other: de-duplication records a success, so two copies running at once would both run.
+    await waitFor('the first scheduled delivery to settle', () => outcomes.length === 2);
     await client.publish('dedup.plain', {}, { messageId: id, headers: scheduled });
-    await waitFor('both scheduled deliveries to settle', () => outcomes.length === 3);
+    await waitFor('the second scheduled delivery to settle', () => outcomes.length === 3);
     expect(outcomes).toEqual(['success', 'success', 'duplicate']);
     expect(runs).toBe(2);
     expect(await workerClients()).toBe(1);
