@@ -26,11 +26,6 @@ export class LazyRedis {
     this.#connectionName = connectionName;
   }
 
-  /** Whether the client was made (for tests and status). */
-  get created(): boolean {
-    return this.#redis !== undefined;
-  }
-
   /** The client, made and connecting on the first call. */
   get(): Promise<Redis> {
     if (this.#closed) return Promise.reject(new IllegalStateError('Redis was closed: the worker is stopping'));

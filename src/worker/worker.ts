@@ -129,10 +129,12 @@ export class Worker {
       // Connected now when this worker surely needs it; otherwise on the first scheduled job it handles.
       const needsRedis = (this.#options.schedules ?? []).length > 0 || this.#consumers.some((c) => c.job.idempotent);
       const redisReady = needsRedis ? this.#redis?.get() : undefined;
+      // Awaited below; a start that fails before that (a conflicting queue) must not leave its rejection unhandled.
+      redisReady?.catch(() => {});
       // Sequential: the first conflicting queue stops startup with its own error, not a pile of them.
       for (const consumer of this.#consumers) await consumer.start();
       // Catch-up reads Redis at once: the first get waits (bounded) for the connection; without it, fires are skipped and counted.
-      this.#scheduler = await this.#createScheduler(await redisReady);
+      this.#scheduler = await this.#createScheduler(redisReady === undefined ? undefined : await redisReady);
       await this.#scheduler?.start();
       this.#state = 'running';
       this.#logger.info({ queues: this.describe() }, 'worker started');
