@@ -269,14 +269,24 @@ export class QueueConsumer {
     try {
       result = this.job.handler(payload as never, ctx);
     } catch (thrown) {
-      this.#metrics?.duration.observe((performance.now() - started) / 1000);
-      return this.#failed(channel, message, ctx, thrown);
+      return this.#threw(channel, message, ctx, started, thrown);
     }
     if (isThenable(result)) return this.#awaitHandler(channel, message, ctx, result, started, dedup);
+    return this.#succeeded(channel, message, ctx, started, dedup);
+  }
+
+  /** The handler succeeded: its duration is recorded, then the job is acked (recorded for de-duplication first). */
+  #succeeded(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, started: number, dedup: DedupStore | undefined): Promise<void> | undefined {
     this.#metrics?.duration.observe((performance.now() - started) / 1000);
-    if (dedup) return this.#succeed(channel, message, ctx, dedup);
+    if (dedup) return this.#markDoneThenAck(channel, message, ctx, dedup);
     this.#settle(channel, message, 'ack', 'success');
     return undefined;
+  }
+
+  /** The handler threw, rejected or timed out: its duration is recorded, then {@link #failed} decides. */
+  #threw(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, started: number, thrown: unknown): Promise<void> {
+    this.#metrics?.duration.observe((performance.now() - started) / 1000);
+    return this.#failed(channel, message, ctx, thrown);
   }
 
   async #awaitHandler(
@@ -295,16 +305,13 @@ export class QueueConsumer {
         return error;
       });
     } catch (thrown) {
-      this.#metrics?.duration.observe((performance.now() - started) / 1000);
-      return this.#failed(channel, message, ctx, thrown);
+      return this.#threw(channel, message, ctx, started, thrown);
     }
-    this.#metrics?.duration.observe((performance.now() - started) / 1000);
-    if (dedup) return this.#succeed(channel, message, ctx, dedup);
-    this.#settle(channel, message, 'ack', 'success');
+    return this.#succeeded(channel, message, ctx, started, dedup);
   }
 
   /** Acks a success, recorded for de-duplication first. */
-  async #succeed(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, dedup: DedupStore): Promise<void> {
+  async #markDoneThenAck(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, dedup: DedupStore): Promise<void> {
     // Recorded before the ack: a crash in between makes the redelivery a recognised duplicate, not a second run.
     await dedup
       .markDone(ctx.jobType, ctx.jobId)
