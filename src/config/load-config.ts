@@ -13,9 +13,7 @@ type Key = keyof WarrenConfig;
  * payloads, and loading it here made every importer of the package entry pay for it (about 13 MB of RSS on Node 20).
  * Each check accepts exactly what the zod schema it replaced accepted.
  */
-interface FieldCheck {
-  check(value: unknown): boolean;
-}
+type Accepts = (value: unknown) => boolean;
 
 interface Field {
   /** The environment variable that overrides it. */
@@ -23,7 +21,7 @@ interface Field {
   /** What a valid value looks like, in the words of the error message. */
   readonly expected: string;
   /** The values it takes, checked after `fromText`. */
-  readonly accepts: FieldCheck;
+  readonly accepts: Accepts;
   /** Turns the text of an environment variable into the value to validate. */
   readonly fromText: (text: string) => unknown;
 }
@@ -39,27 +37,30 @@ const asTiers = (value: unknown): unknown => {
 };
 
 /** A safe integer from `min` to `max`, as `z.number().int()` took it: no NaN, no infinities, nothing past 2^53 - 1. */
-const intRange = (min: number, max = Number.MAX_SAFE_INTEGER): FieldCheck => ({
-  check: (value) => Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max,
-});
+const intRange =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Accepts =>
+  (value) =>
+    Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
 const positive = intRange(1);
 const port = intRange(0, 65_535);
 /** A string matching `pattern`, at most `maxLength` code points long (zod counted code points, not UTF-16 units). */
-const matches = (pattern: RegExp, maxLength = Infinity): FieldCheck => ({
-  check: (value) => typeof value === 'string' && pattern.test(value) && (value.length <= maxLength || [...value].length <= maxLength),
-});
-const anyString: FieldCheck = { check: (value) => typeof value === 'string' };
-const oneOf = (values: readonly string[]): FieldCheck => ({
-  check: (value) => typeof value === 'string' && values.includes(value),
-});
+const matches =
+  (pattern: RegExp, maxLength = Infinity): Accepts =>
+  (value) =>
+    typeof value === 'string' && pattern.test(value) && (value.length <= maxLength || [...value].length <= maxLength);
+const anyString: Accepts = (value) => typeof value === 'string';
+const oneOf =
+  (values: readonly string[]): Accepts =>
+  (value) =>
+    typeof value === 'string' && values.includes(value);
 /** An array of `min` to `max` positive integers. Indexed rather than `every()`, which skips holes: zod failed them. */
-const positiveList = (min: number, max: number): FieldCheck => ({
-  check: (value) => {
+const positiveList =
+  (min: number, max: number): Accepts =>
+  (value) => {
     if (!Array.isArray(value) || value.length < min || value.length > max) return false;
-    for (let i = 0; i < value.length; i += 1) if (!positive.check(value[i])) return false;
+    for (let i = 0; i < value.length; i += 1) if (!positive(value[i])) return false;
     return true;
-  },
-});
+  };
 
 const FIELDS: Readonly<Record<Key, Field>> = {
   amqpUrl: {
@@ -202,7 +203,7 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
     } else {
       [source, given] = [key, DEFAULT_CONFIG[key]];
     }
-    if (!field.accepts.check(given)) {
+    if (!field.accepts(given)) {
       const shown = source.startsWith('WARREN_') ? JSON.stringify(envText) : JSON.stringify(given);
       throw new ConfigError(`${source} must be ${field.expected}; got ${shown}`);
     }
