@@ -123,7 +123,9 @@ function summarise(file: string, top: number, whole: boolean): string {
     selfUs.set(id, (selfUs.get(id) ?? 0) + duration);
   }
   const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
-  const idleUs = profile.nodes.filter((node) => node.callFrame.functionName === '(idle)').reduce((sum, node) => sum + (selfUs.get(node.id) ?? 0), 0);
+  const idleUs = profile.nodes
+    .filter((node) => node.callFrame.functionName === '(idle)')
+    .reduce((sum, node) => sum + (selfUs.get(node.id) ?? 0), 0);
   const busyUs = totalUs - idleUs;
   const pct = (us: number): string => `${((100 * us) / busyUs).toFixed(1).padStart(5)} %`;
   const ms = (us: number): string => `${(us / 1000).toFixed(1).padStart(8)} ms`;
@@ -187,12 +189,18 @@ function summarise(file: string, top: number, whole: boolean): string {
     [...entries].sort((a, b) => value(b[1]) - value(a[1]));
   const out: string[] = [];
   out.push(`${relative(process.cwd(), file)}`);
-  const span = window ? `the measured window, ${((window[1] - window[0]) / 1e6).toFixed(2)} s (--whole for all of it)` : `${((profile.endTime - profile.startTime) / 1e6).toFixed(2)} s, the whole process`;
-  out.push(`  sampled ${span}: busy ${(busyUs / 1e6).toFixed(2)} s, idle ${(idleUs / 1e6).toFixed(2)} s; percentages are of busy time`);
+  const span = window
+    ? `the measured window, ${((window[1] - window[0]) / 1e6).toFixed(2)} s (--whole for all of it)`
+    : `${((profile.endTime - profile.startTime) / 1e6).toFixed(2)} s, the whole process`;
+  out.push(
+    `  sampled ${span}: busy ${(busyUs / 1e6).toFixed(2)} s, idle ${(idleUs / 1e6).toFixed(2)} s; percentages are of busy time`,
+  );
   out.push('', '  self time by package');
-  for (const [category, us] of sorted(byCategory, (v) => v).slice(0, 15)) out.push(`    ${pct(us)} ${ms(us)}  ${category}`);
+  for (const [category, us] of sorted(byCategory, (v) => v).slice(0, 15))
+    out.push(`    ${pct(us)} ${ms(us)}  ${category}`);
   out.push('', `  top ${top} functions by self time`);
-  for (const [, entry] of sorted(byFunction, (v) => v.us).slice(0, top)) out.push(`    ${pct(entry.us)} ${ms(entry.us)}  [${entry.category}] ${entry.label}`);
+  for (const [, entry] of sorted(byFunction, (v) => v.us).slice(0, top))
+    out.push(`    ${pct(entry.us)} ${ms(entry.us)}  [${entry.category}] ${entry.label}`);
   const warren = sorted(byFunction, (v) => v.us).filter(([, entry]) => entry.category === 'warren src/');
   out.push('', '  warren src/ functions by self time');
   for (const [, entry] of warren.slice(0, top)) out.push(`    ${pct(entry.us)} ${ms(entry.us)}  ${entry.label}`);
@@ -212,7 +220,10 @@ trial's result beside the profile (<name>.json), only the measured window is sum
 left out); --whole summarises the whole process.`;
 
 const files = process.argv.slice(2).filter((arg) => !arg.startsWith('--') && !/^\d+$/.test(arg));
-const options = parseArgs(process.argv.slice(2).filter((arg) => !files.includes(arg)), { top: 'number', whole: 'boolean', help: 'boolean' });
+const options = parseArgs(
+  process.argv.slice(2).filter((arg) => !files.includes(arg)),
+  { top: 'number', whole: 'boolean', help: 'boolean' },
+);
 if (options['help'] || files.length === 0) {
   process.stdout.write(`${HELP}\n`);
 } else {

@@ -134,20 +134,25 @@ function settingsFrom(argv: readonly string[]): Settings | undefined {
   const num = (name: string, fallback: number): number => Math.round((args[name] as number | undefined) ?? fallback);
   const jobs = num('jobs', 20_000);
   const systems = ((args['systems'] as string[] | undefined) ?? [...SYSTEM_NAMES]).map((name) => {
-    if (!(SYSTEM_NAMES as readonly string[]).includes(name)) throw new Error(`--systems: unknown system ${JSON.stringify(name)}; known: ${SYSTEM_NAMES.join(', ')}`);
+    if (!(SYSTEM_NAMES as readonly string[]).includes(name))
+      throw new Error(`--systems: unknown system ${JSON.stringify(name)}; known: ${SYSTEM_NAMES.join(', ')}`);
     return name as SystemName;
   });
   const scenarios = ((args['scenarios'] as string[] | undefined) ?? [...DEFAULT_SCENARIOS]).map((name) => {
-    if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`--scenarios: unknown scenario ${JSON.stringify(name)}; known: ${SCENARIOS.join(', ')}`);
+    if (!(SCENARIOS as readonly string[]).includes(name))
+      throw new Error(`--scenarios: unknown scenario ${JSON.stringify(name)}; known: ${SCENARIOS.join(', ')}`);
     return name as Scenario;
   });
   // The soak is part of the default run (DEFAULT_SOAK); with an explicit --scenarios list only when listed or --soak.
-  const soak = (args['soak'] as boolean | undefined) ?? (args['scenarios'] === undefined ? DEFAULT_SOAK : scenarios.includes('soak'));
+  const soak =
+    (args['soak'] as boolean | undefined) ??
+    (args['scenarios'] === undefined ? DEFAULT_SOAK : scenarios.includes('soak'));
   if (soak && !scenarios.includes('soak')) scenarios.push('soak');
   if (!soak && scenarios.includes('soak')) scenarios.splice(scenarios.indexOf('soak'), 1);
   const prefetches = ((args['prefetch'] as string[] | undefined) ?? ['10', '50', '200']).map((text) => {
     const value = Number(text);
-    if (!Number.isInteger(value) || value < 1 || value > 65_535) throw new Error(`--prefetch: ${JSON.stringify(text)} is not a whole number 1-65535`);
+    if (!Number.isInteger(value) || value < 1 || value > 65_535)
+      throw new Error(`--prefetch: ${JSON.stringify(text)} is not a whole number 1-65535`);
     return value;
   });
   return {
@@ -166,7 +171,8 @@ function settingsFrom(argv: readonly string[]): Settings | undefined {
     profile: args['profile'] === true,
     pauseMs: (args['pause-ms'] as number | undefined) ?? 300,
     out: resolve((args['out'] as string | undefined) ?? DEFAULT_OUT),
-    amqpUrl: (args['amqp-url'] as string | undefined) ?? process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
+    amqpUrl:
+      (args['amqp-url'] as string | undefined) ?? process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
     redisUrl: (args['redis-url'] as string | undefined) ?? process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
   };
 }
@@ -245,7 +251,12 @@ async function runTrial(bundle: string, s: Settings, group: Group, system: Syste
   if (group.scenario === 'soak') nodeArgs.push('--expose-gc');
   if (s.profile) {
     mkdirSync(PROFILE_DIR, { recursive: true });
-    nodeArgs.push('--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${profileName}.cpuprofile`);
+    nodeArgs.push(
+      '--cpu-prof',
+      '--cpu-prof-interval=100',
+      `--cpu-prof-dir=${PROFILE_DIR}`,
+      `--cpu-prof-name=${profileName}.cpuprofile`,
+    );
   }
   const args = [
     ...nodeArgs,
@@ -291,8 +302,16 @@ async function runTrial(bundle: string, s: Settings, group: Group, system: Syste
     if (s.profile) writeFileSync(resolve(PROFILE_DIR, `${profileName}.json`), `${line}\n`);
     return { group, system, round, result: parsed as TrialResult, error: undefined, wallSeconds };
   }
-  const error = parsed?.error ?? (`exit ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' / ')}` || 'no output');
-  const target = { id, prefetch: group.prefetch, retryDelayMs: 1_000, amqpUrl: s.amqpUrl, redisUrl: s.redisUrl, metrics: false };
+  const error =
+    parsed?.error ?? (`exit ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' / ')}` || 'no output');
+  const target = {
+    id,
+    prefetch: group.prefetch,
+    retryDelayMs: 1_000,
+    amqpUrl: s.amqpUrl,
+    redisUrl: s.redisUrl,
+    metrics: false,
+  };
   await cleanupTrial(system, target).catch((err: unknown) => log(`  cleanup of ${id} failed: ${String(err)}`));
   return { group, system, round, result: undefined, error, wallSeconds };
 }
@@ -304,7 +323,8 @@ function log(text: string): void {
 function describeRun(run: Run): string {
   if (!run.result) return `FAILED: ${run.error ?? 'unknown error'}`;
   const r = run.result;
-  if (r.latency) return `p50 ${r.latency.p50Ms.toFixed(2)} ms, p99 ${r.latency.p99Ms.toFixed(2)} ms, RSS idle ${(r.rssIdleMb ?? 0).toFixed(1)} MB`;
+  if (r.latency)
+    return `p50 ${r.latency.p50Ms.toFixed(2)} ms, p99 ${r.latency.p99Ms.toFixed(2)} ms, RSS idle ${(r.rssIdleMb ?? 0).toFixed(1)} MB`;
   return `${int(r.jobsPerSec)} jobs/s, ${r.cpuUsPerJob.toFixed(1)} µs CPU/job`;
 }
 
@@ -337,17 +357,26 @@ class Results {
   }
 
   /** `median (min–max)`, or the single value, or why there is none. */
-  cell(key: string, system: SystemName, pick: (result: TrialResult) => number | undefined, format: (value: number) => string): string {
+  cell(
+    key: string,
+    system: SystemName,
+    pick: (result: TrialResult) => number | undefined,
+    format: (value: number) => string,
+  ): string {
     if (!this.has(key, system)) return '—';
     const values = this.values(key, system, pick);
     const failed = this.failures(key, system);
     if (values.length === 0) return failed > 0 ? 'failed' : 'n/a';
-    const text = values.length === 1 ? format(values[0] as number) : `${format(median(values))} (${format(min(values))}–${format(max(values))})`;
+    const text =
+      values.length === 1
+        ? format(values[0] as number)
+        : `${format(median(values))} (${format(min(values))}–${format(max(values))})`;
     return failed > 0 ? `${text} [${failed} failed]` : text;
   }
 }
 
-const ratio = (a: number, b: number): number => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : Number.NaN);
+const ratio = (a: number, b: number): number =>
+  Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : Number.NaN;
 const times = (value: number): string => (Number.isFinite(value) ? `${value.toFixed(2)}×` : 'n/a');
 
 interface TargetCheck {
@@ -360,10 +389,16 @@ interface TargetCheck {
 function sections(results: Results, s: Settings): Section[] {
   const systems = s.systems;
   const out: Section[] = [];
-  const ratioColumns = (['amqplib', 'bullmq'] as const).filter((other) => systems.includes('warren') && systems.includes(other));
+  const ratioColumns = (['amqplib', 'bullmq'] as const).filter(
+    (other) => systems.includes('warren') && systems.includes(other),
+  );
   const ratioCells = (key: string, pick: (r: TrialResult) => number | undefined): string[] =>
     ratioColumns.map((other) => times(ratio(results.median(key, 'warren', pick), results.median(key, other, pick))));
-  const header = (first: string, suffix: string): string[] => [first, ...systems, ...ratioColumns.map((other) => (suffix ? `warren/${other} ${suffix}` : `warren/${other}`))];
+  const header = (first: string, suffix: string): string[] => [
+    first,
+    ...systems,
+    ...ratioColumns.map((other) => (suffix ? `warren/${other} ${suffix}` : `warren/${other}`)),
+  ];
   const jobsPerSec = (r: TrialResult): number => r.jobsPerSec;
   const cpu = (r: TrialResult): number => r.cpuUsPerJob;
   const rounds = `median (min–max) of ${s.pairs}`;
@@ -380,7 +415,12 @@ function sections(results: Results, s: Settings): Section[] {
       ]),
     });
   }
-  const single = (scenario: string, title: string, note: string, rows: Array<[string, (r: TrialResult) => number | undefined, (v: number) => string]>): void => {
+  const single = (
+    scenario: string,
+    title: string,
+    note: string,
+    rows: Array<[string, (r: TrialResult) => number | undefined, (v: number) => string]>,
+  ): void => {
     if (!s.scenarios.includes(scenario as Scenario)) return;
     out.push({
       title,
@@ -393,19 +433,34 @@ function sections(results: Results, s: Settings): Section[] {
       ]),
     });
   };
-  single('publish', 'Publish-only throughput', `${int(s.jobs)} jobs, ${s.window} publishes awaited concurrently (warren publish / raw confirm channel / BullMQ Queue.add); ${rounds}`, [
-    ['jobs/s', jobsPerSec, int],
-    ['CPU µs/job (publishing process)', cpu, fixed(1)],
-  ]);
-  single('consume', 'Consume-only throughput and consumer CPU', `${int(s.jobs)} jobs pre-filled, prefetch ${s.consumePrefetch}, first handler start → last ack; CPU = process.cpuUsage() of the consuming process; ${rounds}`, [
-    ['jobs/s', jobsPerSec, int],
-    ['CPU µs/job (consumer)', cpu, fixed(1)],
-    ['RSS peak, MB', (r) => r.rssPeakMb, fixed(1)],
-  ]);
-  single('retry', 'Retry path throughput', `${int(s.retryJobs)} jobs that fail once and succeed after a 1 s tier (warren retry: { tiers: [1000] } / TTL queue dead-lettering back / BullMQ attempts 2, fixed backoff 1 s), prefetch ${s.consumePrefetch}, first publish → last success; ${rounds}`, [
-    ['jobs/s', jobsPerSec, int],
-    ['CPU µs/job (both attempts)', cpu, fixed(1)],
-  ]);
+  single(
+    'publish',
+    'Publish-only throughput',
+    `${int(s.jobs)} jobs, ${s.window} publishes awaited concurrently (warren publish / raw confirm channel / BullMQ Queue.add); ${rounds}`,
+    [
+      ['jobs/s', jobsPerSec, int],
+      ['CPU µs/job (publishing process)', cpu, fixed(1)],
+    ],
+  );
+  single(
+    'consume',
+    'Consume-only throughput and consumer CPU',
+    `${int(s.jobs)} jobs pre-filled, prefetch ${s.consumePrefetch}, first handler start → last ack; CPU = process.cpuUsage() of the consuming process; ${rounds}`,
+    [
+      ['jobs/s', jobsPerSec, int],
+      ['CPU µs/job (consumer)', cpu, fixed(1)],
+      ['RSS peak, MB', (r) => r.rssPeakMb, fixed(1)],
+    ],
+  );
+  single(
+    'retry',
+    'Retry path throughput',
+    `${int(s.retryJobs)} jobs that fail once and succeed after a 1 s tier (warren retry: { tiers: [1000] } / TTL queue dead-lettering back / BullMQ attempts 2, fixed backoff 1 s), prefetch ${s.consumePrefetch}, first publish → last success; ${rounds}`,
+    [
+      ['jobs/s', jobsPerSec, int],
+      ['CPU µs/job (both attempts)', cpu, fixed(1)],
+    ],
+  );
   if (s.scenarios.includes('latency')) {
     const p50 = (r: TrialResult): number | undefined => r.latency?.p50Ms;
     const p99 = (r: TrialResult): number | undefined => r.latency?.p99Ms;
@@ -421,10 +476,30 @@ function sections(results: Results, s: Settings): Section[] {
       note: `${int(s.rate)} jobs/s for ${s.seconds} s after a 1 s warm-up, prefetch ${s.consumePrefetch}; send time in the payload (performance.timeOrigin + now); ${rounds}`,
       columns: [...header('', ''), ...ratioColumns.map((other) => `warren − ${other}`)],
       rows: [
-        ['p50', ...systems.map((system) => results.cell('latency', system, p50, fixed(2))), ...ratioCells('latency', p50), ...diff(p50)],
-        ['p99', ...systems.map((system) => results.cell('latency', system, p99, fixed(2))), ...ratioCells('latency', p99), ...diff(p99)],
-        ['max', ...systems.map((system) => results.cell('latency', system, worst, fixed(2))), ...ratioCells('latency', worst), ...diff(worst)],
-        ['achieved jobs/s', ...systems.map((system) => results.cell('latency', system, rate, int)), ...ratioColumns.map(() => ''), ...ratioColumns.map(() => '')],
+        [
+          'p50',
+          ...systems.map((system) => results.cell('latency', system, p50, fixed(2))),
+          ...ratioCells('latency', p50),
+          ...diff(p50),
+        ],
+        [
+          'p99',
+          ...systems.map((system) => results.cell('latency', system, p99, fixed(2))),
+          ...ratioCells('latency', p99),
+          ...diff(p99),
+        ],
+        [
+          'max',
+          ...systems.map((system) => results.cell('latency', system, worst, fixed(2))),
+          ...ratioCells('latency', worst),
+          ...diff(worst),
+        ],
+        [
+          'achieved jobs/s',
+          ...systems.map((system) => results.cell('latency', system, rate, int)),
+          ...ratioColumns.map(() => ''),
+          ...ratioColumns.map(() => ''),
+        ],
       ],
     });
   }
@@ -462,12 +537,25 @@ function sections(results: Results, s: Settings): Section[] {
     const rows: string[][] = [];
     for (const prefetch of s.prefetches) {
       if (!s.scenarios.includes('e2e')) break;
-      rows.push([`e2e, prefetch ${prefetch} (publisher + consumer)`, ...systems.map((system) => results.cell(`e2e@${prefetch}`, system, cpu, fixed(1))), ...ratioCells(`e2e@${prefetch}`, cpu)]);
+      rows.push([
+        `e2e, prefetch ${prefetch} (publisher + consumer)`,
+        ...systems.map((system) => results.cell(`e2e@${prefetch}`, system, cpu, fixed(1))),
+        ...ratioCells(`e2e@${prefetch}`, cpu),
+      ]);
     }
     if (s.scenarios.includes('latency')) {
-      rows.push([`latency run at ${int(s.rate)} jobs/s`, ...systems.map((system) => results.cell('latency', system, cpu, fixed(1))), ...ratioCells('latency', cpu)]);
+      rows.push([
+        `latency run at ${int(s.rate)} jobs/s`,
+        ...systems.map((system) => results.cell('latency', system, cpu, fixed(1))),
+        ...ratioCells('latency', cpu),
+      ]);
     }
-    out.push({ title: 'CPU per job, µs (process.cpuUsage of the trial process)', note: rounds, columns: header('', '(median)'), rows });
+    out.push({
+      title: 'CPU per job, µs (process.cpuUsage of the trial process)',
+      note: rounds,
+      columns: header('', '(median)'),
+      rows,
+    });
   }
   return out;
 }
@@ -476,7 +564,14 @@ function targets(results: Results, s: Settings): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const has = (system: SystemName): boolean => s.systems.includes(system);
   const jobsPerSec = (r: TrialResult): number => r.jobsPerSec;
-  const atLeast = (name: string, key: string, factor: number, other: SystemName, pick: (r: TrialResult) => number | undefined, unit: string): void => {
+  const atLeast = (
+    name: string,
+    key: string,
+    factor: number,
+    other: SystemName,
+    pick: (r: TrialResult) => number | undefined,
+    unit: string,
+  ): void => {
     if (!has('warren') || !has(other) || !results.has(key, 'warren')) return;
     const w = results.median(key, 'warren', pick);
     const o = results.median(key, other, pick);
@@ -570,7 +665,12 @@ function targetsSection(checks: readonly TargetCheck[]): Section {
     title: 'Targets (warren against the baseline; medians)',
     columns: ['target', 'expected', 'measured', 'result'],
     align: ['l', 'l', 'l', 'l'],
-    rows: checks.map((check) => [check.name, check.expected, check.measured, check.pass === undefined ? 'n/a' : check.pass ? 'PASS' : 'FAIL']),
+    rows: checks.map((check) => [
+      check.name,
+      check.expected,
+      check.measured,
+      check.pass === undefined ? 'n/a' : check.pass ? 'PASS' : 'FAIL',
+    ]),
   };
 }
 
@@ -581,7 +681,16 @@ function finalLine(results: Results): string {
   return `warren/amqplib end-to-end throughput ratio: ${Number.isFinite(r) ? r.toFixed(2) : 'n/a'} (warren ${int(w)} jobs/s, amqplib ${int(a)} jobs/s, prefetch 50)`;
 }
 
-function markdown(machine: MachineInfo, s: Settings, runs: readonly Run[], body: readonly Section[], checks: Section, runtime: string, endLoad: string, last: string): string {
+function markdown(
+  machine: MachineInfo,
+  s: Settings,
+  runs: readonly Run[],
+  body: readonly Section[],
+  checks: Section,
+  runtime: string,
+  endLoad: string,
+  last: string,
+): string {
   const packageList = Object.entries(machine.packages)
     .map(([name, version]) => `${name} ${version}`)
     .join(', ');
@@ -616,8 +725,10 @@ function markdown(machine: MachineInfo, s: Settings, runs: readonly Run[], body:
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...runs.map((run) => {
       const r = run.result;
-      if (!r) return `| ${run.group.key} | ${run.system} | ${run.round} | failed: ${(run.error ?? '').replaceAll('|', '\\|')} | | | | | | | ${run.wallSeconds.toFixed(1)} |`;
-      const f = (value: number | undefined, digits: number): string => (value === undefined ? '' : value.toFixed(digits));
+      if (!r)
+        return `| ${run.group.key} | ${run.system} | ${run.round} | failed: ${(run.error ?? '').replaceAll('|', '\\|')} | | | | | | | ${run.wallSeconds.toFixed(1)} |`;
+      const f = (value: number | undefined, digits: number): string =>
+        value === undefined ? '' : value.toFixed(digits);
       return `| ${run.group.key} | ${run.system} | ${run.round} | ${int(r.jobsPerSec)} | ${f(r.cpuUsPerJob, 1)} | ${f(r.rssIdleMb, 1)} | ${f(r.rssPeakMb, 1)} | ${f(r.latency?.p50Ms, 2)} | ${f(r.latency?.p99Ms, 2)} | ${f(r.latency?.maxMs, 2)} | ${run.wallSeconds.toFixed(1)} |`;
     }),
     '',
@@ -637,8 +748,11 @@ async function main(): Promise<void> {
   const bundle = await buildTrial();
   const machine = await machineInfo(s.amqpUrl, s.redisUrl);
   if (machine.rabbitmq.startsWith('unreachable')) throw new Error(`RabbitMQ at ${s.amqpUrl} is ${machine.rabbitmq}`);
-  if (s.systems.includes('bullmq') && machine.redis.startsWith('unreachable')) throw new Error(`Redis at ${s.redisUrl} is ${machine.redis}`);
-  log(`warren bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, RabbitMQ ${machine.rabbitmq}, Redis ${machine.redis}; load ${machine.loadAverage}`);
+  if (s.systems.includes('bullmq') && machine.redis.startsWith('unreachable'))
+    throw new Error(`Redis at ${s.redisUrl} is ${machine.redis}`);
+  log(
+    `warren bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, RabbitMQ ${machine.rabbitmq}, Redis ${machine.redis}; load ${machine.loadAverage}`,
+  );
 
   const groups = plan(s);
   const total = groups.reduce((sum, group) => sum + group.rounds * s.systems.length, 0);
@@ -650,7 +764,9 @@ async function main(): Promise<void> {
       for (const system of order) {
         const run = await runTrial(bundle, s, group, system, round);
         runs.push(run);
-        log(`[${String(runs.length).padStart(String(total).length)}/${total}] ${group.key.padEnd(8)} round ${round} ${system.padEnd(7)} ${describeRun(run)} (${run.wallSeconds.toFixed(1)} s)`);
+        log(
+          `[${String(runs.length).padStart(String(total).length)}/${total}] ${group.key.padEnd(8)} round ${round} ${system.padEnd(7)} ${describeRun(run)} (${run.wallSeconds.toFixed(1)} s)`,
+        );
         if (s.pauseMs > 0) await new Promise((done) => setTimeout(done, s.pauseMs));
       }
     }
@@ -658,8 +774,11 @@ async function main(): Promise<void> {
 
   const elapsed = (performance.now() - started) / 1000;
   const minutes = (seconds: number): string => `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
-  const soakSeconds = runs.filter((run) => run.group.scenario === 'soak').reduce((sum, run) => sum + run.wallSeconds + s.pauseMs / 1000, 0);
-  const runtime = soakSeconds > 0 ? `${minutes(elapsed)} (${minutes(elapsed - soakSeconds)} without the soak)` : minutes(elapsed);
+  const soakSeconds = runs
+    .filter((run) => run.group.scenario === 'soak')
+    .reduce((sum, run) => sum + run.wallSeconds + s.pauseMs / 1000, 0);
+  const runtime =
+    soakSeconds > 0 ? `${minutes(elapsed)} (${minutes(elapsed - soakSeconds)} without the soak)` : minutes(elapsed);
   const endLoad = loadAverageText();
   const results = new Results(runs);
   const body = sections(results, s);

@@ -126,7 +126,12 @@ async function publishOnly(system: BenchSystem, s: Settings, rss: RssSampler): P
   await publishWindowed(system, s.jobs, s.window);
   const t1 = performance.now();
   const seconds = (t1 - t0) / 1000;
-  return { seconds, jobsPerSec: s.jobs / seconds, cpuUsPerJob: cpuMicros(cpu0, process.cpuUsage()) / s.jobs, windowUs: window(t0, t1) };
+  return {
+    seconds,
+    jobsPerSec: s.jobs / seconds,
+    cpuUsPerJob: cpuMicros(cpu0, process.cpuUsage()) / s.jobs,
+    windowUs: window(t0, t1),
+  };
 }
 
 async function consumeOnly(system: BenchSystem, s: Settings, rss: RssSampler): Promise<Partial<TrialResult>> {
@@ -179,7 +184,8 @@ async function latency(system: BenchSystem, s: Settings, rss: RssSampler): Promi
   await system.startPublisher();
   rss.start(250, true);
   const maxOutstanding = Math.max(1_000, s.rate);
-  if (warmCount > 0) await publishPaced(system, { rate: s.rate, seconds: s.warmupSeconds, warm: true, firstSeq: 0, maxOutstanding });
+  if (warmCount > 0)
+    await publishPaced(system, { rate: s.rate, seconds: s.warmupSeconds, warm: true, firstSeq: 0, maxOutstanding });
   // Soak with --expose-gc: the heap still in use after a full collection, when the measured load starts and at its
   // end. Unlike RSS (which follows V8's heap sizing), it only grows when something is retained: a leak. Collected
   // before the steady part, not at its start: a full collection shrinks the heap, and RSS regrowing from it would
@@ -193,7 +199,13 @@ async function latency(system: BenchSystem, s: Settings, rss: RssSampler): Promi
   }
   const cpu0 = process.cpuUsage();
   const loadStart = performance.now();
-  const paced = await publishPaced(system, { rate: s.rate, seconds: s.seconds, warm: false, firstSeq: warmCount, maxOutstanding });
+  const paced = await publishPaced(system, {
+    rate: s.rate,
+    seconds: s.seconds,
+    warm: false,
+    firstSeq: warmCount,
+    maxOutstanding,
+  });
   await acked.wait(s.timeoutMs, 'acked');
   let retainedEnd: number | undefined;
   if (gc) {
@@ -227,14 +239,24 @@ async function latency(system: BenchSystem, s: Settings, rss: RssSampler): Promi
     steady.map((sample) => sample.atMs / 60_000),
     steady.map((sample) => sample.bytes / MB),
   );
-  const retainedGrowthMb = retainedStart !== undefined && retainedEnd !== undefined ? (retainedEnd - retainedStart) / MB : undefined;
+  const retainedGrowthMb =
+    retainedStart !== undefined && retainedEnd !== undefined ? (retainedEnd - retainedStart) / MB : undefined;
   return {
     ...result,
-    soak: { firstMb, lastMb, growthMb: lastMb - firstMb, slopeMbPerMin: perMin, samples: steady.length, ...(retainedGrowthMb === undefined ? {} : { retainedGrowthMb }) },
+    soak: {
+      firstMb,
+      lastMb,
+      growthMb: lastMb - firstMb,
+      slopeMbPerMin: perMin,
+      samples: steady.length,
+      ...(retainedGrowthMb === undefined ? {} : { retainedGrowthMb }),
+    },
   };
 }
 
-const RUNNERS: Readonly<Record<Scenario, (system: BenchSystem, s: Settings, rss: RssSampler) => Promise<Partial<TrialResult>>>> = {
+const RUNNERS: Readonly<
+  Record<Scenario, (system: BenchSystem, s: Settings, rss: RssSampler) => Promise<Partial<TrialResult>>>
+> = {
   e2e,
   publish: publishOnly,
   consume: consumeOnly,
@@ -251,8 +273,10 @@ async function main(): Promise<number> {
   }
   const system = String(args['system'] ?? '') as SystemName;
   const scenario = String(args['scenario'] ?? '') as Scenario;
-  if (!SYSTEM_NAMES.includes(system)) throw new Error(`--system must be one of ${SYSTEM_NAMES.join(', ')}; got ${JSON.stringify(args['system'])}`);
-  if (!SCENARIOS.includes(scenario)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}; got ${JSON.stringify(args['scenario'])}`);
+  if (!SYSTEM_NAMES.includes(system))
+    throw new Error(`--system must be one of ${SYSTEM_NAMES.join(', ')}; got ${JSON.stringify(args['system'])}`);
+  if (!SCENARIOS.includes(scenario))
+    throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')}; got ${JSON.stringify(args['scenario'])}`);
   const num = (name: string, fallback: number): number => (args[name] as number | undefined) ?? fallback;
   const settings: Settings = {
     scenario,
@@ -268,7 +292,8 @@ async function main(): Promise<number> {
     id: (args['id'] as string | undefined) ?? `bench-${scenario}-${randomUUID().slice(0, 8)}`,
     prefetch: Math.round(num('prefetch', 50)),
     retryDelayMs: scenario === 'retry' ? num('retry-delay-ms', 1_000) : undefined,
-    amqpUrl: (args['amqp-url'] as string | undefined) ?? process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
+    amqpUrl:
+      (args['amqp-url'] as string | undefined) ?? process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
     redisUrl: (args['redis-url'] as string | undefined) ?? process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
     metrics: args['metrics'] === true,
   };
@@ -276,7 +301,13 @@ async function main(): Promise<number> {
   const sampler = new RssSampler();
   const bench = await createSystem(system, target);
   const hardStop = setTimeout(() => {
-    print({ ok: false, system, scenario, id: target.id, error: `trial did not finish within ${settings.timeoutMs / 1000 + 60} s` });
+    print({
+      ok: false,
+      system,
+      scenario,
+      id: target.id,
+      error: `trial did not finish within ${settings.timeoutMs / 1000 + 60} s`,
+    });
     process.exit(1);
   }, settings.timeoutMs + 60_000);
   hardStop.unref();
@@ -290,7 +321,8 @@ async function main(): Promise<number> {
       scenario,
       id: target.id,
       prefetch: target.prefetch,
-      jobs: scenario === 'latency' || scenario === 'soak' ? Math.round(settings.rate * settings.seconds) : settings.jobs,
+      jobs:
+        scenario === 'latency' || scenario === 'soak' ? Math.round(settings.rate * settings.seconds) : settings.jobs,
       seconds: 0,
       jobsPerSec: 0,
       cpuUsPerJob: 0,
@@ -301,11 +333,19 @@ async function main(): Promise<number> {
       externalPeakMb: sampler.peakExternalBytes / MB,
     } as TrialResult;
   } catch (error) {
-    outcome = { ok: false, system, scenario, id: target.id, error: error instanceof Error ? error.message : String(error) };
+    outcome = {
+      ok: false,
+      system,
+      scenario,
+      id: target.id,
+      error: error instanceof Error ? error.message : String(error),
+    };
   } finally {
     sampler.stop();
     await bench.close().catch(() => {});
-    await bench.destroy().catch((error: unknown) => process.stderr.write(`cleanup of ${target.id} failed: ${String(error)}\n`));
+    await bench
+      .destroy()
+      .catch((error: unknown) => process.stderr.write(`cleanup of ${target.id} failed: ${String(error)}\n`));
   }
   print(outcome);
   return outcome.ok ? 0 : 1;
@@ -322,4 +362,3 @@ main().then(
     process.exit(2);
   },
 );
-

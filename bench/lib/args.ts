@@ -20,7 +20,11 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
     }
     const kind = spec[name];
     if (kind === undefined) {
-      throw new Error(`unknown option --${name}; known: ${Object.keys(spec).map((k) => `--${k}`).join(', ')}`);
+      throw new Error(
+        `unknown option --${name}; known: ${Object.keys(spec)
+          .map((k) => `--${k}`)
+          .join(', ')}`,
+      );
     }
     if (kind === 'boolean') {
       if (eq !== -1) throw new Error(`--${name} takes no value`);
@@ -36,10 +40,14 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
     if (value === undefined || value === '') throw new Error(`--${name} needs a value`);
     if (kind === 'number') {
       const number = Number(value.replaceAll('_', '').replaceAll(',', ''));
-      if (!Number.isFinite(number) || number <= 0) throw new Error(`--${name} must be a positive number; got ${JSON.stringify(value)}`);
+      if (!Number.isFinite(number) || number <= 0)
+        throw new Error(`--${name} must be a positive number; got ${JSON.stringify(value)}`);
       out[name] = number;
     } else if (kind === 'list') {
-      out[name] = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+      out[name] = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
     } else {
       out[name] = value;
     }

@@ -20,7 +20,17 @@ export interface MachineInfo {
   readonly loadAverage: string;
 }
 
-const PACKAGES = ['amqplib', 'amqp-connection-manager', 'bullmq', 'ioredis', 'pino', 'prom-client', 'zod', 'esbuild', 'tsx'];
+const PACKAGES = [
+  'amqplib',
+  'amqp-connection-manager',
+  'bullmq',
+  'ioredis',
+  'pino',
+  'prom-client',
+  'zod',
+  'esbuild',
+  'tsx',
+];
 
 function packageVersion(name: string): string {
   try {
@@ -54,7 +64,8 @@ export async function machineInfo(amqpUrl: string, redisUrl: string): Promise<Ma
   let erlang = 'unknown';
   try {
     const connection = await amqp.connect(amqpUrl);
-    const server = (connection.connection as unknown as { serverProperties?: Record<string, unknown> }).serverProperties ?? {};
+    const server =
+      (connection.connection as unknown as { serverProperties?: Record<string, unknown> }).serverProperties ?? {};
     rabbitmq = String(server['version'] ?? 'unknown');
     erlang = String(server['platform'] ?? 'unknown');
     await connection.close();
@@ -78,13 +89,21 @@ export async function machineInfo(amqpUrl: string, redisUrl: string): Promise<Ma
   }
   let commit = 'unknown';
   try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     commit = dirty ? `${head} (src/ has uncommitted changes)` : head;
   } catch {
     // not a git checkout
   }
-  const warren = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? '?';
+  const warren =
+    (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string })
+      .version ?? '?';
   return {
     date: new Date().toISOString(),
     cpuModel: cpuModel(),

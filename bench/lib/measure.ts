@@ -32,7 +32,10 @@ export class Countdown {
   async wait(timeoutMs: number, what: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: ${this.count} of ${this.target} after ${timeoutMs / 1000} s`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`${what}: ${this.count} of ${this.target} after ${timeoutMs / 1000} s`)),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([this.done, timedOut]);

@@ -34,7 +34,9 @@ export function renderMarkdown(section: Section): string {
   const out = [`### ${section.title}`, ''];
   if (section.note) out.push(section.note, '');
   out.push(`| ${section.columns.map(escape).join(' | ')} |`);
-  out.push(`| ${section.columns.map((_, i) => ((section.align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? '---' : '---:')).join(' | ')} |`);
+  out.push(
+    `| ${section.columns.map((_, i) => ((section.align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? '---' : '---:')).join(' | ')} |`,
+  );
   for (const row of section.rows) out.push(`| ${row.map(escape).join(' | ')} |`);
   return out.join('\n');
 }

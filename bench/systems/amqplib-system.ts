@@ -83,7 +83,12 @@ export class AmqplibSystem implements BenchSystem {
       if (delayMs !== undefined) {
         await channel.assertQueue(n.tierQueue(delayMs), {
           durable: true,
-          arguments: { 'x-queue-type': 'quorum', 'x-message-ttl': delayMs, 'x-dead-letter-exchange': n.requeue, ...AT_LEAST_ONCE },
+          arguments: {
+            'x-queue-type': 'quorum',
+            'x-message-ttl': delayMs,
+            'x-dead-letter-exchange': n.requeue,
+            ...AT_LEAST_ONCE,
+          },
         });
         await channel.bindQueue(n.tierQueue(delayMs), n.retry, n.tierKey(delayMs).replace(JOB_TYPE, '#'));
       }
@@ -179,10 +184,16 @@ export class AmqplibSystem implements BenchSystem {
       mandatory: true,
     };
     return new Promise<void>((resolve, reject) => {
-      channel.publish(this.#names.jobs, JOB_TYPE, Buffer.from(JSON.stringify(payload), 'utf8'), properties, (err: unknown) => {
-        if (err) reject(err instanceof Error ? err : new Error(String(err)));
-        else resolve();
-      });
+      channel.publish(
+        this.#names.jobs,
+        JOB_TYPE,
+        Buffer.from(JSON.stringify(payload), 'utf8'),
+        properties,
+        (err: unknown) => {
+          if (err) reject(err instanceof Error ? err : new Error(String(err)));
+          else resolve();
+        },
+      );
     });
   }
 

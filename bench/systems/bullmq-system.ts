@@ -38,7 +38,11 @@ export class BullmqSystem implements BenchSystem {
   }
 
   #ensureQueue(): Queue {
-    this.#queue ??= new Queue(JOB_TYPE, { connection: this.#connection, prefix: this.#target.id, defaultJobOptions: this.#jobOptions });
+    this.#queue ??= new Queue(JOB_TYPE, {
+      connection: this.#connection,
+      prefix: this.#target.id,
+      defaultJobOptions: this.#jobOptions,
+    });
     return this.#queue;
   }
 

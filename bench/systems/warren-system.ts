@@ -99,14 +99,24 @@ export class WarrenSystem implements BenchSystem {
 
 function warrenConfig(target: Pick<TrialTarget, 'id' | 'amqpUrl' | 'redisUrl'>): WarrenConfig {
   return loadConfig({
-    overrides: { namespace: target.id, amqpUrl: target.amqpUrl, redisUrl: target.redisUrl, logLevel: 'silent', queueType: 'quorum' },
+    overrides: {
+      namespace: target.id,
+      amqpUrl: target.amqpUrl,
+      redisUrl: target.redisUrl,
+      logLevel: 'silent',
+      queueType: 'quorum',
+    },
   });
 }
 
 /** Deletes every queue and exchange warren declares for the bench job in a trial's namespace. */
-export async function deleteWarrenTopology(target: Pick<TrialTarget, 'id' | 'amqpUrl' | 'redisUrl' | 'retryDelayMs'>): Promise<void> {
+export async function deleteWarrenTopology(
+  target: Pick<TrialTarget, 'id' | 'amqpUrl' | 'redisUrl' | 'retryDelayMs'>,
+): Promise<void> {
   const config = warrenConfig(target);
-  const tiersMs = [...new Set([...config.retryTiersMs, ...(target.retryDelayMs === undefined ? [] : [target.retryDelayMs])])];
+  const tiersMs = [
+    ...new Set([...config.retryTiersMs, ...(target.retryDelayMs === undefined ? [] : [target.retryDelayMs])]),
+  ];
   const plan = planTopology(config, [{ jobType: JOB_TYPE, tiersMs }]);
   const connection = await amqp.connect(target.amqpUrl);
   try {

@@ -37,7 +37,10 @@ function listCommand(): Command {
     .description('Show the dead-letter queue of every registered job type and how many messages it holds')
     .option('--handlers <module>', 'handlers module (default: handlers/index.{js,mjs,ts})')
     .option('--json', 'print [{"jobType", "queue", "messages", "declared"}] as JSON')
-    .addHelpText('after', '\nA dead-letter queue not declared yet (no worker has run for the job type) shows 0 messages, declared: false.')
+    .addHelpText(
+      'after',
+      '\nA dead-letter queue not declared yet (no worker has run for the job type) shows 0 messages, declared: false.',
+    )
     .action(async (options: { handlers?: string; json?: boolean }) => {
       const { config, logger } = quietContext();
       const { registry } = await loadRegistry(options.handlers, config);
@@ -72,7 +75,9 @@ function peekCommand(): Command {
         const inQueue = await admin.count(jobType);
         const contexts = await admin.peek(jobType, options.limit);
         process.stdout.write(
-          options.json ? `${JSON.stringify(contexts, null, 2)}\n` : formatPeek(contexts, deadQueue(config.namespace, jobType), inQueue),
+          options.json
+            ? `${JSON.stringify(contexts, null, 2)}\n`
+            : formatPeek(contexts, deadQueue(config.namespace, jobType), inQueue),
         );
       } finally {
         await admin.close();
@@ -82,9 +87,15 @@ function peekCommand(): Command {
 
 function replayCommand(): Command {
   return new Command('replay')
-    .description("Move dead letters back to the job's queue, attempts reset, exactly once each (even across a killed run)")
+    .description(
+      "Move dead letters back to the job's queue, attempts reset, exactly once each (even across a killed run)",
+    )
     .argument('<jobType>', 'job type, e.g. email.send')
-    .option('--limit <n>', 'most dead letters to replay (default: all those in the queue when the replay starts)', positiveInteger)
+    .option(
+      '--limit <n>',
+      'most dead letters to replay (default: all those in the queue when the replay starts)',
+      positiveInteger,
+    )
     .option('--dry-run', 'list what would be replayed; change nothing')
     .option('--json', 'print the summary (or, with --dry-run, the plan) as JSON')
     .addHelpText(
@@ -100,7 +111,9 @@ function replayCommand(): Command {
       if (options.dryRun) {
         const plan = await new DeadLetterReplay({ config, logger, jobType, ...limit }).plan();
         if (!plan.queueDeclared) {
-          process.stderr.write(`warren: ${plan.queue} does not exist: a replay of "${jobType}" would stop without replaying anything\n`);
+          process.stderr.write(
+            `warren: ${plan.queue} does not exist: a replay of "${jobType}" would stop without replaying anything\n`,
+          );
         }
         process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
         return;
@@ -168,7 +181,9 @@ function purgeCommand(): Command {
         }
         const purged = await admin.purge(jobType);
         process.stdout.write(
-          options.json ? `${JSON.stringify({ jobType, queue, purged })}\n` : `purged ${plural(purged, 'dead letter')} of "${jobType}" from ${queue}\n`,
+          options.json
+            ? `${JSON.stringify({ jobType, queue, purged })}\n`
+            : `purged ${plural(purged, 'dead letter')} of "${jobType}" from ${queue}\n`,
         );
       } finally {
         await admin.close();
@@ -212,16 +227,39 @@ export function formatQueueTable(stats: readonly DeadLetterQueueStats[]): string
 export function formatPeek(contexts: readonly DeadLetterContext[], queue: string, inQueue: number): string {
   if (contexts.length === 0) return `${queue} is empty\n`;
   const blocks = contexts.map((c, index) => {
-    const lines = [`#${index + 1}  ${c.messageId ?? '(no message id)'}  ${c.reason ?? 'unknown reason'}${c.attempts === undefined ? '' : `, ${plural(c.attempts, 'attempt')}`}`];
+    const lines = [
+      `#${index + 1}  ${c.messageId ?? '(no message id)'}  ${c.reason ?? 'unknown reason'}${c.attempts === undefined ? '' : `, ${plural(c.attempts, 'attempt')}`}`,
+    ];
     const field = (name: string, value: string | undefined): void => {
       if (value !== undefined) lines.push(`  ${`${name}:`.padEnd(12)}${value}`);
     };
-    field('error', c.errorName === undefined && c.errorMessage === undefined ? undefined : `${c.errorName ?? 'Error'}: ${c.errorMessage ?? ''}`);
-    field('failed', c.firstFailureAt === undefined || c.firstFailureAt === c.lastFailureAt ? c.lastFailureAt : `first ${c.firstFailureAt}, last ${c.lastFailureAt ?? '?'}`);
-    field('from', c.originalQueue === undefined ? undefined : `${c.originalQueue}${c.originalRoutingKey === undefined ? '' : ` (routing key ${c.originalRoutingKey})`}`);
-    field('worker', c.workerHost === undefined ? undefined : `${c.workerHost}${c.workerPid === undefined ? '' : ` pid ${c.workerPid}`}`);
+    field(
+      'error',
+      c.errorName === undefined && c.errorMessage === undefined
+        ? undefined
+        : `${c.errorName ?? 'Error'}: ${c.errorMessage ?? ''}`,
+    );
+    field(
+      'failed',
+      c.firstFailureAt === undefined || c.firstFailureAt === c.lastFailureAt
+        ? c.lastFailureAt
+        : `first ${c.firstFailureAt}, last ${c.lastFailureAt ?? '?'}`,
+    );
+    field(
+      'from',
+      c.originalQueue === undefined
+        ? undefined
+        : `${c.originalQueue}${c.originalRoutingKey === undefined ? '' : ` (routing key ${c.originalRoutingKey})`}`,
+    );
+    field(
+      'worker',
+      c.workerHost === undefined
+        ? undefined
+        : `${c.workerHost}${c.workerPid === undefined ? '' : ` pid ${c.workerPid}`}`,
+    );
     field('replay of', c.replayOf);
-    const body = c.body.length > BODY_PREVIEW_CHARS ? `${c.body.slice(0, BODY_PREVIEW_CHARS)}… (${c.bodyBytes} bytes)` : c.body;
+    const body =
+      c.body.length > BODY_PREVIEW_CHARS ? `${c.body.slice(0, BODY_PREVIEW_CHARS)}… (${c.bodyBytes} bytes)` : c.body;
     field('body', c.bodyEncoding === 'base64' ? `(binary, base64) ${body}` : body);
     return lines.join('\n');
   });
@@ -247,7 +285,9 @@ export function formatPlan(plan: ReplayPlan): string {
 /** The line `warren dlq replay` ends with. */
 export function formatSummary(summary: ReplaySummary): string {
   const skipped =
-    summary.skipped > 0 ? `; ${summary.skipped} already replayed by an interrupted run were removed without republishing` : '';
+    summary.skipped > 0
+      ? `; ${summary.skipped} already replayed by an interrupted run were removed without republishing`
+      : '';
   const stopped = summary.interrupted ? ' (stopped early)' : '';
   return `replayed ${plural(summary.replayed, 'dead letter')} of "${summary.jobType}" to ${summary.queue}${skipped}; ${summary.remaining} left in ${summary.deadLetterQueue}${stopped}\n`;
 }

@@ -31,7 +31,9 @@ export async function loadHandlers(path: string): Promise<readonly unknown[]> {
 }
 
 /** A handlers module's exports: `handlers` (required) and `schedules` (optional, `defineSchedule` results). */
-export async function loadHandlersModule(path: string): Promise<{ handlers: readonly unknown[]; schedules: readonly unknown[] }> {
+export async function loadHandlersModule(
+  path: string,
+): Promise<{ handlers: readonly unknown[]; schedules: readonly unknown[] }> {
   if (['.ts', '.mts', '.cts'].includes(extname(path))) {
     const { register } = await import('tsx/esm/api');
     register();
@@ -49,6 +51,7 @@ export async function loadHandlersModule(path: string): Promise<{ handlers: read
     );
   }
   const schedules = module['schedules'] ?? [];
-  if (!Array.isArray(schedules)) throw new ConfigError(`handlers module ${path}: \`schedules\` must be an array of defineSchedule() results`);
+  if (!Array.isArray(schedules))
+    throw new ConfigError(`handlers module ${path}: \`schedules\` must be an array of defineSchedule() results`);
   return { handlers, schedules };
 }

@@ -9,7 +9,9 @@ import { VERSION } from './version.js';
 /** Builds the `warren` command (no side effects until parsed). */
 export function buildProgram(): Command {
   const program = new Command('warren')
-    .description('Background jobs on RabbitMQ: run handlers and schedules, publish jobs, inspect topology and dead letters.')
+    .description(
+      'Background jobs on RabbitMQ: run handlers and schedules, publish jobs, inspect topology and dead letters.',
+    )
     .version(VERSION, '-v, --version')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(

@@ -10,7 +10,10 @@ import { loadSchedules } from './start-command.js';
 export function schedulesCommand(): Command {
   const command = new Command('schedules')
     .description('List the schedules with their next three fire times and last fire')
-    .option('--handlers <module>', 'module whose `schedules` export to add (default: handlers/index.{js,mjs,ts} if present)')
+    .option(
+      '--handlers <module>',
+      'module whose `schedules` export to add (default: handlers/index.{js,mjs,ts} if present)',
+    )
     .option('--json', 'print the list as JSON')
     .action(async (options: { handlers?: string; json?: boolean }) => {
       const { config, logger } = quietContext();
@@ -69,7 +72,8 @@ async function connectRedis(url: string, logger: Parameters<typeof createRedis>[
 
 /** The list as text. */
 export function formatSchedules(list: readonly ScheduleStatus[]): string {
-  if (list.length === 0) return 'no schedules (add config/schedules.json or export `schedules` from the handlers module)\n';
+  if (list.length === 0)
+    return 'no schedules (add config/schedules.json or export `schedules` from the handlers module)\n';
   return `${list
     .map((s) =>
       [

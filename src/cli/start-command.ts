@@ -20,8 +20,13 @@ const DRAIN_HELP =
 /** `warren start`: consumers for every registered handler, the schedules, and the HTTP server. */
 export function startCommand(): Command {
   return new Command('start')
-    .description('Run the worker: consume every registered job type, fire the schedules, serve /metrics, /livez and /readyz')
-    .option('--handlers <module>', 'handlers module (.js, .mjs or .ts) exporting `handlers`; default: handlers/index.{js,mjs,ts}')
+    .description(
+      'Run the worker: consume every registered job type, fire the schedules, serve /metrics, /livez and /readyz',
+    )
+    .option(
+      '--handlers <module>',
+      'handlers module (.js, .mjs or .ts) exporting `handlers`; default: handlers/index.{js,mjs,ts}',
+    )
     .addHelpText('after', DRAIN_HELP)
     .action(async (options: { handlers?: string }) => {
       const config = loadConfig();
@@ -34,7 +39,10 @@ export function startCommand(): Command {
 export function schedulerCommand(): Command {
   return new Command('scheduler')
     .description('Run only the cron publisher: fire the schedules, consume nothing')
-    .option('--handlers <module>', 'module whose `schedules` export to add (default: handlers/index.{js,mjs,ts} if present)')
+    .option(
+      '--handlers <module>',
+      'module whose `schedules` export to add (default: handlers/index.{js,mjs,ts} if present)',
+    )
     .addHelpText(
       'after',
       "\nSchedules come from config/schedules.json (or WARREN_SCHEDULES) and the handlers module's `schedules` export.\n" +
@@ -44,7 +52,9 @@ export function schedulerCommand(): Command {
       const config = loadConfig();
       const schedules = await loadSchedules(options.handlers, config);
       if (schedules.length === 0) {
-        throw new Error('no schedules: add config/schedules.json (or set WARREN_SCHEDULES), or export `schedules` from the handlers module');
+        throw new Error(
+          'no schedules: add config/schedules.json (or set WARREN_SCHEDULES), or export `schedules` from the handlers module',
+        );
       }
       await runService(config, new Registry(), schedules, 'scheduler only');
     });
@@ -59,7 +69,12 @@ export async function loadSchedules(option: string | undefined, config: WarrenCo
 }
 
 /** Runs a worker until a signal drains it; the only place that handles process signals. */
-async function runService(config: WarrenConfig, registry: Registry, schedules: readonly ScheduleDefinition[], what: string): Promise<void> {
+async function runService(
+  config: WarrenConfig,
+  registry: Registry,
+  schedules: readonly ScheduleDefinition[],
+  what: string,
+): Promise<void> {
   const logger = createLogger(config.logLevel);
   const metrics = new WarrenMetrics(new PromRegistry());
   const worker = new Worker({ config, registry, logger, schedules, metrics });

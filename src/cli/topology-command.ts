@@ -11,14 +11,22 @@ export function topologyCommand(): Command {
   return new Command('topology')
     .description('Print the exchanges, queues, bindings and arguments warren declares for the registered handlers')
     .option('--handlers <module>', 'handlers module (default: handlers/index.{js,mjs,ts})')
-    .option('--apply', 'declare them on the broker (idempotent; fails naming any queue that exists with other arguments)')
+    .option(
+      '--apply',
+      'declare them on the broker (idempotent; fails naming any queue that exists with other arguments)',
+    )
     .option('--json', 'print the plan as JSON')
     .action(async (options: { handlers?: string; apply?: boolean; json?: boolean }) => {
       const { config, logger } = quietContext();
       const { registry } = await loadRegistry(options.handlers, config);
       const plan = planTopology(config, plannedJobs(registry.list(), config));
       if (options.apply) {
-        const connection = new BrokerConnection({ url: config.amqpUrl, purpose: 'admin', heartbeatSeconds: config.heartbeatSeconds, logger });
+        const connection = new BrokerConnection({
+          url: config.amqpUrl,
+          purpose: 'admin',
+          heartbeatSeconds: config.heartbeatSeconds,
+          logger,
+        });
         await connection.start(5_000);
         try {
           const model = connection.manager.connection as ChannelModel;
@@ -30,7 +38,9 @@ export function topologyCommand(): Command {
           await connection.close();
         }
       }
-      process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan, options.apply === true));
+      process.stdout.write(
+        options.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan, options.apply === true),
+      );
     });
 }
 
@@ -40,7 +50,9 @@ export function formatPlan(plan: TopologyPlan, applied: boolean): string {
   for (const e of plan.exchanges) lines.push(`  ${e.name} (${e.type}, durable)`);
   lines.push('queues');
   for (const q of plan.queues) {
-    const args = Object.entries(q.arguments).map(([k, v]) => `${k}=${v}`).join(' ');
+    const args = Object.entries(q.arguments)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     const of = q.role === 'retry' ? 'retry tier' : `${q.role} queue of ${q.jobType}`;
     lines.push(`  ${q.name} (${of}, durable) ${args}`);
   }

@@ -51,7 +51,13 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
       maxPayloadBytes: this.config.maxPayloadBytes,
       logger,
     });
-    this.#jobs = new JobPublisher(this.config, this.#connection, this.#publisher, options.schemas ?? {}, options.metrics);
+    this.#jobs = new JobPublisher(
+      this.config,
+      this.#connection,
+      this.#publisher,
+      options.schemas ?? {},
+      options.metrics,
+    );
   }
 
   /** Connects and opens the confirm channel. @throws ConnectionError */

@@ -5,7 +5,6 @@ import { DEFAULT_CONFIG, LOG_LEVELS, QUEUE_TYPES, type WarrenConfig } from './co
 import { parseDuration } from './duration.js';
 import { NAME_PATTERN } from '../topology/names.js';
 
-
 type Key = keyof WarrenConfig;
 
 /**
@@ -199,7 +198,8 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
       [source, given] = [field.env, field.fromText(envText)];
     } else if (key in fromFile) {
       [source, given] = [`${file}: ${key}`, fromFile[key]];
-      if ((typeof given === 'string' && field.fromText !== asText) || field.fromText === asTiers) given = field.fromText(given as string);
+      if ((typeof given === 'string' && field.fromText !== asText) || field.fromText === asTiers)
+        given = field.fromText(given as string);
     } else {
       [source, given] = [key, DEFAULT_CONFIG[key]];
     }

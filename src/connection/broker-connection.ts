@@ -49,7 +49,8 @@ export class BrokerConnection {
     up?.set(0);
     reconnected?.inc(0);
     this.manager.on('connect', ({ connection }) => {
-      if (!coalesceWrites(connection)) this.#logger.debug('the connection has no socket to coalesce writes on; each frame is written on its own');
+      if (!coalesceWrites(connection))
+        this.#logger.debug('the connection has no socket to coalesce writes on; each frame is written on its own');
       up?.set(1);
       if (this.#everConnected) {
         this.#reconnects += 1;
@@ -104,7 +105,13 @@ export class BrokerConnection {
         else this.#logger.warn({ err: failure.error }, 'cannot connect yet; retrying');
       };
       const timer = setTimeout(
-        () => finish(new ConnectionError(`could not connect to ${redactUrl(url)} within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`, { cause: last })),
+        () =>
+          finish(
+            new ConnectionError(
+              `could not connect to ${redactUrl(url)} within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`,
+              { cause: last },
+            ),
+          ),
         timeoutMs,
       );
       this.manager.on('connect', onConnect);

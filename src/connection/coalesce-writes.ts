@@ -15,8 +15,15 @@ const PATCHED = Symbol.for('warren.coalesceWrites');
  * `net.Socket` API (`write`, `cork`, `uncork`) of the connection's stream; does nothing when it is not there.
  */
 export function coalesceWrites(model: ChannelModel | object): boolean {
-  const stream = (model as unknown as { connection?: { stream?: Partial<CorkableStream> & { [PATCHED]?: true } } }).connection?.stream;
-  if (!stream || typeof stream.write !== 'function' || typeof stream.cork !== 'function' || typeof stream.uncork !== 'function') return false;
+  const stream = (model as unknown as { connection?: { stream?: Partial<CorkableStream> & { [PATCHED]?: true } } })
+    .connection?.stream;
+  if (
+    !stream ||
+    typeof stream.write !== 'function' ||
+    typeof stream.cork !== 'function' ||
+    typeof stream.uncork !== 'function'
+  )
+    return false;
   if (stream[PATCHED]) return true;
   const socket = stream as CorkableStream & { [PATCHED]?: true };
   const write = socket.write;

@@ -26,10 +26,16 @@ export function explainConnectionFailure(error: unknown, url: string): Connectio
   const hostPort = parsed ? `${parsed.hostname}:${parsed.port || (parsed.protocol === 'amqps:' ? 5671 : 5672)}` : shown;
 
   if (message.includes('ACCESS-REFUSED') || message.includes('ACCESS_REFUSED') || /\b403\b/.test(message)) {
-    return fatal(`RabbitMQ at ${shown} refused the login of user "${user}" (403 ACCESS_REFUSED): check the user name and password in WARREN_AMQP_URL`, error);
+    return fatal(
+      `RabbitMQ at ${shown} refused the login of user "${user}" (403 ACCESS_REFUSED): check the user name and password in WARREN_AMQP_URL`,
+      error,
+    );
   }
   if (message.includes('Expected ConnectionOpenOk') || /NOT_ALLOWED|\b530\b/.test(message)) {
-    return fatal(`RabbitMQ at ${shown} has no virtual host "${vhost}", or user "${user}" may not use it: check the vhost (the URL's path) in WARREN_AMQP_URL`, error);
+    return fatal(
+      `RabbitMQ at ${shown} has no virtual host "${vhost}", or user "${user}" may not use it: check the vhost (the URL's path) in WARREN_AMQP_URL`,
+      error,
+    );
   }
   if (code === 'ECONNREFUSED') {
     return retry(`nothing is listening for AMQP at ${hostPort} (connection refused): is RabbitMQ running?`, error);

@@ -16,7 +16,14 @@ export class DeliveryContext implements JobContext {
   readonly #parentLogger: Logger;
   #logger: Logger | undefined;
 
-  constructor(jobId: string, jobType: string, attempt: number, headers: Readonly<Record<string, unknown>>, controller: LazyAbort, parentLogger: Logger) {
+  constructor(
+    jobId: string,
+    jobType: string,
+    attempt: number,
+    headers: Readonly<Record<string, unknown>>,
+    controller: LazyAbort,
+    parentLogger: Logger,
+  ) {
     this.jobId = jobId;
     this.jobType = jobType;
     this.attempt = attempt;

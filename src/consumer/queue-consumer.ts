@@ -53,7 +53,13 @@ interface BoundMetrics {
   readonly processed: Record<ProcessOutcome, ReturnType<WarrenMetrics['processed']['labels']>>;
 }
 
-const COUNTED: ReadonlySet<DeliveryOutcome> = new Set<DeliveryOutcome>(['success', 'retry', 'dead', 'invalid', 'duplicate']);
+const COUNTED: ReadonlySet<DeliveryOutcome> = new Set<DeliveryOutcome>([
+  'success',
+  'retry',
+  'dead',
+  'invalid',
+  'duplicate',
+]);
 
 /**
  * Consumes one job queue on its own channel, with prefetch = the job's concurrency. Each delivery is settled
@@ -204,7 +210,8 @@ export class QueueConsumer {
   #finished(controller: LazyAbort): void {
     this.#metrics?.inFlight.dec();
     this.#inFlight.delete(controller);
-    if (this.#inFlight.size === 0 && this.#idleWaiters.length > 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    if (this.#inFlight.size === 0 && this.#idleWaiters.length > 0)
+      for (const wake of this.#idleWaiters.splice(0)) wake();
   }
 
   /**
@@ -242,17 +249,27 @@ export class QueueConsumer {
     if (invalid !== undefined) {
       const error = new Error(invalid);
       error.name = 'InvalidPayload';
-      this.#logger.warn({ jobId, jobType, reason: invalid }, 'invalid payload; dead-lettering without running the handler');
+      this.#logger.warn(
+        { jobId, jobType, reason: invalid },
+        'invalid payload; dead-lettering without running the handler',
+      );
       return this.#forward(channel, message, jobId, attempt, 'invalid_payload', error);
     }
 
     const ctx = new DeliveryContext(jobId, jobType, attempt, headers, controller, this.#logger);
-    const dedup = hasId && (this.job.idempotent || headers[HEADERS.schedule] !== undefined) ? this.#options.dedup : undefined;
+    const dedup =
+      hasId && (this.job.idempotent || headers[HEADERS.schedule] !== undefined) ? this.#options.dedup : undefined;
     if (dedup) return this.#runUnlessDone(channel, message, ctx, payload, dedup);
     return this.#run(channel, message, ctx, payload, undefined);
   }
 
-  async #runUnlessDone(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, payload: unknown, dedup: DedupStore): Promise<void> {
+  async #runUnlessDone(
+    channel: Channel,
+    message: ConsumeMessage,
+    ctx: DeliveryContext,
+    payload: unknown,
+    dedup: DedupStore,
+  ): Promise<void> {
     if (await this.#alreadyDone(dedup, ctx.jobId)) {
       this.#settle(channel, message, 'ack', 'duplicate');
       return;
@@ -261,10 +278,17 @@ export class QueueConsumer {
   }
 
   /** Runs the handler; synchronous all the way to the ack when the handler is and there is no de-duplication. */
-  #run(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, payload: unknown, dedup: DedupStore | undefined): Promise<void> | undefined {
+  #run(
+    channel: Channel,
+    message: ConsumeMessage,
+    ctx: DeliveryContext,
+    payload: unknown,
+    dedup: DedupStore | undefined,
+  ): Promise<void> | undefined {
     const started = performance.now();
     const { timestamp } = message.properties as { timestamp?: unknown };
-    if (this.#metrics && typeof timestamp === 'number') this.#metrics.wait.observe(Math.max(0, Date.now() / 1000 - timestamp));
+    if (this.#metrics && typeof timestamp === 'number')
+      this.#metrics.wait.observe(Math.max(0, Date.now() / 1000 - timestamp));
     let result: unknown;
     try {
       result = this.job.handler(payload as never, ctx);
@@ -276,7 +300,13 @@ export class QueueConsumer {
   }
 
   /** The handler succeeded: its duration is recorded, then the job is acked (recorded for de-duplication first). */
-  #succeeded(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, started: number, dedup: DedupStore | undefined): Promise<void> | undefined {
+  #succeeded(
+    channel: Channel,
+    message: ConsumeMessage,
+    ctx: DeliveryContext,
+    started: number,
+    dedup: DedupStore | undefined,
+  ): Promise<void> | undefined {
     this.#metrics?.duration.observe((performance.now() - started) / 1000);
     if (dedup) return this.#markDoneThenAck(channel, message, ctx, dedup);
     this.#settle(channel, message, 'ack', 'success');
@@ -284,7 +314,13 @@ export class QueueConsumer {
   }
 
   /** The handler threw, rejected or timed out: its duration is recorded, then {@link #failed} decides. */
-  #threw(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, started: number, thrown: unknown): Promise<void> {
+  #threw(
+    channel: Channel,
+    message: ConsumeMessage,
+    ctx: DeliveryContext,
+    started: number,
+    thrown: unknown,
+  ): Promise<void> {
     this.#metrics?.duration.observe((performance.now() - started) / 1000);
     return this.#failed(channel, message, ctx, thrown);
   }
@@ -311,11 +347,18 @@ export class QueueConsumer {
   }
 
   /** Acks a success, recorded for de-duplication first. */
-  async #markDoneThenAck(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, dedup: DedupStore): Promise<void> {
+  async #markDoneThenAck(
+    channel: Channel,
+    message: ConsumeMessage,
+    ctx: DeliveryContext,
+    dedup: DedupStore,
+  ): Promise<void> {
     // Recorded before the ack: a crash in between makes the redelivery a recognised duplicate, not a second run.
     await dedup
       .markDone(ctx.jobType, ctx.jobId)
-      .catch((err: unknown) => this.#logger.warn({ err, jobId: ctx.jobId }, 'could not record the job as done for de-duplication'));
+      .catch((err: unknown) =>
+        this.#logger.warn({ err, jobId: ctx.jobId }, 'could not record the job as done for de-duplication'),
+      );
     this.#settle(channel, message, 'ack', 'success');
   }
 
@@ -344,7 +387,11 @@ export class QueueConsumer {
   async #alreadyDone(dedup: DedupStore, jobId: string): Promise<boolean> {
     try {
       const done = await dedup.isDone(this.job.jobType, jobId);
-      if (done) this.#logger.info({ jobId, jobType: this.job.jobType }, 'duplicate of a job that already succeeded; acked without running');
+      if (done)
+        this.#logger.info(
+          { jobId, jobType: this.job.jobType },
+          'duplicate of a job that already succeeded; acked without running',
+        );
       return done;
     } catch (err) {
       this.#logger.warn({ err, jobId }, 'de-duplication unavailable (Redis); running the job');
@@ -369,7 +416,9 @@ export class QueueConsumer {
     const { namespace } = this.#options.settings;
     const { jobType } = this.job;
     const [exchange, routingKey] =
-      outcome === 'retry' ? [retryExchange(namespace), retryRoutingKey(delayMs, jobType)] : [deadExchange(namespace), jobType];
+      outcome === 'retry'
+        ? [retryExchange(namespace), retryRoutingKey(delayMs, jobType)]
+        : [deadExchange(namespace), jobType];
     const headers = failureHeaders({
       outcome,
       error,
@@ -404,14 +453,29 @@ export class QueueConsumer {
       if (outcome === 'retry') this.#metrics.metrics.retries.labels(jobType, tierName(delayMs)).inc();
       else this.#metrics.metrics.deadLetters.labels(jobType, outcome).inc();
     }
-    this.#settle(channel, message, 'ack', outcome === 'retry' ? 'retry' : outcome === 'invalid_payload' ? 'invalid' : 'dead', countAs);
+    this.#settle(
+      channel,
+      message,
+      'ack',
+      outcome === 'retry' ? 'retry' : outcome === 'invalid_payload' ? 'invalid' : 'dead',
+      countAs,
+    );
   }
 
-  #settle(channel: Channel, message: ConsumeMessage, how: 'ack' | 'requeue', outcome: DeliveryOutcome, countAs?: ProcessOutcome): void {
+  #settle(
+    channel: Channel,
+    message: ConsumeMessage,
+    how: 'ack' | 'requeue',
+    outcome: DeliveryOutcome,
+    countAs?: ProcessOutcome,
+  ): void {
     if (!this.#live.has(channel)) {
       this.#staleSettles += 1;
       this.#metrics?.stale.inc();
-      this.#logger.debug({ deliveryTag: message.fields.deliveryTag }, 'dropped a settle for a closed channel; the broker redelivers it');
+      this.#logger.debug(
+        { deliveryTag: message.fields.deliveryTag },
+        'dropped a settle for a closed channel; the broker redelivers it',
+      );
       this.#options.onOutcome?.('stale', this.job.jobType);
       return;
     }
@@ -478,5 +542,8 @@ export class QueueConsumer {
 export function attemptOf(headers: Readonly<Record<string, unknown>>): number {
   const base = Number(headers[HEADERS.attempt] ?? 1);
   const redeliveries = Number(headers['x-delivery-count'] ?? 0);
-  return (Number.isInteger(base) && base > 0 ? base : 1) + (Number.isInteger(redeliveries) && redeliveries > 0 ? redeliveries : 0);
+  return (
+    (Number.isInteger(base) && base > 0 ? base : 1) +
+    (Number.isInteger(redeliveries) && redeliveries > 0 ? redeliveries : 0)
+  );
 }

@@ -77,9 +77,15 @@ export function readDeadLetterContext(message: DeadLetterMessage): DeadLetterCon
   const headers = isRecord(properties.headers) ? properties.headers : {};
   const death = latestDeath(headers);
   const warrenReason = text(headers[HEADERS.reason]);
-  const source: DeadLetterSource = warrenReason !== undefined ? 'warren' : death !== undefined || headers['x-first-death-reason'] !== undefined ? 'broker' : 'unknown';
+  const source: DeadLetterSource =
+    warrenReason !== undefined
+      ? 'warren'
+      : death !== undefined || headers['x-first-death-reason'] !== undefined
+        ? 'broker'
+        : 'unknown';
   const deathAt = death === undefined ? undefined : time(death['time']);
-  const lastFailureAt = source === 'broker' ? (deathAt ?? time(headers[HEADERS.lastFailureAt])) : time(headers[HEADERS.lastFailureAt]);
+  const lastFailureAt =
+    source === 'broker' ? (deathAt ?? time(headers[HEADERS.lastFailureAt])) : time(headers[HEADERS.lastFailureAt]);
   const messageId = text(properties.messageId);
   const body = decodeText(message.content);
   const attempt = count(headers[HEADERS.attempt]);
@@ -94,7 +100,10 @@ export function readDeadLetterContext(message: DeadLetterMessage): DeadLetterCon
     errorStack: text(headers[HEADERS.errorStack]),
     firstFailureAt: time(headers[HEADERS.firstFailureAt]) ?? (source === 'broker' ? lastFailureAt : undefined),
     lastFailureAt,
-    originalQueue: source === 'broker' ? (text(death?.['queue']) ?? text(headers['x-first-death-queue'])) : text(headers[HEADERS.originalQueue]),
+    originalQueue:
+      source === 'broker'
+        ? (text(death?.['queue']) ?? text(headers['x-first-death-queue']))
+        : text(headers[HEADERS.originalQueue]),
     originalRoutingKey:
       source === 'broker' ? firstText(death?.['routing-keys']) : text(headers[HEADERS.originalRoutingKey]),
     workerHost: text(headers[HEADERS.workerHost]),
@@ -132,7 +141,8 @@ function firstText(value: unknown): string | undefined {
 }
 
 function count(value: unknown): number | undefined {
-  const number = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+  const number =
+    typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
   return Number.isSafeInteger(number) && number >= 0 ? number : undefined;
 }
 

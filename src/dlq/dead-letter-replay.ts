@@ -334,7 +334,10 @@ export class DeadLetterReplay {
       const status = await queueStatus(model, this.#queues.dead);
       if (status === undefined || status.consumers === 0) return true;
       if (Date.now() > deadline) {
-        this.#options.logger.warn({ queue: this.#queues.dead, consumers: status.consumers }, 'another client consumes the dead-letter queue; keeping the replay ledger');
+        this.#options.logger.warn(
+          { queue: this.#queues.dead, consumers: status.consumers },
+          'another client consumes the dead-letter queue; keeping the replay ledger',
+        );
         return false;
       }
       await sleep(50);
@@ -374,7 +377,12 @@ export class DeadLetterReplay {
     return { acknowledged, settled: await this.#settledByBroker(model) };
   }
 
-  async #replay(model: ChannelModel, publishModel: ChannelModel, ledger: ReadonlySet<string>, total: number): Promise<ReplayOutcome> {
+  async #replay(
+    model: ChannelModel,
+    publishModel: ChannelModel,
+    ledger: ReadonlySet<string>,
+    total: number,
+  ): Promise<ReplayOutcome> {
     const { config, jobType, signal } = this.#options;
     const exchange = requeueExchange(config.namespace);
     const routingKey = replayRoutingKey(jobType);
@@ -410,9 +418,15 @@ export class DeadLetterReplay {
     };
     const lost = (what: string) => (err?: Error) => {
       if (ending) return;
-      fail((counts) => new ConnectionError(`the ${what} closed during the replay${err ? ` (${err.message})` : ''}${counts}`, { cause: err }));
+      fail(
+        (counts) =>
+          new ConnectionError(`the ${what} closed during the replay${err ? ` (${err.message})` : ''}${counts}`, {
+            cause: err,
+          }),
+      );
     };
-    const progress = (): void => this.#options.onProgress?.({ done: replayed + skipped, replayed, skipped, total } satisfies ReplayProgress);
+    const progress = (): void =>
+      this.#options.onProgress?.({ done: replayed + skipped, replayed, skipped, total } satisfies ReplayProgress);
 
     const dlq = await model.createChannel();
     dlq.on('error', lost(`channel to ${dead}`));
@@ -446,21 +460,32 @@ export class DeadLetterReplay {
         clearTimeout(timer);
         inFlight -= 1;
         if (err === 'timeout') {
-          fail((counts) => new PublishTimeoutError(
-            `no confirm for the replay of ${label} within ${config.publishTimeoutMs} ms: the outcome is indeterminate ` +
-              `(the copy may still arrive); the dead letter stays in ${dead}${counts}`,
-          ));
+          fail(
+            (counts) =>
+              new PublishTimeoutError(
+                `no confirm for the replay of ${label} within ${config.publishTimeoutMs} ms: the outcome is indeterminate ` +
+                  `(the copy may still arrive); the dead letter stays in ${dead}${counts}`,
+              ),
+          );
         } else if (err !== null) {
           fail((counts) =>
             err.message === 'message nacked'
-              ? new PublishRejectedError(`RabbitMQ rejected the replay of ${label} (nack: a queue may be at its length limit); the dead letter stays in ${dead}${counts}`)
-              : new ConnectionError(`the replay of ${label} was not confirmed: ${err.message}; the dead letter stays in ${dead}${counts}`, { cause: err }),
+              ? new PublishRejectedError(
+                  `RabbitMQ rejected the replay of ${label} (nack: a queue may be at its length limit); the dead letter stays in ${dead}${counts}`,
+                )
+              : new ConnectionError(
+                  `the replay of ${label} was not confirmed: ${err.message}; the dead letter stays in ${dead}${counts}`,
+                  { cause: err },
+                ),
           );
         } else if (returned.delete(identity)) {
-          fail((counts) => new UnroutableError(
-            `the replay of ${label} was returned: no queue is bound to ${exchange} for routing key "${routingKey}" ` +
-              `(is a worker for "${jobType}" declared?); the dead letter stays in ${dead}${counts}`,
-          ));
+          fail(
+            (counts) =>
+              new UnroutableError(
+                `the replay of ${label} was returned: no queue is bound to ${exchange} for routing key "${routingKey}" ` +
+                  `(is a worker for "${jobType}" declared?); the dead letter stays in ${dead}${counts}`,
+              ),
+          );
         } else {
           confirmed += 1;
           this.#options.afterConfirm?.(confirmed);
@@ -487,7 +512,10 @@ export class DeadLetterReplay {
 
     const onDelivery = (message: Message | null): void => {
       if (message === null) {
-        fail((counts) => new ConnectionError(`RabbitMQ cancelled the replay's consumer: ${dead} was deleted or moved${counts}`));
+        fail(
+          (counts) =>
+            new ConnectionError(`RabbitMQ cancelled the replay's consumer: ${dead} was deleted or moved${counts}`),
+        );
         return;
       }
       lastDeliveryAt = Date.now();
@@ -520,7 +548,9 @@ export class DeadLetterReplay {
         const { consumerTag } = await dlq.consume(dead, onDelivery, { noAck: false });
         lastDeliveryAt = Date.now();
         // Ends at the total; or early when the queue ran dry (another client took or purged some), or on failure or abort.
-        await until(() => failure !== undefined || signal?.aborted === true || (taken >= total && inFlight === 0) || idle());
+        await until(
+          () => failure !== undefined || signal?.aborted === true || (taken >= total && inFlight === 0) || idle(),
+        );
         // Each in-flight republish ends by its confirm, its channel's close or its publish timeout.
         await until(() => inFlight === 0);
         // basic.cancel is a round trip to the queue: acknowledgements sent before it are applied in practice.

@@ -48,7 +48,10 @@ function isBrokerBookkeeping(name: string): boolean {
  */
 export function replayCopy(message: ReplaySource, identity: string): { content: Buffer; properties: Options.Publish } {
   const { properties } = message;
-  const source = typeof properties.headers === 'object' && properties.headers !== null ? (properties.headers as Record<string, unknown>) : {};
+  const source =
+    typeof properties.headers === 'object' && properties.headers !== null
+      ? (properties.headers as Record<string, unknown>)
+      : {};
   const headers: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(source)) {
     if (!FAILURE_HEADERS.has(name) && !isBrokerBookkeeping(name)) headers[name] = value;

@@ -11,7 +11,12 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
  */
 export function decodeBody(message: Pick<ConsumeMessage, 'content' | 'properties'>): Decoded {
   const { contentType, contentEncoding } = message.properties as { contentType?: string; contentEncoding?: string };
-  if (contentType !== undefined && contentType !== '' && contentType !== 'application/json' && !JSON_TYPE.test(contentType)) {
+  if (
+    contentType !== undefined &&
+    contentType !== '' &&
+    contentType !== 'application/json' &&
+    !JSON_TYPE.test(contentType)
+  ) {
     return { ok: false, error: `content type ${JSON.stringify(contentType)} is not JSON (expected application/json)` };
   }
   if (contentEncoding !== undefined && contentEncoding !== '' && !/^(identity|utf-?8)$/i.test(contentEncoding)) {

@@ -2,11 +2,7 @@ import type { Options } from 'amqplib';
 import { JSON_CONTENT_TYPE } from './headers.js';
 
 /** The AMQP properties warren sets on a job it publishes (the wire contract). */
-export function jobProperties(
-  jobType: string,
-  messageId: string,
-  headers?: Record<string, unknown>,
-): Options.Publish {
+export function jobProperties(jobType: string, messageId: string, headers?: Record<string, unknown>): Options.Publish {
   return {
     messageId,
     type: jobType,

@@ -26,7 +26,13 @@ export const HEADERS = Object.freeze({
 });
 
 /** Every reason a message is dead-lettered for. */
-export const DEAD_LETTER_REASONS = ['exhausted', 'non_retryable', 'invalid_payload', 'unknown_job_type', 'delivery_limit'] as const;
+export const DEAD_LETTER_REASONS = [
+  'exhausted',
+  'non_retryable',
+  'invalid_payload',
+  'unknown_job_type',
+  'delivery_limit',
+] as const;
 
 /** Why a message was dead-lettered. */
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];

@@ -45,7 +45,13 @@ export class JobPublisher {
 
   readonly #metrics: WarrenMetrics | undefined;
 
-  constructor(config: WarrenConfig, connection: BrokerConnection, publisher: Publisher, schemas: SchemaMap, metrics?: WarrenMetrics) {
+  constructor(
+    config: WarrenConfig,
+    connection: BrokerConnection,
+    publisher: Publisher,
+    schemas: SchemaMap,
+    metrics?: WarrenMetrics,
+  ) {
     this.#metrics = metrics;
     this.#config = config;
     this.#connection = connection;
@@ -72,7 +78,11 @@ export class JobPublisher {
       metrics.published.labels(jobType, 'confirmed').inc();
       return messageId;
     } catch (error) {
-      const outcome = hasCode(error, 'WARREN_ERR_UNROUTABLE') ? 'returned' : hasCode(error, 'WARREN_ERR_PUBLISH_TIMEOUT') ? 'timeout' : 'error';
+      const outcome = hasCode(error, 'WARREN_ERR_UNROUTABLE')
+        ? 'returned'
+        : hasCode(error, 'WARREN_ERR_PUBLISH_TIMEOUT')
+          ? 'timeout'
+          : 'error';
       metrics.published.labels(jobType, outcome).inc();
       throw error;
     }
@@ -88,19 +98,32 @@ export class JobPublisher {
       if (!validated.ok) return Promise.reject(new PayloadInvalidError(validated.message));
     }
     const body = encodePayload(payload);
-    if (typeof body === 'string') return Promise.reject(new PayloadInvalidError(`cannot publish "${jobType}": ${body}`));
+    if (typeof body === 'string')
+      return Promise.reject(new PayloadInvalidError(`cannot publish "${jobType}": ${body}`));
     const headers = options.headers as Record<string, unknown> | undefined;
-    const dueAt = options.runAt?.getTime() ?? (options.delayMs === undefined ? undefined : Date.now() + options.delayMs);
+    const dueAt =
+      options.runAt?.getTime() ?? (options.delayMs === undefined ? undefined : Date.now() + options.delayMs);
     if (dueAt === undefined) {
-      return this.#publisher.send(this.#exchange, jobType, body, jobProperties(jobType, messageId, headers)).then(() => messageId);
+      return this.#publisher
+        .send(this.#exchange, jobType, body, jobProperties(jobType, messageId, headers))
+        .then(() => messageId);
     }
     return this.#publishDelayed(jobType, messageId, body, headers, dueAt);
   }
 
-  async #publishDelayed(jobType: string, messageId: string, body: Buffer, headers: Record<string, unknown> | undefined, dueAt: number): Promise<string> {
-    if (!Number.isFinite(dueAt)) throw new PayloadInvalidError(`cannot publish "${jobType}": delayMs or runAt is not a valid time`);
+  async #publishDelayed(
+    jobType: string,
+    messageId: string,
+    body: Buffer,
+    headers: Record<string, unknown> | undefined,
+    dueAt: number,
+  ): Promise<string> {
+    if (!Number.isFinite(dueAt))
+      throw new PayloadInvalidError(`cannot publish "${jobType}": delayMs or runAt is not a valid time`);
     if (dueAt - Date.now() > MAX_DELAY_MS) {
-      throw new PayloadInvalidError(`cannot delay "${jobType}" by ${Math.ceil((dueAt - Date.now()) / 1000)} s: the longest delay is ${MAX_DELAY_MS / 1000} s (about 8.5 years)`);
+      throw new PayloadInvalidError(
+        `cannot delay "${jobType}" by ${Math.ceil((dueAt - Date.now()) / 1000)} s: the longest delay is ${MAX_DELAY_MS / 1000} s (about 8.5 years)`,
+      );
     }
     await this.#prepareDelayed(jobType);
     // Whole seconds, rounded up: never early. Counted after the (first-time) declaration, so it is not late by it.
@@ -123,7 +146,13 @@ export class JobPublisher {
       .withChannel(async (channel, model) => {
         const plan = delayTopology(this.#config);
         // Usually there already: 28 passive checks cost milliseconds, declaring 28 quorum queues about a second.
-        if (await allQueuesExist(this.#connection, plan.queues.map((q) => q.name))) return;
+        if (
+          await allQueuesExist(
+            this.#connection,
+            plan.queues.map((q) => q.name),
+          )
+        )
+          return;
         await declareTopology(channel, plan, model);
       })
       .catch((error: unknown) => {
@@ -133,8 +162,16 @@ export class JobPublisher {
     await this.#delayTopology;
     if (this.#knownQueues.has(jobType)) return;
     const queue = jobQueue(this.#config.namespace, jobType);
-    const exists = await this.#connection.withChannel((channel) => channel.checkQueue(queue).then(() => true, () => false));
-    if (!exists) throw new UnroutableError(`cannot delay "${jobType}": its queue ${queue} does not exist (is a worker for this job type declared?)`);
+    const exists = await this.#connection.withChannel((channel) =>
+      channel.checkQueue(queue).then(
+        () => true,
+        () => false,
+      ),
+    );
+    if (!exists)
+      throw new UnroutableError(
+        `cannot delay "${jobType}": its queue ${queue} does not exist (is a worker for this job type declared?)`,
+      );
     this.#knownQueues.add(jobType);
   }
 }

@@ -32,7 +32,9 @@ export function Job<S extends z.ZodType>(jobType: string, options: JobOptions<S>
     }
     const metadata = context.metadata as Record<symbol, JobMethod[] | undefined> | undefined;
     if (metadata === undefined) {
-      throw new RegistrationError(`@Job("${jobType}"): decorator metadata is unavailable; import warren before defining handler classes`);
+      throw new RegistrationError(
+        `@Job("${jobType}"): decorator metadata is unavailable; import warren before defining handler classes`,
+      );
     }
     // Own copy per class: the metadata object inherits from the parent class's.
     if (!Object.hasOwn(metadata, JOBS)) metadata[JOBS] = [...(metadata[JOBS] ?? [])];

@@ -28,10 +28,14 @@ export class Registry {
     if (this.#jobs.has(jobType)) throw new RegistrationError(`job type "${jobType}" is registered twice`);
     const { concurrency, timeoutMs } = definition;
     if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 65_535)) {
-      throw new RegistrationError(`job "${jobType}": concurrency must be a whole number 1-65535; got ${String(concurrency)}`);
+      throw new RegistrationError(
+        `job "${jobType}": concurrency must be a whole number 1-65535; got ${String(concurrency)}`,
+      );
     }
     if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) {
-      throw new RegistrationError(`job "${jobType}": timeoutMs must be a positive whole number; got ${String(timeoutMs)}`);
+      throw new RegistrationError(
+        `job "${jobType}": timeoutMs must be a positive whole number; got ${String(timeoutMs)}`,
+      );
     }
     this.#jobs.set(jobType, definition);
     return this;
@@ -56,7 +60,10 @@ export class Registry {
     for (const entry of entries) {
       if (isJobDefinition(entry)) this.register(entry);
       else if (typeof entry === 'function') this.registerClass(entry as HandlerClass);
-      else throw new RegistrationError(`handlers must be defineJob() results or classes with @Job methods; got ${describe(entry)}`);
+      else
+        throw new RegistrationError(
+          `handlers must be defineJob() results or classes with @Job methods; got ${describe(entry)}`,
+        );
     }
     return this;
   }

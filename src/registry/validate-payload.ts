@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 
 /** A payload checked against its job's schema. */
-export type Validated = { readonly ok: true; readonly data: unknown } | { readonly ok: false; readonly message: string };
+export type Validated =
+  { readonly ok: true; readonly data: unknown } | { readonly ok: false; readonly message: string };
 
 /** Validates a payload, with one readable line listing each issue by path. */
 export function validatePayload(schema: z.ZodType, payload: unknown, jobType: string): Validated {

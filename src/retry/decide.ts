@@ -4,8 +4,7 @@ import type { RetryPolicy } from './retry-policy.js';
 
 /** What to do with a failed attempt. */
 export type FailureOutcome =
-  | { readonly kind: 'retry'; readonly delayMs: number }
-  | { readonly kind: 'dead'; readonly reason: DeadLetterReason };
+  { readonly kind: 'retry'; readonly delayMs: number } | { readonly kind: 'dead'; readonly reason: DeadLetterReason };
 
 /**
  * Decides the fate of a failed attempt. Pure.

@@ -21,12 +21,16 @@ export function resolveRetryPolicy(
 ): RetryPolicy {
   const maxAttempts = retry?.maxAttempts ?? settings.maxAttempts;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw new RegistrationError(`job "${jobType}": retry.maxAttempts must be a whole number, 1 or more; got ${String(maxAttempts)}`);
+    throw new RegistrationError(
+      `job "${jobType}": retry.maxAttempts must be a whole number, 1 or more; got ${String(maxAttempts)}`,
+    );
   }
   const tiersMs = (retry?.tiers ?? settings.retryTiersMs).map((tier) => {
     const ms = typeof tier === 'string' ? parseDuration(tier) : tier;
     if (ms === undefined || !Number.isInteger(ms) || ms < 1) {
-      throw new RegistrationError(`job "${jobType}": retry.tiers must be positive durations such as 1000 or "5s"; got ${JSON.stringify(tier)}`);
+      throw new RegistrationError(
+        `job "${jobType}": retry.tiers must be positive durations such as 1000 or "5s"; got ${JSON.stringify(tier)}`,
+      );
     }
     return ms;
   });
@@ -39,5 +43,8 @@ export function plannedJobs(
   jobs: ReadonlyArray<{ readonly jobType: string; readonly retry: RetryOptions | undefined }>,
   settings: Pick<WarrenConfig, 'maxAttempts' | 'retryTiersMs'>,
 ): Array<{ jobType: string; tiersMs: readonly number[] }> {
-  return jobs.map((job) => ({ jobType: job.jobType, tiersMs: resolveRetryPolicy(job.jobType, job.retry, settings).tiersMs }));
+  return jobs.map((job) => ({
+    jobType: job.jobType,
+    tiersMs: resolveRetryPolicy(job.jobType, job.retry, settings).tiersMs,
+  }));
 }

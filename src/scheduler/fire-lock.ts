@@ -8,7 +8,8 @@ import type { RunCoordinator } from 'node-cron';
  * redlock, loaded by the first {@link FireLock} rather than by importing warren: only schedules with Redis use it.
  * It is CommonJS only, so this is the very module an `import` of it gets.
  */
-const loadRedlock = (): typeof RedlockModule => createRequire(import.meta.url)('@sesamecare-oss/redlock') as typeof RedlockModule;
+const loadRedlock = (): typeof RedlockModule =>
+  createRequire(import.meta.url)('@sesamecare-oss/redlock') as typeof RedlockModule;
 
 /**
  * node-cron's run coordinator backed by a Redis lock per fire (`<namespace>:fire:<schedule>:<fire time>`): the one

@@ -1,7 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors/config-error.js';
-import { defineSchedule, isScheduleDefinition, type ScheduleDefinition, type ScheduleInput } from './schedule-definition.js';
+import {
+  defineSchedule,
+  isScheduleDefinition,
+  type ScheduleDefinition,
+  type ScheduleInput,
+} from './schedule-definition.js';
 
 /** The schedules file used when the `schedules` setting is empty. */
 export const DEFAULT_SCHEDULES_FILE = 'config/schedules.json';
@@ -18,7 +23,9 @@ export function loadSchedulesFile(setting: string, cwd: string): ScheduleDefinit
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new ConfigError(`schedules file ${file} cannot be read as JSON: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`schedules file ${file} cannot be read as JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (!Array.isArray(data)) throw new ConfigError(`schedules file ${file} must hold a JSON array of schedules`);
   return data.map((entry) => defineSchedule(entry as ScheduleInput));

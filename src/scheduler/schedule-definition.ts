@@ -42,15 +42,20 @@ export function defineSchedule(input: ScheduleInput): ScheduleDefinition {
   const fail = (what: string): never => {
     throw new ConfigError(`schedule ${JSON.stringify(name || input?.name)}: ${what}`);
   };
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/.test(name)) fail('name must be 1-100 letters, digits, ".", ":", "-" or "_"');
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/.test(name))
+    fail('name must be 1-100 letters, digits, ".", ":", "-" or "_"');
   if (typeof input.cron !== 'string') fail(`cron must be a cron expression; got ${JSON.stringify(input.cron)}`);
   const validation = loadNodeCron().validateDetailed(input.cron);
   if (!validation.valid) {
-    fail(`invalid cron expression "${input.cron}": ${validation.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
+    fail(
+      `invalid cron expression "${input.cron}": ${validation.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+    );
   }
   const timeZone = input.timeZone ?? 'UTC';
-  if (!isTimeZone(timeZone)) fail(`unknown time zone ${JSON.stringify(timeZone)} (use an IANA name such as Europe/Berlin)`);
-  if (typeof input.jobType !== 'string' || !NAME_PATTERN.test(input.jobType)) fail(`jobType must be a job type; got ${JSON.stringify(input.jobType)}`);
+  if (!isTimeZone(timeZone))
+    fail(`unknown time zone ${JSON.stringify(timeZone)} (use an IANA name such as Europe/Berlin)`);
+  if (typeof input.jobType !== 'string' || !NAME_PATTERN.test(input.jobType))
+    fail(`jobType must be a job type; got ${JSON.stringify(input.jobType)}`);
   const catchUp = input.catchUpMs ?? 0;
   const catchUpMs = typeof catchUp === 'string' ? parseDuration(catchUp) : catchUp;
   if (catchUpMs === undefined || !Number.isInteger(catchUpMs) || catchUpMs < 0) {

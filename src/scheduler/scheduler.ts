@@ -8,7 +8,14 @@ import { loadNodeCron } from './load-node-cron.js';
 import type { ScheduleDefinition } from './schedule-definition.js';
 
 /** Every way a fire ends, for logs and metrics. */
-export const FIRE_OUTCOMES = ['published', 'skipped_locked', 'lock_error', 'missed', 'caught_up', 'publish_error'] as const;
+export const FIRE_OUTCOMES = [
+  'published',
+  'skipped_locked',
+  'lock_error',
+  'missed',
+  'caught_up',
+  'publish_error',
+] as const;
 
 /** How a fire ended. */
 export type FireOutcome = (typeof FIRE_OUTCOMES)[number];
@@ -82,7 +89,9 @@ export class Scheduler {
     this.#state = 'running';
     const { redis, namespace } = this.#options;
     if (!redis && this.#options.schedules.length > 0) {
-      this.#logger.warn('WARREN_REDIS_URL=none: schedules run WITHOUT per-fire locks; run exactly one scheduler, or every replica publishes every fire');
+      this.#logger.warn(
+        'WARREN_REDIS_URL=none: schedules run WITHOUT per-fire locks; run exactly one scheduler, or every replica publishes every fire',
+      );
     }
     const coordinator = redis ? new FireLock(redis, namespace) : undefined;
     const cron = loadNodeCron();
@@ -91,37 +100,55 @@ export class Scheduler {
         name: schedule.name,
         timezone: schedule.timeZone,
         logger: this.#cronLogger,
-        ...(coordinator ? { distributed: true, runCoordinator: coordinator, distributedLease: this.#options.fireLockTtlMs } : {}),
+        ...(coordinator
+          ? { distributed: true, runCoordinator: coordinator, distributedLease: this.#options.fireLockTtlMs }
+          : {}),
       });
       task.on('execution:skipped', (context) => {
         const outcome: FireOutcome = context.reason === 'not-elected' ? 'skipped_locked' : 'lock_error';
         const fireTime = context.date.toISOString();
         const err = coordinator?.takeFailure(`${schedule.name}:${fireTime}`);
-        if (outcome === 'lock_error') this.#logger.error({ schedule: schedule.name, fireTime, err }, 'fire skipped: the lock store (Redis) is unavailable');
+        if (outcome === 'lock_error')
+          this.#logger.error(
+            { schedule: schedule.name, fireTime, err },
+            'fire skipped: the lock store (Redis) is unavailable',
+          );
         else this.#logger.debug({ schedule: schedule.name, fireTime }, 'fire taken by another replica');
         this.#options.onFire?.(schedule.name, outcome);
       });
       task.on('execution:missed', (context) => {
-        this.#logger.warn({ schedule: schedule.name, fireTime: context.date.toISOString() }, 'fire missed (the process was busy or paused)');
+        this.#logger.warn(
+          { schedule: schedule.name, fireTime: context.date.toISOString() },
+          'fire missed (the process was busy or paused)',
+        );
         this.#options.onFire?.(schedule.name, 'missed');
       });
       this.#tasks.set(schedule.name, task);
       await task.start();
     }
     await Promise.all(this.#options.schedules.filter((s) => s.catchUpMs > 0).map((s) => this.#catchUp(s)));
-    this.#logger.info({ schedules: this.#options.schedules.map((s) => s.name), locks: redis ? 'redis' : 'none' }, 'scheduler started');
+    this.#logger.info(
+      { schedules: this.#options.schedules.map((s) => s.name), locks: redis ? 'redis' : 'none' },
+      'scheduler started',
+    );
   }
 
   async #fire(schedule: ScheduleDefinition, fireTime: Date, outcome: 'published' | 'caught_up'): Promise<void> {
     const messageId = fireMessageId(schedule.name, fireTime);
     try {
-      await this.#options.publish(schedule.jobType, schedule.payload, { messageId, headers: { [HEADERS.schedule]: schedule.name } });
+      await this.#options.publish(schedule.jobType, schedule.payload, {
+        messageId,
+        headers: { [HEADERS.schedule]: schedule.name },
+      });
     } catch (err) {
       this.#logger.error({ err, schedule: schedule.name, messageId }, 'scheduled publish failed');
       this.#options.onFire?.(schedule.name, 'publish_error');
       return;
     }
-    this.#logger.info({ schedule: schedule.name, messageId, jobType: schedule.jobType, outcome }, 'scheduled job published');
+    this.#logger.info(
+      { schedule: schedule.name, messageId, jobType: schedule.jobType, outcome },
+      'scheduled job published',
+    );
     this.#options.onFire?.(schedule.name, outcome);
     await this.#options.redis
       ?.set(this.#lastKey(schedule.name), fireTime.toISOString())
@@ -159,7 +186,10 @@ export class Scheduler {
       this.#options.onFire?.(schedule.name, 'lock_error');
       return;
     }
-    this.#logger.info({ schedule: schedule.name, fireTime: missed.toISOString() }, 'publishing a fire missed while no scheduler ran');
+    this.#logger.info(
+      { schedule: schedule.name, fireTime: missed.toISOString() },
+      'publishing a fire missed while no scheduler ran',
+    );
     await this.#fire(schedule, missed, 'caught_up');
   }
 
@@ -167,7 +197,9 @@ export class Scheduler {
   async describe(): Promise<ScheduleStatus[]> {
     return Promise.all(
       this.#options.schedules.map(async (schedule) => {
-        const task = this.#tasks.get(schedule.name) ?? loadNodeCron().createTask(schedule.cron, () => {}, { timezone: schedule.timeZone });
+        const task =
+          this.#tasks.get(schedule.name) ??
+          loadNodeCron().createTask(schedule.cron, () => {}, { timezone: schedule.timeZone });
         const lastFire = (await this.#options.redis?.get(this.#lastKey(schedule.name)).catch(() => null)) ?? null;
         return {
           name: schedule.name,
@@ -186,12 +218,17 @@ export class Scheduler {
   async trigger(name: string): Promise<string> {
     const schedule = this.#options.schedules.find((s) => s.name === name);
     if (!schedule) {
-      throw new IllegalStateError(`no schedule named "${name}"; known: ${this.#options.schedules.map((s) => s.name).join(', ') || '(none)'}`);
+      throw new IllegalStateError(
+        `no schedule named "${name}"; known: ${this.#options.schedules.map((s) => s.name).join(', ') || '(none)'}`,
+      );
     }
     const now = new Date();
     now.setMilliseconds(0);
     const messageId = fireMessageId(schedule.name, now);
-    return this.#options.publish(schedule.jobType, schedule.payload, { messageId, headers: { [HEADERS.schedule]: schedule.name } });
+    return this.#options.publish(schedule.jobType, schedule.payload, {
+      messageId,
+      headers: { [HEADERS.schedule]: schedule.name },
+    });
   }
 
   /** Stops every timer. Idempotent. */
@@ -208,7 +245,13 @@ export class Scheduler {
  * minute for expressions without a seconds field (only second 0 can match), and yields to the event loop every
  * thousand steps so a long window never stalls other schedules' fires.
  */
-async function latestMatch(task: ScheduledTask, expression: string, afterMs: number, nowMs: number, windowMs: number): Promise<Date | undefined> {
+async function latestMatch(
+  task: ScheduledTask,
+  expression: string,
+  afterMs: number,
+  nowMs: number,
+  windowMs: number,
+): Promise<Date | undefined> {
   const step = expression.trim().split(/\s+/).length >= 6 ? 1_000 : 60_000;
   const floor = Math.max(afterMs + 1_000, nowMs - windowMs);
   let steps = 0;

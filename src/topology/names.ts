@@ -104,7 +104,8 @@ export function delayedExchange(namespace: string): string {
  */
 export function delayRoutingKey(delaySeconds: number, jobType: string): string {
   const bits: string[] = [];
-  for (let level = DELAY_LEVELS - 1; level >= 0; level -= 1) bits.push(Math.floor(delaySeconds / 2 ** level) % 2 === 1 ? '1' : '0');
+  for (let level = DELAY_LEVELS - 1; level >= 0; level -= 1)
+    bits.push(Math.floor(delaySeconds / 2 ** level) % 2 === 1 ? '1' : '0');
   return `${bits.join('.')}.${jobType}`;
 }
 

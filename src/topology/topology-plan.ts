@@ -72,7 +72,9 @@ export function baseExchanges(namespace: string): ExchangeSpec[] {
 /** Arguments that make a quorum queue dead-letter at least once (classic queues have no such mode). */
 function atLeastOnce(settings: TopologySettings): Record<string, string> {
   // At-least-once dead-lettering needs reject-publish overflow; without it quorum queues dead-letter at most once.
-  return settings.queueType === 'quorum' ? { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } : {};
+  return settings.queueType === 'quorum'
+    ? { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' }
+    : {};
 }
 
 /**
@@ -104,7 +106,11 @@ export function tierTopology(settings: TopologySettings, delayMs: number): { que
  * A job queue dead-letters only what the broker gives up on (a message past the delivery limit, whose worker
  * crashed every time); warren's own dead-lettering publishes a confirmed copy with the error context instead.
  */
-export function jobTopology(settings: TopologySettings, jobType: string, tiersMs: readonly number[] = []): TopologyPlan {
+export function jobTopology(
+  settings: TopologySettings,
+  jobType: string,
+  tiersMs: readonly number[] = [],
+): TopologyPlan {
   const { namespace, queueType } = settings;
   const deadLettering: Record<string, string | number> =
     queueType === 'quorum' ? { 'x-delivery-limit': settings.deliveryLimit, ...atLeastOnce(settings) } : {};
@@ -145,7 +151,9 @@ export function ledgerTopology(settings: TopologySettings, jobType: string): Top
   return {
     exchanges: baseExchanges(settings.namespace),
     queues: [{ name, jobType, role: 'ledger', arguments: { 'x-queue-type': settings.queueType } }],
-    bindings: [{ queue: name, exchange: requeueExchange(settings.namespace), routingKey: replayLedgerRoutingKey(jobType) }],
+    bindings: [
+      { queue: name, exchange: requeueExchange(settings.namespace), routingKey: replayLedgerRoutingKey(jobType) },
+    ],
   };
 }
 
@@ -159,8 +167,14 @@ export interface PlannedJob {
 export function planTopology(settings: TopologySettings, jobs: readonly PlannedJob[]): TopologyPlan {
   const parts = jobs.map((job) => jobTopology(settings, job.jobType, job.tiersMs));
   const queues = new Map(parts.flatMap((part) => part.queues).map((queue) => [queue.name, queue]));
-  const bindings = new Map(parts.flatMap((part) => part.bindings).map((b) => [`${b.exchange} ${b.routingKey} ${b.queue}`, b]));
-  return { exchanges: baseExchanges(settings.namespace), queues: [...queues.values()], bindings: [...bindings.values()] };
+  const bindings = new Map(
+    parts.flatMap((part) => part.bindings).map((b) => [`${b.exchange} ${b.routingKey} ${b.queue}`, b]),
+  );
+  return {
+    exchanges: baseExchanges(settings.namespace),
+    queues: [...queues.values()],
+    bindings: [...bindings.values()],
+  };
 }
 
 /**

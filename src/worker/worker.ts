@@ -48,7 +48,13 @@ export class Worker {
     this.#logger = logger.child({ component: 'worker' });
     const { metrics } = options;
     const connection = (purpose: 'publish' | 'consume'): BrokerConnection =>
-      new BrokerConnection({ url: config.amqpUrl, purpose, heartbeatSeconds: config.heartbeatSeconds, logger, metrics });
+      new BrokerConnection({
+        url: config.amqpUrl,
+        purpose,
+        heartbeatSeconds: config.heartbeatSeconds,
+        logger,
+        metrics,
+      });
     this.#consumeConnection = connection('consume');
     this.#publishConnection = connection('publish');
     this.#publisher = new Publisher(this.#publishConnection, {
@@ -60,7 +66,10 @@ export class Worker {
     });
     metrics?.watchPublishBuffer(() => this.#publisher.bufferLength);
     // Made on first use: only schedules, idempotent jobs and scheduled jobs (from any replica) need Redis.
-    const redis = config.redisUrl === 'none' ? undefined : new LazyRedis(config.redisUrl, logger, `warren:${config.namespace}:worker:${hostname()}:${process.pid}`);
+    const redis =
+      config.redisUrl === 'none'
+        ? undefined
+        : new LazyRedis(config.redisUrl, logger, `warren:${config.namespace}:worker:${hostname()}:${process.pid}`);
     this.#redis = redis;
     const dedup = redis ? new DedupStore(() => redis.get(), config.namespace, config.dedupTtlMs) : undefined;
     this.#consumers = registry.list().map(
@@ -164,12 +173,15 @@ export class Worker {
     this.#state = 'stopping';
     const { shutdownGraceMs } = this.#options.config;
     await step(this.#logger, 'stop scheduler', async () => this.#scheduler?.stop());
-    await Promise.all(this.#consumers.map((consumer) => step(this.#logger, 'cancel consumer', () => consumer.stopConsuming())));
+    await Promise.all(
+      this.#consumers.map((consumer) => step(this.#logger, 'cancel consumer', () => consumer.stopConsuming())),
+    );
     this.#logger.info({ inFlight: this.inFlight, graceMs: shutdownGraceMs }, 'draining in-flight jobs');
     const abortWaitMs = this.#options.abortWaitMs ?? 5_000;
     const left = await Promise.all(this.#consumers.map((consumer) => consumer.drain(shutdownGraceMs, abortWaitMs)));
     const abandoned = left.reduce((a, b) => a + b, 0);
-    if (abandoned > 0) this.#logger.warn({ abandoned }, 'jobs still running after abort; the broker will redeliver them');
+    if (abandoned > 0)
+      this.#logger.warn({ abandoned }, 'jobs still running after abort; the broker will redeliver them');
     await this.#closeAll();
     this.#state = 'stopped';
     this.#logger.info('worker stopped');

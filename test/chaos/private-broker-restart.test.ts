@@ -24,7 +24,6 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-
 describe('broker restart (stop_app/start_app of a private node) with jobs waiting in a retry tier', () => {
   it('none lost: the worker reconnects by itself and every job succeeds on its second attempt', async () => {
     const node = broker as PrivateBroker;
@@ -51,7 +50,9 @@ describe('broker restart (stop_app/start_app of a private node) with jobs waitin
     await client.start();
     const live = worker;
 
-    const ids = await Promise.all(Array.from({ length: JOBS }, (_, i) => (client as WarrenClient).publish('restart.job', { i })));
+    const ids = await Promise.all(
+      Array.from({ length: JOBS }, (_, i) => (client as WarrenClient).publish('restart.job', { i })),
+    );
     const tier = retryQueue(config.namespace, TIER_MS);
     // Every first attempt failed and its retry copy is confirmed in the tier (the original is acked after that).
     await waitFor('every job failed once', () => (outcomes.get('retry') ?? 0) === JOBS, 20_000);

@@ -69,10 +69,17 @@ describe('delayed jobs across a broker restart (stop_app/start_app of a private 
     await waitFor('the worker to reconnect', () => live.ready, 30_000);
 
     const lastDue = Math.max(...due.values());
-    await waitFor(`all ${JOBS} delayed jobs`, () => arrivals.size === JOBS, Math.max(lastDue - Date.now(), 0) + 20_000, 100);
+    await waitFor(
+      `all ${JOBS} delayed jobs`,
+      () => arrivals.size === JOBS,
+      Math.max(lastDue - Date.now(), 0) + 20_000,
+      100,
+    );
     const early: string[] = [];
     for (const [id, list] of arrivals) {
-      for (const { at, dueAt } of list) if (at < dueAt || at < (due.get(id) as number)) early.push(`${id}: ${Math.max(dueAt, due.get(id) as number) - at} ms early`);
+      for (const { at, dueAt } of list)
+        if (at < dueAt || at < (due.get(id) as number))
+          early.push(`${id}: ${Math.max(dueAt, due.get(id) as number) - at} ms early`);
     }
     expect(early).toEqual([]);
     // At-least-once: a copy dead-lettered across the restart may arrive twice, never not at all.

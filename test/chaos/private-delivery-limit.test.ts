@@ -31,7 +31,11 @@ afterAll(async () => {
 });
 
 /** Queue depth and one basic.get on the private node. */
-async function inspect(url: string, queue: string, take: boolean): Promise<{ depth: number; message: GetMessage | false }> {
+async function inspect(
+  url: string,
+  queue: string,
+  take: boolean,
+): Promise<{ depth: number; message: GetMessage | false }> {
   const connection = await amqp.connect(url);
   try {
     const channel = await connection.createChannel();
@@ -77,13 +81,18 @@ describe('a handler that kills its worker process (process.exit) on one message,
 
     // The first run declares the topology; publish only then (publishes are mandatory: no queue, no publish).
     await runs[0]?.waitForOutput(/"msg":"worker started"/, 30_000);
-    client = new WarrenClient({ config: testConfig({ amqpUrl: node.url, namespace }), logger: memoryLogger('warn').logger });
+    client = new WarrenClient({
+      config: testConfig({ amqpUrl: node.url, namespace }),
+      logger: memoryLogger('warn').logger,
+    });
     await client.start();
     const normalIds = Array.from({ length: NORMAL }, (_, i) => `normal-${i}`);
     // Half before the poison (handled before the first crash), half after (handled once it is dead-lettered).
-    for (const [i, id] of normalIds.slice(0, NORMAL / 2).entries()) await client.publish(JOB_TYPE, { i }, { messageId: id });
+    for (const [i, id] of normalIds.slice(0, NORMAL / 2).entries())
+      await client.publish(JOB_TYPE, { i }, { messageId: id });
     await client.publish(JOB_TYPE, { poison: true }, { messageId: 'poison' });
-    for (const [i, id] of normalIds.slice(NORMAL / 2).entries()) await client.publish(JOB_TYPE, { i: NORMAL / 2 + i }, { messageId: id });
+    for (const [i, id] of normalIds.slice(NORMAL / 2).entries())
+      await client.publish(JOB_TYPE, { i: NORMAL / 2 + i }, { messageId: id });
 
     const dead = deadQueue(namespace, JOB_TYPE);
     try {
@@ -131,6 +140,7 @@ describe('a handler that kills its worker process (process.exit) on one message,
     expect(crashes.map((line) => line['attempt'])).toEqual(Array.from({ length: DELIVERY_LIMIT + 1 }, (_, k) => k + 1));
     expect(exits).toEqual([...Array.from({ length: DELIVERY_LIMIT + 1 }, () => 1), 0]);
     // Each of those runs died of the poison, not of something else (a restart gets it before "worker started").
-    for (const run of runs.slice(0, -1)) expect(logLines(run.stdout()).filter((line) => line['event'] === 'crashing')).toHaveLength(1);
+    for (const run of runs.slice(0, -1))
+      expect(logLines(run.stdout()).filter((line) => line['event'] === 'crashing')).toHaveLength(1);
   });
 });

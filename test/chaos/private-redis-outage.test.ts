@@ -61,11 +61,17 @@ describe('Redis down at a cron fire (a private redis-server)', () => {
     await sleep(4_000);
     redis.resume();
     const resumedAt = Date.now();
-    await waitFor('a fire after the pause to be published', () => published.some((p) => fireTimeOf(p.messageId) >= resumedAt + 1_000), 8_000);
+    await waitFor(
+      'a fire after the pause to be published',
+      () => published.some((p) => fireTimeOf(p.messageId) >= resumedAt + 1_000),
+      8_000,
+    );
     await Promise.all(replicas.map((r) => r.scheduler.stop()));
 
     // The fires of the pause were skipped (fail closed), by both replicas, and counted.
-    const down = published.filter((p) => fireTimeOf(p.messageId) > pausedAt + 1_000 && fireTimeOf(p.messageId) < resumedAt - 1_000);
+    const down = published.filter(
+      (p) => fireTimeOf(p.messageId) > pausedAt + 1_000 && fireTimeOf(p.messageId) < resumedAt - 1_000,
+    );
     expect(down).toEqual([]);
     // Every fire whose lock request went out while Redis was paused, and timed out before it resumed, was skipped by
     // both replicas.
@@ -73,7 +79,9 @@ describe('Redis down at a cron fire (a private redis-server)', () => {
     for (let t = Math.ceil(pausedAt / 1000) * 1000; t <= resumedAt - 1_500; t += 1000) pausedFires.push(t);
     expect(pausedFires.length).toBeGreaterThanOrEqual(2);
     for (const { fires, lines } of replicas) {
-      const skipped = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'fire skipped: the lock store (Redis) is unavailable');
+      const skipped = lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l['msg'] === 'fire skipped: the lock store (Redis) is unavailable');
       const skippedFires = new Set(skipped.map((l) => Date.parse(String(l['fireTime']))));
       for (const t of pausedFires) expect(skippedFires.has(t), `fire ${new Date(t).toISOString()} skipped`).toBe(true);
       expect(fires.filter((f) => f.outcome === 'lock_error').length).toBe(skipped.length);
@@ -103,7 +111,9 @@ describe('Redis down at a cron fire (a private redis-server)', () => {
     const { logger, lines } = memoryLogger('info');
     const worker = new Worker({
       config,
-      registry: new Registry().add([defineJob('tick.r', (_payload, ctx) => void runs.push({ jobId: ctx.jobId, at: Date.now() }))]),
+      registry: new Registry().add([
+        defineJob('tick.r', (_payload, ctx) => void runs.push({ jobId: ctx.jobId, at: Date.now() })),
+      ]),
       schedules: [everySecond],
       logger,
       onFire: (_schedule, outcome) => fires.push({ outcome, at: Date.now() }),
@@ -128,7 +138,9 @@ describe('Redis down at a cron fire (a private redis-server)', () => {
     expect(during.length).toBeGreaterThanOrEqual(2);
     expect(during.every((f) => f.outcome === 'lock_error')).toBe(true);
     expect(lines.join('')).toContain('fire skipped: the lock store (Redis) is unavailable');
-    expect(runs.filter((r) => fireTimeOf(r.jobId) > killedAt + 1_000 && fireTimeOf(r.jobId) < restartedAt - 1_000)).toEqual([]);
+    expect(
+      runs.filter((r) => fireTimeOf(r.jobId) > killedAt + 1_000 && fireTimeOf(r.jobId) < restartedAt - 1_000),
+    ).toEqual([]);
     // One run per fire, and the worker came back within a few fires of the restart.
     const ids = runs.map((r) => r.jobId);
     expect(ids.length).toBe(new Set(ids).size);
@@ -153,7 +165,11 @@ describe('Redis down at a cron fire (a private redis-server)', () => {
     });
     cleanups.push(() => worker.stop());
     await worker.start();
-    await waitFor('fires skipped while Redis is down', () => fires.filter((f) => f.outcome === 'lock_error').length >= 2, 5_000);
+    await waitFor(
+      'fires skipped while Redis is down',
+      () => fires.filter((f) => f.outcome === 'lock_error').length >= 2,
+      5_000,
+    );
     expect(runs).toEqual([]);
     await redis.start();
     const startedAt = Date.now();

@@ -25,19 +25,39 @@ describe('the README quick-start path', () => {
     const worker = startWorker([], env);
     await worker.waitForOutput(/"msg":"worker started"/);
     expect(worker.stderr()).toMatch(new RegExp(`email.send → ${namespace}\\.job\\.email\\.send \\(concurrency 20\\)`));
-    expect(worker.stderr()).toMatch(new RegExp(`report.generate → ${namespace}\\.job\\.report\\.generate \\(concurrency 2\\)`));
+    expect(worker.stderr()).toMatch(
+      new RegExp(`report.generate → ${namespace}\\.job\\.report\\.generate \\(concurrency 2\\)`),
+    );
 
-    const published = await runWarren(['publish', 'email.send', '{"to":"a@example.com","subject":"Hi","body":"Hello"}', '--id', 'quickstart-1'], env);
+    const published = await runWarren(
+      ['publish', 'email.send', '{"to":"a@example.com","subject":"Hi","body":"Hello"}', '--id', 'quickstart-1'],
+      env,
+    );
     expect(published).toMatchObject({ code: 0, stdout: 'quickstart-1\n' });
-    const report = await runWarren(['publish', 'report.generate', '{"reportId":"r-1","kind":"audit","from":"2026-01-01","to":"2026-01-31"}', '--json'], env);
+    const report = await runWarren(
+      [
+        'publish',
+        'report.generate',
+        '{"reportId":"r-1","kind":"audit","from":"2026-01-01","to":"2026-01-31"}',
+        '--json',
+      ],
+      env,
+    );
     expect(report.code).toBe(0);
     const { messageId } = JSON.parse(report.stdout) as { messageId: string };
 
     await worker.waitForOutput(/"msg":"e-mail sent"/);
     await worker.waitForOutput(/"msg":"report ready"/);
     const lines = logLines(worker.stdout());
-    expect(lines.find((l) => l['msg'] === 'e-mail sent')).toMatchObject({ jobId: 'quickstart-1', jobType: 'email.send', attempt: 1 });
-    expect(lines.find((l) => l['msg'] === 'report ready')).toMatchObject({ jobId: messageId, jobType: 'report.generate' });
+    expect(lines.find((l) => l['msg'] === 'e-mail sent')).toMatchObject({
+      jobId: 'quickstart-1',
+      jobType: 'email.send',
+      attempt: 1,
+    });
+    expect(lines.find((l) => l['msg'] === 'report ready')).toMatchObject({
+      jobId: messageId,
+      jobType: 'report.generate',
+    });
 
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
@@ -90,12 +110,17 @@ describe('graceful shutdown', () => {
 describe('startup failures exit non-zero with one clear line', () => {
   it('wrong password: a clear error and exit 1, promptly', async () => {
     const started = Date.now();
-    const result = await runWarren(['start'], { WARREN_AMQP_URL: 'amqp://guest:nope@127.0.0.1:5672', WARREN_NAMESPACE: uniqueNamespace('e2e') });
+    const result = await runWarren(['start'], {
+      WARREN_AMQP_URL: 'amqp://guest:nope@127.0.0.1:5672',
+      WARREN_NAMESPACE: uniqueNamespace('e2e'),
+    });
     expect(result.code).toBe(1);
     // The refused login itself is reported within 2 s (startup-errors.test.ts measures it in-process); here the
     // budget also covers starting Node and compiling the .ts handlers, which a loaded machine can slow.
     expect(Date.now() - started).toBeLessThan(4_000);
-    expect(result.stderr).toMatch(/^warren: RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672 refused the login of user "guest"/m);
+    expect(result.stderr).toMatch(
+      /^warren: RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672 refused the login of user "guest"/m,
+    );
     expect(result.stderr + result.stdout).not.toContain('nope');
   });
 

@@ -21,7 +21,8 @@ async function setUp(count: number): Promise<{ namespace: string; env: Record<st
 async function expectEachExactlyOnce(namespace: string, ids: readonly string[]): Promise<void> {
   const copies = await drainQueue(jobQueue(namespace, 'dlq.replay'));
   const seen = new Map<string, number>();
-  for (const copy of copies) seen.set(String(copy.properties.messageId), (seen.get(String(copy.properties.messageId)) ?? 0) + 1);
+  for (const copy of copies)
+    seen.set(String(copy.properties.messageId), (seen.get(String(copy.properties.messageId)) ?? 0) + 1);
   const duplicated = [...seen].filter(([, times]) => times > 1).map(([id]) => id);
   expect(duplicated, 'republished more than once').toEqual([]);
   // All in one assertion, so that a lost dead letter shows where it is not: not republished, and still (or no
@@ -52,7 +53,13 @@ describe('warren dlq replay is exactly once across a kill', () => {
 
     const rerun = await runWarren(['dlq', 'replay', 'dlq.replay', '--json'], env);
     expect(rerun.code, rerun.stderr).toBe(0);
-    const summary = JSON.parse(rerun.stdout) as { replayed: number; skipped: number; remaining: number; total: number; ledger: string };
+    const summary = JSON.parse(rerun.stdout) as {
+      replayed: number;
+      skipped: number;
+      remaining: number;
+      total: number;
+      ledger: string;
+    };
     // Without the ledger, the 150th dead letter would be sent a second time; with it, the rerun recognises it.
     expect(summary.skipped).toBeGreaterThanOrEqual(1);
     expect(summary).toMatchObject({ total: left, remaining: 0, ledger: 'purged' });

@@ -12,7 +12,9 @@ afterEach(async () => {
 });
 
 /** A namespace where only `dlq.replay` is declared, holding `count` dead letters. */
-async function namespaceWithDeadLetters(count: number): Promise<{ namespace: string; env: Record<string, string>; ids: string[] }> {
+async function namespaceWithDeadLetters(
+  count: number,
+): Promise<{ namespace: string; env: Record<string, string>; ids: string[] }> {
   const namespace = uniqueNamespace('e2e');
   cleanups.push(() => deleteNamespace(namespace, ['dlq.replay', 'dlq.other']));
   const ids = await fillDeadLetters(namespace, ['dlq.replay'], count);
@@ -21,7 +23,10 @@ async function namespaceWithDeadLetters(count: number): Promise<{ namespace: str
 
 describe('warren dlq', () => {
   it('--help on dlq and each subcommand', async () => {
-    for (const args of [['dlq', '--help'], ...['list', 'peek', 'replay', 'purge'].map((sub) => ['dlq', sub, '--help'])]) {
+    for (const args of [
+      ['dlq', '--help'],
+      ...['list', 'peek', 'replay', 'purge'].map((sub) => ['dlq', sub, '--help']),
+    ]) {
       const result = await runWarren(args);
       expect(result.code, args.join(' ')).toBe(0);
       expect(result.stdout, args.join(' ')).toMatch(/^Usage: warren dlq/);
@@ -79,7 +84,10 @@ describe('warren dlq', () => {
     );
     expect(await queueDepth(deadQueue(namespace, 'dlq.replay'))).toBe(4);
     const purged = await runWarren(['dlq', 'purge', 'dlq.replay', '--yes'], env);
-    expect(purged).toMatchObject({ code: 0, stdout: `purged 4 dead letters of "dlq.replay" from ${deadQueue(namespace, 'dlq.replay')}\n` });
+    expect(purged).toMatchObject({
+      code: 0,
+      stdout: `purged 4 dead letters of "dlq.replay" from ${deadQueue(namespace, 'dlq.replay')}\n`,
+    });
     expect(await queueDepth(deadQueue(namespace, 'dlq.replay'))).toBe(0);
   });
 
@@ -87,7 +95,9 @@ describe('warren dlq', () => {
     const { namespace, env, ids } = await namespaceWithDeadLetters(20);
     const dry = await runWarren(['dlq', 'replay', 'dlq.replay', '--dry-run', '--limit', '5'], env);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toMatch(/^dry run: would replay 5 dead letters of "dlq\.replay" to .* \(20 in .*\); nothing was changed\n/);
+    expect(dry.stdout).toMatch(
+      /^dry run: would replay 5 dead letters of "dlq\.replay" to .* \(20 in .*\); nothing was changed\n/,
+    );
     expect(dry.stdout.match(/^ {2}dl-\d+ {2}exhausted {2}\d{4}-/gm)).toHaveLength(5);
     expect(await queueDepth(deadQueue(namespace, 'dlq.replay'))).toBe(20);
 
@@ -104,10 +114,16 @@ describe('warren dlq', () => {
 
   it('names the job type when its dead-letter queue does not exist', async () => {
     const env = { WARREN_NAMESPACE: uniqueNamespace('e2e') };
-    for (const args of [['peek', 'dlq.nowhere'], ['replay', 'dlq.nowhere'], ['purge', 'dlq.nowhere', '--yes']]) {
+    for (const args of [
+      ['peek', 'dlq.nowhere'],
+      ['replay', 'dlq.nowhere'],
+      ['purge', 'dlq.nowhere', '--yes'],
+    ]) {
       const result = await runWarren(['dlq', ...args], env);
       expect(result.code, args.join(' ')).toBe(1);
-      expect(result.stderr).toMatch(/^warren: job type "dlq\.nowhere" has no dead-letter queue: e2e-.*\.dead\.dlq\.nowhere does not exist/);
+      expect(result.stderr).toMatch(
+        /^warren: job type "dlq\.nowhere" has no dead-letter queue: e2e-.*\.dead\.dlq\.nowhere does not exist/,
+      );
     }
   });
 });

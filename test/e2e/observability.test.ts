@@ -60,7 +60,12 @@ interface LiveWorker {
 async function startWorker(): Promise<LiveWorker> {
   const namespace = uniqueNamespace('obs');
   cleanups.push(() => deleteNamespace(namespace, JOB_TYPES));
-  const proc = spawnWarren(['start'], { WARREN_NAMESPACE: namespace, WARREN_HTTP_PORT: '0', WARREN_LOG_LEVEL: 'warn', WARREN_DEDUP_TTL_MS: '2m' });
+  const proc = spawnWarren(['start'], {
+    WARREN_NAMESPACE: namespace,
+    WARREN_HTTP_PORT: '0',
+    WARREN_LOG_LEVEL: 'warn',
+    WARREN_DEDUP_TTL_MS: '2m',
+  });
   cleanups.push(async () => {
     if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
     await proc.exited;
@@ -90,7 +95,11 @@ async function driveWorkload(worker: LiveWorker, client: WarrenClient, ok: numbe
     'the workload to be settled',
     async () => {
       const samples = metricSamples(await worker.scrape());
-      return samples.get(processed('success')) === ok && samples.get(processed('dead')) === 1 && samples.get(processed('invalid')) === 1;
+      return (
+        samples.get(processed('success')) === ok &&
+        samples.get(processed('dead')) === 1 &&
+        samples.get(processed('invalid')) === 1
+      );
     },
     20_000,
     100,
@@ -99,12 +108,16 @@ async function driveWorkload(worker: LiveWorker, client: WarrenClient, ok: numbe
 
 /** Metric families of RabbitMQ's plugin: the aggregated /metrics and the /metrics/detailed scrape Prometheus is configured with. */
 async function rabbitmqFamilies(): Promise<Map<string, string>> {
-  const config = (await loadYaml(FILES.prometheusConfig)) as { scrape_configs: Array<{ job_name: string; metrics_path?: string; params?: Record<string, string[]> }> };
+  const config = (await loadYaml(FILES.prometheusConfig)) as {
+    scrape_configs: Array<{ job_name: string; metrics_path?: string; params?: Record<string, string[]> }>;
+  };
   const families = new Map<string, string>();
   const rabbitJobs = config.scrape_configs.filter((job) => job.job_name.startsWith('rabbitmq'));
   expect(rabbitJobs.length).toBeGreaterThanOrEqual(2);
   for (const job of rabbitJobs) {
-    const query = new URLSearchParams(Object.entries(job.params ?? {}).flatMap(([key, values]) => values.map((v): [string, string] => [key, v]))).toString();
+    const query = new URLSearchParams(
+      Object.entries(job.params ?? {}).flatMap(([key, values]) => values.map((v): [string, string] => [key, v])),
+    ).toString();
     const url = `${RABBITMQ_METRICS}${job.metrics_path ?? '/metrics'}${query ? `?${query}` : ''}`;
     let text: string;
     try {
@@ -127,14 +140,21 @@ describe('metric names used by the dashboard, the alerts and docs/metrics.md', (
     const warren = metricFamilies(await worker.scrape());
     const rabbitmq = await rabbitmqFamilies();
     // Families of warren's own metric set are declared even before their first sample.
-    for (const family of ['warren_retries_total', 'warren_scheduler_fires_total', 'warren_reconnects_total', 'warren_stale_settles_total']) {
+    for (const family of [
+      'warren_retries_total',
+      'warren_scheduler_fires_total',
+      'warren_reconnects_total',
+      'warren_stale_settles_total',
+    ]) {
       expect(warren.get(family), family).toBe('counter');
     }
     expect(warren.get('warren_job_duration_seconds')).toBe('histogram');
 
     const dashboard = loadJson(FILES.dashboard) as Dashboard;
     const rules = (await loadYaml(FILES.alerts)) as RuleGroups;
-    const uses = [...dashboardExpressions(dashboard), ...alertExpressions(rules)].flatMap(({ where, expr }) => metricNames(expr).map((name) => ({ where, name })));
+    const uses = [...dashboardExpressions(dashboard), ...alertExpressions(rules)].flatMap(({ where, expr }) =>
+      metricNames(expr).map((name) => ({ where, name })),
+    );
     const names = new Set(uses.map((u) => u.name));
     expect(names.size, 'metric names found in the dashboard and rules').toBeGreaterThanOrEqual(20);
     const missing = uses.filter(({ name }) => name !== 'up' && !hasMetric(warren, name) && !hasMetric(rabbitmq, name));
@@ -174,7 +194,9 @@ describe('a real Prometheus scraping warren start and RabbitMQ, with the alert r
     const { namespace } = worker;
     const client = await startClient(namespace);
 
-    const shipped = (await loadYaml(FILES.prometheusConfig)) as { scrape_configs: Array<Record<string, unknown> & { job_name: string }> };
+    const shipped = (await loadYaml(FILES.prometheusConfig)) as {
+      scrape_configs: Array<Record<string, unknown> & { job_name: string }>;
+    };
     const rabbitJobs = shipped.scrape_configs
       .filter((job) => job.job_name.startsWith('rabbitmq'))
       .map((job) => ({ ...job, static_configs: [{ targets: [new URL(RABBITMQ_METRICS).host] }] }));
@@ -185,7 +207,10 @@ describe('a real Prometheus scraping warren start and RabbitMQ, with the alert r
     const prometheus: TestPrometheus = await startPrometheus(
       {
         global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
-        scrape_configs: [{ job_name: 'warren-workers', static_configs: [{ targets: [`127.0.0.1:${worker.port}`] }] }, ...rabbitJobs],
+        scrape_configs: [
+          { job_name: 'warren-workers', static_configs: [{ targets: [`127.0.0.1:${worker.port}`] }] },
+          ...rabbitJobs,
+        ],
       },
       { 'alerts.yml': ourRules },
     );
@@ -210,7 +235,12 @@ describe('a real Prometheus scraping warren start and RabbitMQ, with the alert r
     const targets = await prometheus.targets();
     expect(targets.find((t) => t.job === 'warren-workers')?.scrapeUrl).toBe(`http://127.0.0.1:${worker.port}/metrics`);
     // Prometheus has seen the empty dead-letter queue before anything is dead-lettered (for the growth alert).
-    await waitFor('the empty dead-letter queue in Prometheus', async () => (await value(`rabbitmq_detailed_queue_messages{queue="${namespace}.dead.email.send"}`)) === 0, 15_000, 200);
+    await waitFor(
+      'the empty dead-letter queue in Prometheus',
+      async () => (await value(`rabbitmq_detailed_queue_messages{queue="${namespace}.dead.email.send"}`)) === 0,
+      15_000,
+      200,
+    );
 
     const OK = 5;
     await driveWorkload(worker, client, OK);
@@ -221,18 +251,26 @@ describe('a real Prometheus scraping warren start and RabbitMQ, with the alert r
     const expected = { success: OK, dead: 1, invalid: 1, retry: 0, timeout: 0, duplicate: 0 };
     // Counters only grow: once Prometheus has the settled counts they stay; more than expected never matches.
     const sorted = (record: Record<string, number>): string => JSON.stringify(Object.entries(record).sort());
-    await waitFor('Prometheus to scrape the settled workload', async () => sorted(await outcomes()) === sorted(expected), 15_000, 200).catch(
-      async (error: Error) => {
-        throw new Error(`${error.message}: last ${JSON.stringify(await outcomes())}`);
-      },
-    );
+    await waitFor(
+      'Prometheus to scrape the settled workload',
+      async () => sorted(await outcomes()) === sorted(expected),
+      15_000,
+      200,
+    ).catch(async (error: Error) => {
+      throw new Error(`${error.message}: last ${JSON.stringify(await outcomes())}`);
+    });
     expect(await outcomes()).toEqual(expected);
     expect(await value('warren_jobs_processed_total{job="warren-workers",outcome="success"}')).toBe(OK);
     expect(await value('warren_dead_letters_total{job_type="email.send",reason="non_retryable"}')).toBe(1);
     expect(await value(`warren_jobs_in_flight{queue="${namespace}.job.email.send"}`)).toBe(0);
     expect(await value('min(warren_connection_up{job="warren-workers"})')).toBe(1);
     expect(await value(`rabbitmq_detailed_queue_consumers{queue="${namespace}.job.email.send"}`)).toBe(1);
-    await waitFor('the dead letters in RabbitMQ', async () => (await value(`rabbitmq_detailed_queue_messages{queue="${namespace}.dead.email.send"}`)) === 2, 15_000, 200);
+    await waitFor(
+      'the dead letters in RabbitMQ',
+      async () => (await value(`rabbitmq_detailed_queue_messages{queue="${namespace}.dead.email.send"}`)) === 2,
+      15_000,
+      200,
+    );
 
     // Every dashboard and alert query evaluates on Prometheus; the panels this workload feeds return data.
     const dashboard = loadJson(FILES.dashboard) as Dashboard;
@@ -267,10 +305,15 @@ describe('a real Prometheus scraping warren start and RabbitMQ, with the alert r
       'CPU',
       'Resident memory',
     ];
-    expect(empty.filter((where) => fed.some((title) => where.startsWith(`panel "${title}" `))), 'panels without data').toEqual([]);
+    expect(
+      empty.filter((where) => fed.some((title) => where.startsWith(`panel "${title}" `))),
+      'panels without data',
+    ).toEqual([]);
 
     const active = async (alertname: string, labels: Record<string, string> = {}): Promise<boolean> =>
-      (await prometheus.alerts()).some((a) => a.labels['alertname'] === alertname && Object.entries(labels).every(([k, v]) => a.labels[k] === v));
+      (await prometheus.alerts()).some(
+        (a) => a.labels['alertname'] === alertname && Object.entries(labels).every(([k, v]) => a.labels[k] === v),
+      );
     for (const [alertname, labels] of [
       ['WarrenJobsDeadLettered', { job_type: 'email.send', reason: 'non_retryable' }],
       ['WarrenJobsDeadLettered', { job_type: 'email.send', reason: 'invalid_payload' }],
@@ -292,7 +335,12 @@ describe('a real Prometheus scraping warren start and RabbitMQ, with the alert r
       ['WarrenNoWorkers', {}],
       ['WarrenQueueWithoutConsumers', { queue: `${namespace}.job.email.send` }],
     ] as const) {
-      await waitFor(`alert ${alertname} ${JSON.stringify(labels)}${context()}`, () => active(alertname, labels), 20_000, 200);
+      await waitFor(
+        `alert ${alertname} ${JSON.stringify(labels)}${context()}`,
+        () => active(alertname, labels),
+        20_000,
+        200,
+      );
     }
   }, 120_000);
 });

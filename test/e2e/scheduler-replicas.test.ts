@@ -34,14 +34,24 @@ async function setup(fireLockTtl: string) {
   const consumer = new Worker({
     config,
     registry: new Registry().add([
-      defineJob(JOB_TYPE, (_payload, ctx) => void arrivals.push({ jobId: ctx.jobId, schedule: ctx.headers[HEADERS.schedule], at: Date.now() }), { concurrency: 50 }),
+      defineJob(
+        JOB_TYPE,
+        (_payload, ctx) =>
+          void arrivals.push({ jobId: ctx.jobId, schedule: ctx.headers[HEADERS.schedule], at: Date.now() }),
+        { concurrency: 50 },
+      ),
     ]),
     logger: memoryLogger('silent').logger,
   });
   cleanups.push(() => consumer.stop());
   await consumer.start();
 
-  const env = { WARREN_NAMESPACE: namespace, WARREN_SCHEDULES: SCHEDULES_FILE, WARREN_FIRE_LOCK_TTL_MS: fireLockTtl, WARREN_LOG_LEVEL: 'info' };
+  const env = {
+    WARREN_NAMESPACE: namespace,
+    WARREN_SCHEDULES: SCHEDULES_FILE,
+    WARREN_FIRE_LOCK_TTL_MS: fireLockTtl,
+    WARREN_LOG_LEVEL: 'info',
+  };
   const replicas: WarrenProcess[] = [];
   const startReplicas = async (count: number): Promise<WarrenProcess[]> => {
     const started = Array.from({ length: count }, () => {
@@ -116,7 +126,11 @@ describe('warren scheduler replicas (per-second schedule, per-fire locks in Redi
       }),
     );
     const expected = secondsBetween(windowStart, windowEnd);
-    await waitFor('the last fires to arrive', () => expected.slice(0, -1).every((t) => fireCounts().has(t)), 5_000).catch(() => {});
+    await waitFor(
+      'the last fires to arrive',
+      () => expected.slice(0, -1).every((t) => fireCounts().has(t)),
+      5_000,
+    ).catch(() => {});
 
     // Every arrival is a fire of the schedule, with the deterministic id <schedule>@<fire time ISO>.
     for (const arrival of arrivals) {
@@ -130,8 +144,12 @@ describe('warren scheduler replicas (per-second schedule, per-fire locks in Redi
     // Every fire time of the window arrived; at most one missing at each edge.
     const missing = gaps(expected, counts);
     const interior = missing.filter((run) => run[0] !== expected[0] && run.at(-1) !== expected.at(-1));
-    expect(interior.map((run) => run.map(iso)), `missing fires inside the window`).toEqual([]);
-    for (const run of missing) expect(run.length, `missing at an edge: ${run.map(iso).join(', ')}`).toBeLessThanOrEqual(1);
+    expect(
+      interior.map((run) => run.map(iso)),
+      `missing fires inside the window`,
+    ).toEqual([]);
+    for (const run of missing)
+      expect(run.length, `missing at an edge: ${run.map(iso).join(', ')}`).toBeLessThanOrEqual(1);
     expect(expected.length).toBeGreaterThanOrEqual(29);
 
     // The lock kept the work single too: each fire was published by exactly one replica.
@@ -203,7 +221,9 @@ describe('warren scheduler replicas (per-second schedule, per-fire locks in Redi
 
     // The paused replica skipped what it slept through (counted as missed) instead of publishing it late; the other
     // published those fires.
-    const missed = logLines(paused.stdout()).filter((line) => line['msg'] === 'fire missed (the process was busy or paused)');
+    const missed = logLines(paused.stdout()).filter(
+      (line) => line['msg'] === 'fire missed (the process was busy or paused)',
+    );
     expect(missed.length).toBeGreaterThanOrEqual(1);
     const sleptThrough = expected.filter((t) => t > pausedAt + 1_000 && t < resumedAt - 1_000);
     expect(sleptThrough.length).toBeGreaterThanOrEqual(1);

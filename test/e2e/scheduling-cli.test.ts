@@ -39,8 +39,17 @@ async function setup() {
   cleanups.push(() => deleteRedisNamespace(namespace));
   cleanups.push(() => deleteNamespace(namespace, ['cli.report', 'cli.tick']));
   const arrivals: Arrival[] = [];
-  const record = (payload: unknown, ctx: { jobId: string; jobType: string; headers: Readonly<Record<string, unknown>> }): void =>
-    void arrivals.push({ jobId: ctx.jobId, jobType: ctx.jobType, payload, headers: { ...ctx.headers }, at: Date.now() });
+  const record = (
+    payload: unknown,
+    ctx: { jobId: string; jobType: string; headers: Readonly<Record<string, unknown>> },
+  ): void =>
+    void arrivals.push({
+      jobId: ctx.jobId,
+      jobType: ctx.jobType,
+      payload,
+      headers: { ...ctx.headers },
+      at: Date.now(),
+    });
   const consumer = new Worker({
     config,
     registry: new Registry().add([defineJob('cli.report', record), defineJob('cli.tick', record)]),
@@ -53,7 +62,13 @@ async function setup() {
 
 /** The wall-clock time of an instant in a time zone, `HH:MM:SS`. */
 function wallClock(iso: string, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(new Date(iso));
+  return new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+  }).format(new Date(iso));
 }
 
 describe('warren schedules', () => {
@@ -64,7 +79,13 @@ describe('warren schedules', () => {
     const listed = JSON.parse(before.stdout) as Listed[];
     expect(listed.map((s) => s.name)).toEqual(['nightly-report', 'every-second']);
     const [nightly, tick] = listed as [Listed, Listed];
-    expect(nightly).toMatchObject({ cron: '0 3 * * *', timeZone: 'Europe/Berlin', jobType: 'cli.report', catchUpMs: 21_600_000, lastFire: null });
+    expect(nightly).toMatchObject({
+      cron: '0 3 * * *',
+      timeZone: 'Europe/Berlin',
+      jobType: 'cli.report',
+      catchUpMs: 21_600_000,
+      lastFire: null,
+    });
     expect(nightly.nextFires).toHaveLength(3);
     for (const fire of nightly.nextFires) {
       expect(fire).toMatch(/^\d{4}-\d\d-\d\dT\d\d:00:00\.000Z$/);
@@ -77,7 +98,10 @@ describe('warren schedules', () => {
     expect((nightlyTimes[2] as number) - (nightlyTimes[1] as number)).toBeLessThanOrEqual(25 * 3_600_000);
     const tickTimes = tick.nextFires.map(Date.parse);
     expect(tickTimes).toHaveLength(3);
-    expect([(tickTimes[1] as number) - (tickTimes[0] as number), (tickTimes[2] as number) - (tickTimes[1] as number)]).toEqual([1_000, 1_000]);
+    expect([
+      (tickTimes[1] as number) - (tickTimes[0] as number),
+      (tickTimes[2] as number) - (tickTimes[1] as number),
+    ]).toEqual([1_000, 1_000]);
     expect(tick.lastFire).toBeNull();
 
     // Fire: a scheduler (in-process here; `warren scheduler` itself is exercised in scheduler-replicas.test.ts) runs
@@ -107,7 +131,9 @@ describe('warren schedules', () => {
     const [nightlyAfter, tickAfter] = JSON.parse(after.stdout) as [Listed, Listed];
     expect(nightlyAfter.lastFire).toBeNull();
     expect(published).toContain(tickAfter.lastFire);
-    expect(Date.parse(String(tickAfter.lastFire))).toBeGreaterThanOrEqual(Math.max(...published.map(Date.parse)) - 1_000);
+    expect(Date.parse(String(tickAfter.lastFire))).toBeGreaterThanOrEqual(
+      Math.max(...published.map(Date.parse)) - 1_000,
+    );
 
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('nightly-report: "0 3 * * *" (Europe/Berlin) → cli.report, catch-up 21600000 ms');
@@ -132,7 +158,13 @@ describe('warren schedules', () => {
     expect(triggeredAt).toBeLessThanOrEqual(Date.now());
     await waitFor('the triggered job', () => arrivals.length > 0, 10_000);
     expect(arrivals).toEqual([
-      { jobId: messageId, jobType: 'cli.report', payload: { kind: 'nightly' }, headers: expect.objectContaining({ [HEADERS.schedule]: 'nightly-report' }), at: expect.any(Number) },
+      {
+        jobId: messageId,
+        jobType: 'cli.report',
+        payload: { kind: 'nightly' },
+        headers: expect.objectContaining({ [HEADERS.schedule]: 'nightly-report' }),
+        at: expect.any(Number),
+      },
     ]);
 
     expect(unknown.code).toBe(1);

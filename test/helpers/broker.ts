@@ -4,7 +4,15 @@ import { promisify } from 'node:util';
 import amqp, { type ChannelModel } from 'amqplib';
 import { pino, type Logger } from 'pino';
 import { DEFAULT_CONFIG, deadExchange, deadQueue, jobQueue, jobsExchange, type WarrenConfig } from 'warren';
-import { DELAY_LEVELS, delayLevel, delayedExchange, replayLedgerQueue, requeueExchange, retryExchange, retryQueue } from '../../src/topology/names.js';
+import {
+  DELAY_LEVELS,
+  delayLevel,
+  delayedExchange,
+  replayLedgerQueue,
+  requeueExchange,
+  retryExchange,
+  retryQueue,
+} from '../../src/topology/names.js';
 
 export const AMQP_URL = process.env['WARREN_TEST_AMQP_URL'] ?? DEFAULT_CONFIG.amqpUrl;
 export const run = promisify(execFile);
@@ -49,7 +57,11 @@ export async function rawConnection(): Promise<ChannelModel> {
  * ledgers, the retry tiers (the given ones and the defaults; deleting a missing queue is harmless), the delay
  * cascade and the exchanges.
  */
-export async function deleteNamespace(namespace: string, jobTypes: readonly string[], tiersMs: readonly number[] = []): Promise<void> {
+export async function deleteNamespace(
+  namespace: string,
+  jobTypes: readonly string[],
+  tiersMs: readonly number[] = [],
+): Promise<void> {
   const connection = await rawConnection();
   try {
     const channel = await connection.createChannel();
@@ -88,7 +100,12 @@ export async function queueDepth(queue: string, url = AMQP_URL): Promise<number>
 }
 
 /** Polls until `check` returns true, or fails after `timeoutMs` with `what`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000, everyMs = 50): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

@@ -27,19 +27,28 @@ export function spawnWarren(args: readonly string[], env: Record<string, string>
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   return {
     child,
     stdout: () => out,
     stderr: () => err,
     exited,
     waitForOutput: (pattern, timeoutMs = 20_000) =>
-      waitFor(`output matching ${pattern} (stdout: ${out.slice(-500)} stderr: ${err.slice(-500)})`, () => pattern.test(out) || pattern.test(err), timeoutMs),
+      waitFor(
+        `output matching ${pattern} (stdout: ${out.slice(-500)} stderr: ${err.slice(-500)})`,
+        () => pattern.test(out) || pattern.test(err),
+        timeoutMs,
+      ),
   };
 }
 
 /** Runs a `warren` command to completion. */
-export async function runWarren(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | string; stdout: string; stderr: string }> {
+export async function runWarren(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
   const proc = spawnWarren(args, env);
   const code = await proc.exited;
   return { code, stdout: proc.stdout(), stderr: proc.stderr() };

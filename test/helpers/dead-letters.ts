@@ -8,11 +8,16 @@ export async function takeDeadLetters(namespace: string, jobType: string, count:
   const messages: GetMessage[] = [];
   try {
     const channel = await connection.createChannel();
-    await waitFor(`${count} dead letters of ${jobType}`, async () => {
-      const message = await channel.get(deadQueue(namespace, jobType), { noAck: true });
-      if (message) messages.push(message);
-      return messages.length >= count;
-    }, 20_000, 20);
+    await waitFor(
+      `${count} dead letters of ${jobType}`,
+      async () => {
+        const message = await channel.get(deadQueue(namespace, jobType), { noAck: true });
+        if (message) messages.push(message);
+        return messages.length >= count;
+      },
+      20_000,
+      20,
+    );
     await channel.close();
   } finally {
     await connection.close();

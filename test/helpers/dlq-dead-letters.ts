@@ -19,7 +19,13 @@ export async function fillDeadLetters(
   try {
     const setup = await connection.createChannel();
     const settings = { namespace, queueType: DEFAULT_CONFIG.queueType, deliveryLimit: DEFAULT_CONFIG.deliveryLimit };
-    await declareTopology(setup, planTopology(settings, jobTypes.map((type) => ({ jobType: type, tiersMs: [500] }))));
+    await declareTopology(
+      setup,
+      planTopology(
+        settings,
+        jobTypes.map((type) => ({ jobType: type, tiersMs: [500] })),
+      ),
+    );
     await setup.close();
     const channel = await connection.createConfirmChannel();
     const ids: string[] = [];

@@ -1,4 +1,12 @@
-import { Registry, Worker, WarrenClient, type HandlerEntry, type SchemaMap, type WarrenConfig, type WarrenMetrics } from 'warren';
+import {
+  Registry,
+  Worker,
+  WarrenClient,
+  type HandlerEntry,
+  type SchemaMap,
+  type WarrenConfig,
+  type WarrenMetrics,
+} from 'warren';
 import { plannedJobs } from '../../src/retry/retry-policy.js';
 import { deleteNamespace, memoryLogger, testConfig } from './broker.js';
 import { deleteRedisNamespace } from './redis-server.js';
@@ -38,7 +46,11 @@ export async function startHarness(
       await client.close();
       await worker.stop();
       const jobs = plannedJobs(registry.list(), config);
-      await deleteNamespace(config.namespace, jobs.map((job) => job.jobType), jobs.flatMap((job) => job.tiersMs));
+      await deleteNamespace(
+        config.namespace,
+        jobs.map((job) => job.jobType),
+        jobs.flatMap((job) => job.tiersMs),
+      );
       // De-duplication records and schedule state live in Redis under the namespace.
       await deleteRedisNamespace(config.namespace);
     },

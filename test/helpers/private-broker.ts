@@ -1,6 +1,17 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,7 +79,9 @@ const PORT_TAKEN = /eaddrinuse|dist_port_already_used/i;
 
 /** The `sbin` directory of the newest installed 3.10 server (any version if there is no 3.10). */
 export function rabbitmqSbin(): string {
-  const servers = existsSync(SERVER_ROOT) ? readdirSync(SERVER_ROOT).filter((name) => name.startsWith('rabbitmq_server-')) : [];
+  const servers = existsSync(SERVER_ROOT)
+    ? readdirSync(SERVER_ROOT).filter((name) => name.startsWith('rabbitmq_server-'))
+    : [];
   const version = (name: string): number[] => name.slice('rabbitmq_server-'.length).split('.').map(Number);
   const newestFirst = servers.sort((a, b) => {
     const [va, vb] = [version(a), version(b)];
@@ -128,12 +141,21 @@ function erlangCookie(): string {
 /** Runs a command with a deadline; rejects with its output on a non-zero exit. */
 function runBounded(file: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, [...args], { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) {
-        const detail = `${stdout}\n${stderr}`.trim().split('\n').slice(-15).join('\n');
-        reject(new Error(`${file.split('/').pop()} ${args.join(' ')} failed (${error.killed ? `killed after ${timeoutMs} ms` : `exit ${String(error.code)}`}):\n${detail}`));
-      } else resolve(stdout);
-    });
+    execFile(
+      file,
+      [...args],
+      { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) {
+          const detail = `${stdout}\n${stderr}`.trim().split('\n').slice(-15).join('\n');
+          reject(
+            new Error(
+              `${file.split('/').pop()} ${args.join(' ')} failed (${error.killed ? `killed after ${timeoutMs} ms` : `exit ${String(error.code)}`}):\n${detail}`,
+            ),
+          );
+        } else resolve(stdout);
+      },
+    );
   });
 }
 

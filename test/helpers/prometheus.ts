@@ -36,7 +36,7 @@ export function requireBinary(name: 'promtool' | 'prometheus' | 'python3'): stri
   }
   const install =
     name === 'python3'
-      ? "install python3 and python3-yaml (apt-get install python3-yaml); it parses the YAML files under test"
+      ? 'install python3 and python3-yaml (apt-get install python3-yaml); it parses the YAML files under test'
       : "install Debian's prometheus package (apt-get install prometheus), which provides prometheus and promtool; .ci/run does this";
   throw new Error(`${name} is not installed (not found on PATH): ${install}`);
 }
@@ -58,7 +58,13 @@ export function runCommand(
     const child = execFile(
       file,
       [...args],
-      { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024, killSignal: 'SIGKILL' },
+      {
+        cwd: options.cwd ?? ROOT,
+        env: options.env ?? process.env,
+        timeout: options.timeoutMs ?? 30_000,
+        maxBuffer: 64 * 1024 * 1024,
+        killSignal: 'SIGKILL',
+      },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== 'number') {
           reject(new Error(`${file} ${args.join(' ')} failed to run: ${error.message}\n${stderr}`));
@@ -114,9 +120,36 @@ export function loadJson(relative: string): unknown {
 
 // PromQL words that look like metric names: aggregation operators, keywords and set operators.
 const PROMQL_WORDS = new Set([
-  'sum', 'min', 'max', 'avg', 'group', 'stddev', 'stdvar', 'count', 'count_values', 'bottomk', 'topk', 'quantile',
-  'limitk', 'limit_ratio', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset',
-  'and', 'or', 'unless', 'atan2', 'inf', 'nan', 'start', 'end',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'group',
+  'stddev',
+  'stdvar',
+  'count',
+  'count_values',
+  'bottomk',
+  'topk',
+  'quantile',
+  'limitk',
+  'limit_ratio',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'offset',
+  'and',
+  'or',
+  'unless',
+  'atan2',
+  'inf',
+  'nan',
+  'start',
+  'end',
 ]);
 
 /**
@@ -185,7 +218,11 @@ export interface DashboardPanel {
   readonly title?: string;
   readonly datasource?: { readonly type?: string; readonly uid?: string } | string | null;
   readonly gridPos?: { readonly x: number; readonly y: number; readonly w: number; readonly h: number };
-  readonly targets?: ReadonlyArray<{ readonly refId?: string; readonly expr?: string; readonly datasource?: { readonly uid?: string } }>;
+  readonly targets?: ReadonlyArray<{
+    readonly refId?: string;
+    readonly expr?: string;
+    readonly datasource?: { readonly uid?: string };
+  }>;
   readonly panels?: readonly DashboardPanel[];
 }
 
@@ -196,7 +233,13 @@ export interface Dashboard {
   readonly schemaVersion?: number;
   readonly panels?: readonly DashboardPanel[];
   readonly templating?: {
-    readonly list?: ReadonlyArray<{ readonly name?: string; readonly type?: string; readonly query?: unknown; readonly definition?: string; readonly datasource?: { readonly uid?: string } }>;
+    readonly list?: ReadonlyArray<{
+      readonly name?: string;
+      readonly type?: string;
+      readonly query?: unknown;
+      readonly definition?: string;
+      readonly datasource?: { readonly uid?: string };
+    }>;
   };
 }
 
@@ -218,12 +261,14 @@ export function dashboardExpressions(dashboard: Dashboard): Array<{ where: strin
   const out: Array<{ where: string; expr: string }> = [];
   for (const panel of allPanels(dashboard)) {
     for (const target of panel.targets ?? []) {
-      if (typeof target.expr === 'string') out.push({ where: `panel "${panel.title}" ${target.refId}`, expr: target.expr });
+      if (typeof target.expr === 'string')
+        out.push({ where: `panel "${panel.title}" ${target.refId}`, expr: target.expr });
     }
   }
   for (const variable of dashboard.templating?.list ?? []) {
     if (variable.type !== 'query') continue;
-    const query = typeof variable.query === 'string' ? variable.query : (variable.query as { query?: string } | undefined)?.query;
+    const query =
+      typeof variable.query === 'string' ? variable.query : (variable.query as { query?: string } | undefined)?.query;
     if (query) out.push({ where: `variable $${variable.name}`, expr: query });
   }
   return out;
@@ -243,13 +288,20 @@ export function withGrafanaVariables(expr: string, values: { namespace: string; 
 export interface RuleGroups {
   readonly groups: ReadonlyArray<{
     readonly name: string;
-    readonly rules: ReadonlyArray<{ readonly alert?: string; readonly record?: string; readonly expr: string; readonly for?: string }>;
+    readonly rules: ReadonlyArray<{
+      readonly alert?: string;
+      readonly record?: string;
+      readonly expr: string;
+      readonly for?: string;
+    }>;
   }>;
 }
 
 /** Every alerting rule expression of a rules file. */
 export function alertExpressions(rules: RuleGroups): Array<{ where: string; expr: string }> {
-  return rules.groups.flatMap((group) => group.rules.map((rule) => ({ where: `rule ${rule.alert ?? rule.record}`, expr: rule.expr })));
+  return rules.groups.flatMap((group) =>
+    group.rules.map((rule) => ({ where: `rule ${rule.alert ?? rule.record}`, expr: rule.expr })),
+  );
 }
 
 /** A TCP port that was free a moment ago. */
@@ -297,11 +349,18 @@ export interface TestPrometheus {
  * Starts Debian's `prometheus` with the given configuration object (written as JSON, which is YAML) and rule
  * files (name → text, written beside the config). Resolves once `/-/ready` answers.
  */
-export async function startPrometheus(config: Record<string, unknown>, ruleFiles: Record<string, string> = {}, timeoutMs = 30_000): Promise<TestPrometheus> {
+export async function startPrometheus(
+  config: Record<string, unknown>,
+  ruleFiles: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<TestPrometheus> {
   const binary = requireBinary('prometheus');
   const dir = mkdtempSync(join(tmpdir(), 'warren-prometheus-'));
   for (const [name, text] of Object.entries(ruleFiles)) writeFileSync(join(dir, name), text);
-  writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify({ ...config, rule_files: Object.keys(ruleFiles) }, null, 2));
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    JSON.stringify({ ...config, rule_files: Object.keys(ruleFiles) }, null, 2),
+  );
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
@@ -341,7 +400,10 @@ export async function startPrometheus(config: Record<string, unknown>, ruleFiles
       `prometheus on ${url} to be ready`,
       async () => {
         if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${output}`);
-        return fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
+        return fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) }).then(
+          (r) => r.ok,
+          () => false,
+        );
       },
       timeoutMs,
       100,
@@ -353,14 +415,24 @@ export async function startPrometheus(config: Record<string, unknown>, ruleFiles
   return {
     url,
     async query(expr) {
-      const response = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`, { signal: AbortSignal.timeout(10_000) });
+      const response = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`, {
+        signal: AbortSignal.timeout(10_000),
+      });
       const body = (await response.json()) as { status: string; data?: { result: QuerySample[] }; error?: string };
-      if (body.status !== 'success' || !body.data) throw new Error(`query failed: ${expr}\n${body.error ?? response.status}`);
+      if (body.status !== 'success' || !body.data)
+        throw new Error(`query failed: ${expr}\n${body.error ?? response.status}`);
       return body.data.result;
     },
     async targets() {
-      const data = await api<{ activeTargets: Array<{ labels: Record<string, string>; scrapeUrl: string; health: string; lastError: string }> }>('/api/v1/targets?state=active');
-      return data.activeTargets.map((t) => ({ job: t.labels['job'] ?? '', scrapeUrl: t.scrapeUrl, health: t.health, lastError: t.lastError }));
+      const data = await api<{
+        activeTargets: Array<{ labels: Record<string, string>; scrapeUrl: string; health: string; lastError: string }>;
+      }>('/api/v1/targets?state=active');
+      return data.activeTargets.map((t) => ({
+        job: t.labels['job'] ?? '',
+        scrapeUrl: t.scrapeUrl,
+        health: t.health,
+        lastError: t.lastError,
+      }));
     },
     async alerts() {
       const data = await api<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>('/api/v1/alerts');

@@ -90,11 +90,25 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   process.once('exit', killNow);
 
   const start = async (): Promise<void> => {
-    if (child && child.exitCode === null && child.signalCode === null) throw new Error(`redis-server on port ${port} is already running`);
+    if (child && child.exitCode === null && child.signalCode === null)
+      throw new Error(`redis-server on port ${port} is already running`);
     output = '';
     const spawned = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = spawned;
@@ -109,10 +123,13 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     });
     const deadline = Date.now() + startTimeoutMs;
     while (!(await answersPing(port))) {
-      if (spawned.exitCode !== null || spawned.signalCode !== null) throw new Error(`redis-server on port ${port} exited: ${output.trim()}`);
+      if (spawned.exitCode !== null || spawned.signalCode !== null)
+        throw new Error(`redis-server on port ${port} exited: ${output.trim()}`);
       if (Date.now() > deadline) {
         killNow();
-        throw new Error(`redis-server on port ${port} did not answer PING within ${startTimeoutMs} ms: ${output.trim()}`);
+        throw new Error(
+          `redis-server on port ${port} did not answer PING within ${startTimeoutMs} ms: ${output.trim()}`,
+        );
       }
       await sleep(50);
     }

@@ -10,7 +10,10 @@ export class TcpProxy {
   readonly #sockets = new Set<Socket>();
   #open = true;
 
-  constructor(readonly targetPort: number, readonly targetHost = '127.0.0.1') {
+  constructor(
+    readonly targetPort: number,
+    readonly targetHost = '127.0.0.1',
+  ) {
     this.#server = createServer((client) => {
       if (!this.#open) {
         client.destroy();

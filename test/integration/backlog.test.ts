@@ -16,7 +16,9 @@ describe('a worker started on a backlog', () => {
     const channel = await connection.createConfirmChannel();
     await declareTopology(channel, planTopology(config, [{ jobType: 'backlog.job', tiersMs: config.retryTiersMs }]));
     for (let i = 0; i < 1_000; i += 1) {
-      channel.publish(jobsExchange(config.namespace), 'backlog.job', Buffer.from(JSON.stringify({ i })), { persistent: true });
+      channel.publish(jobsExchange(config.namespace), 'backlog.job', Buffer.from(JSON.stringify({ i })), {
+        persistent: true,
+      });
     }
     await channel.waitForConfirms();
     await connection.close();

@@ -9,10 +9,20 @@ afterEach(async () => {
 
 describe('the socket of a broker connection', () => {
   it('has coalesced writes, after the first connect and after a reconnect', async () => {
-    const connection = new BrokerConnection({ url: AMQP_URL, purpose: 'consume', heartbeatSeconds: 5, logger: memoryLogger('silent').logger });
+    const connection = new BrokerConnection({
+      url: AMQP_URL,
+      purpose: 'consume',
+      heartbeatSeconds: 5,
+      logger: memoryLogger('silent').logger,
+    });
     connections.push(connection);
     await connection.start(5_000);
-    const socketOf = () => (connection.manager.connection as unknown as { connection: { stream: Record<symbol, unknown> & { write: unknown } } }).connection.stream;
+    const socketOf = () =>
+      (
+        connection.manager.connection as unknown as {
+          connection: { stream: Record<symbol, unknown> & { write: unknown } };
+        }
+      ).connection.stream;
     const first = socketOf();
     expect(first[Symbol.for('warren.coalesceWrites')]).toBe(true);
     expect((first.write as { name: string }).name).toBe('coalescedWrite');

@@ -22,7 +22,10 @@ describe('consumer recovery', () => {
     await channel.deleteQueue(jobQueue(config.namespace, 'cancel.job'));
     await connection.close();
 
-    await waitFor('re-subscribed', () => harness?.logLines.some((l) => l.includes('re-subscribed after a server-sent cancel')) ?? false);
+    await waitFor(
+      're-subscribed',
+      () => harness?.logLines.some((l) => l.includes('re-subscribed after a server-sent cancel')) ?? false,
+    );
     await waitFor('ready', () => worker.ready);
     await client.publish('cancel.job', { i: 2 });
     await waitFor('job after the cancel', () => handled.length === 2);

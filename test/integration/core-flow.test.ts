@@ -72,7 +72,9 @@ describe('publish → topic exchange → per-job-type queue → handler', () => 
 
   it('handles jobs from publishers that are not warren: plain amqplib and amqp-publish', async () => {
     const received: Array<{ payload: unknown; jobId: string }> = [];
-    harness = await startHarness([defineJob('foreign.job', (payload, ctx) => void received.push({ payload, jobId: ctx.jobId }))]);
+    harness = await startHarness([
+      defineJob('foreign.job', (payload, ctx) => void received.push({ payload, jobId: ctx.jobId })),
+    ]);
     const exchange = jobsExchange(harness.config.namespace);
 
     // Only exchange, routing key and a JSON body: no content type, no message id, not persistent.
@@ -82,10 +84,24 @@ describe('publish → topic exchange → per-job-type queue → handler', () => 
     await channel.close();
     await connection.close();
 
-    await run('amqp-publish', ['--url', harness.config.amqpUrl, '-e', exchange, '-r', 'foreign.job', '-C', 'application/json', '-p', '-b', '{"from":"amqp-publish"}']);
+    await run('amqp-publish', [
+      '--url',
+      harness.config.amqpUrl,
+      '-e',
+      exchange,
+      '-r',
+      'foreign.job',
+      '-C',
+      'application/json',
+      '-p',
+      '-b',
+      '{"from":"amqp-publish"}',
+    ]);
 
     await waitFor('both foreign jobs', () => received.length === 2);
-    expect(received.map((r) => r.payload)).toEqual(expect.arrayContaining([{ from: 'amqplib' }, { from: 'amqp-publish' }]));
+    expect(received.map((r) => r.payload)).toEqual(
+      expect.arrayContaining([{ from: 'amqplib' }, { from: 'amqp-publish' }]),
+    );
     // A job without a message id still gets one.
     expect(received.every((r) => r.jobId.length > 0)).toBe(true);
   });

@@ -46,12 +46,21 @@ describe('dead letters carry their context and are confirmed before the ack', ()
       [HEADERS.workerPid]: process.pid,
     });
     expect(String(declined?.properties.headers?.[HEADERS.errorStack])).toContain('NonRetryableError: card declined');
-    expect(declined?.properties.headers?.[HEADERS.firstFailureAt]).toBe(declined?.properties.headers?.[HEADERS.lastFailureAt]);
+    expect(declined?.properties.headers?.[HEADERS.firstFailureAt]).toBe(
+      declined?.properties.headers?.[HEADERS.lastFailureAt],
+    );
 
-    expect(byId.get('m-error')?.properties.headers).toMatchObject({ [HEADERS.reason]: 'exhausted', [HEADERS.errorName]: 'TypeError' });
-    expect(byId.get('m-string')?.properties.headers?.[HEADERS.errorMessage]).toBe('handler threw a non-Error value: "plain string"');
+    expect(byId.get('m-error')?.properties.headers).toMatchObject({
+      [HEADERS.reason]: 'exhausted',
+      [HEADERS.errorName]: 'TypeError',
+    });
+    expect(byId.get('m-string')?.properties.headers?.[HEADERS.errorMessage]).toBe(
+      'handler threw a non-Error value: "plain string"',
+    );
     expect(byId.get('m-undefined')?.properties.headers?.[HEADERS.errorMessage]).toBe('handler threw undefined');
-    expect(byId.get('m-null')?.properties.headers?.[HEADERS.errorMessage]).toBe('handler threw a non-Error value: null');
+    expect(byId.get('m-null')?.properties.headers?.[HEADERS.errorMessage]).toBe(
+      'handler threw a non-Error value: null',
+    );
 
     // Each original was acked, once: nothing is left in the job queue and each handler ran once.
     expect(calls.sort()).toEqual(['error', 'non-retryable', 'null', 'string', 'undefined']);
@@ -68,16 +77,33 @@ describe('dead letters carry their context and are confirmed before the ack', ()
     const channel = await connection.createConfirmChannel();
     const exchange = jobsExchange(config.namespace);
     channel.publish(exchange, 'strict.job', Buffer.from('{not json'), { messageId: 'bad-json' });
-    channel.publish(exchange, 'strict.job', Buffer.from('{"n":1}'), { messageId: 'bad-type', contentType: 'text/plain' });
-    channel.publish(exchange, 'strict.job', Buffer.from('{"n":"one"}'), { messageId: 'bad-schema', contentType: 'application/json' });
-    channel.publish(exchange, 'strict.job', Buffer.from('{"n":2}'), { messageId: 'good', contentType: 'application/json' });
+    channel.publish(exchange, 'strict.job', Buffer.from('{"n":1}'), {
+      messageId: 'bad-type',
+      contentType: 'text/plain',
+    });
+    channel.publish(exchange, 'strict.job', Buffer.from('{"n":"one"}'), {
+      messageId: 'bad-schema',
+      contentType: 'application/json',
+    });
+    channel.publish(exchange, 'strict.job', Buffer.from('{"n":2}'), {
+      messageId: 'good',
+      contentType: 'application/json',
+    });
     await channel.waitForConfirms();
     await connection.close();
 
     const dead = await takeDeadLetters(config.namespace, 'strict.job', 3);
-    const reasons = Object.fromEntries(dead.map((m) => [m.properties.messageId, m.properties.headers?.[HEADERS.reason]]));
-    expect(reasons).toEqual({ 'bad-json': 'invalid_payload', 'bad-type': 'invalid_payload', 'bad-schema': 'invalid_payload' });
-    const messages = Object.fromEntries(dead.map((m) => [m.properties.messageId, String(m.properties.headers?.[HEADERS.errorMessage])]));
+    const reasons = Object.fromEntries(
+      dead.map((m) => [m.properties.messageId, m.properties.headers?.[HEADERS.reason]]),
+    );
+    expect(reasons).toEqual({
+      'bad-json': 'invalid_payload',
+      'bad-type': 'invalid_payload',
+      'bad-schema': 'invalid_payload',
+    });
+    const messages = Object.fromEntries(
+      dead.map((m) => [m.properties.messageId, String(m.properties.headers?.[HEADERS.errorMessage])]),
+    );
     expect(messages['bad-json']).toMatch(/body is not valid JSON/);
     expect(messages['bad-type']).toMatch(/content type "text\/plain" is not JSON/);
     expect(messages['bad-schema']).toMatch(/schema of "strict.job": n: /);

@@ -12,10 +12,17 @@ const JOB_TYPES = ['dedup.scheduled', 'dedup.idempotent', 'dedup.plain', 'dedup.
 
 /** A worker and client on a fresh namespace, recording each handler run and each settled delivery. */
 async function start(overrides: Partial<WarrenConfig> = {}) {
-  const config = testConfig({ redisUrl: SHARED_REDIS_URL, dedupTtlMs: 120_000, retryTiersMs: [500], maxAttempts: 3, ...overrides });
+  const config = testConfig({
+    redisUrl: SHARED_REDIS_URL,
+    dedupTtlMs: 120_000,
+    retryTiersMs: [500],
+    maxAttempts: 3,
+    ...overrides,
+  });
   const runs: Array<{ jobType: string; jobId: string; attempt: number }> = [];
   const outcomes: Array<{ jobType: string; outcome: DeliveryOutcome }> = [];
-  const record = (jobType: string) => (_payload: unknown, ctx: { jobId: string; attempt: number }) => void runs.push({ jobType, jobId: ctx.jobId, attempt: ctx.attempt });
+  const record = (jobType: string) => (_payload: unknown, ctx: { jobId: string; attempt: number }) =>
+    void runs.push({ jobType, jobId: ctx.jobId, attempt: ctx.attempt });
   const handlers = [
     defineJob('dedup.scheduled', record('dedup.scheduled')),
     defineJob('dedup.idempotent', record('dedup.idempotent'), { idempotent: true }),
@@ -30,7 +37,12 @@ async function start(overrides: Partial<WarrenConfig> = {}) {
     ),
   ];
   const { logger, lines } = memoryLogger('info');
-  const worker = new Worker({ config, registry: new Registry().add(handlers), logger, onOutcome: (outcome, jobType) => outcomes.push({ jobType, outcome }) });
+  const worker = new Worker({
+    config,
+    registry: new Registry().add(handlers),
+    logger,
+    onOutcome: (outcome, jobType) => outcomes.push({ jobType, outcome }),
+  });
   const client = new WarrenClient({ config, logger });
   cleanups.push(() => deleteRedisNamespace(config.namespace));
   cleanups.push(() => deleteNamespace(config.namespace, JOB_TYPES, [500]));
@@ -38,8 +50,10 @@ async function start(overrides: Partial<WarrenConfig> = {}) {
   cleanups.push(() => client.close());
   await worker.start();
   await client.start();
-  const settled = (jobType: string): DeliveryOutcome[] => outcomes.filter((o) => o.jobType === jobType).map((o) => o.outcome);
-  const ran = (jobType: string, jobId?: string): number => runs.filter((r) => r.jobType === jobType && (jobId === undefined || r.jobId === jobId)).length;
+  const settled = (jobType: string): DeliveryOutcome[] =>
+    outcomes.filter((o) => o.jobType === jobType).map((o) => o.outcome);
+  const ran = (jobType: string, jobId?: string): number =>
+    runs.filter((r) => r.jobType === jobType && (jobId === undefined || r.jobId === jobId)).length;
   return { config, worker, client, runs, outcomes, settled, ran, lines };
 }
 
@@ -63,7 +77,11 @@ describe('consumer-side de-duplication (Redis SET NX after success)', () => {
     expect(pttl).toBeLessThanOrEqual(120_000);
 
     // Another fire of the same schedule is another job.
-    await client.publish('dedup.scheduled', { n: 2 }, { messageId: 'nightly@2026-01-02T03:00:00.000Z', headers: scheduled });
+    await client.publish(
+      'dedup.scheduled',
+      { n: 2 },
+      { messageId: 'nightly@2026-01-02T03:00:00.000Z', headers: scheduled },
+    );
     await waitFor('the next fire to run', () => ran('dedup.scheduled') === 2);
   });
 
@@ -103,7 +121,10 @@ describe('consumer-side de-duplication (Redis SET NX after success)', () => {
     const { client, ran, settled } = await start();
     await client.publish('dedup.idempotent', {}, { messageId: 'shared-id', headers: scheduled });
     await client.publish('dedup.scheduled', {}, { messageId: 'shared-id', headers: scheduled });
-    await waitFor('both to run', () => ran('dedup.idempotent', 'shared-id') === 1 && ran('dedup.scheduled', 'shared-id') === 1);
+    await waitFor(
+      'both to run',
+      () => ran('dedup.idempotent', 'shared-id') === 1 && ran('dedup.scheduled', 'shared-id') === 1,
+    );
     expect([...settled('dedup.idempotent'), ...settled('dedup.scheduled')]).toEqual(['success', 'success']);
   });
 

@@ -12,14 +12,23 @@ afterEach(async () => {
 describe('delayed jobs through the binary delay cascade', () => {
   it('delivers at or after the due time, within 1.5 s, and a short delay is not held back by a long one', async () => {
     const arrivals = new Map<string, { at: number; headers: Record<string, unknown> }>();
-    harness = await startHarness([defineJob('later.job', (_p, ctx) => void arrivals.set(ctx.jobId, { at: Date.now(), headers: { ...ctx.headers } }))]);
+    harness = await startHarness([
+      defineJob(
+        'later.job',
+        (_p, ctx) => void arrivals.set(ctx.jobId, { at: Date.now(), headers: { ...ctx.headers } }),
+      ),
+    ]);
     const { client } = harness;
     await client.publish('later.job', {}, { messageId: 'in-an-hour', delayMs: 3_600_000 });
     const published = Date.now();
     await client.publish('later.job', {}, { messageId: 'in-3s', delayMs: 3_000 });
     await client.publish('later.job', {}, { messageId: 'at-2s', runAt: new Date(published + 2_000) });
     await client.publish('later.job', {}, { messageId: 'now', delayMs: 0 });
-    await waitFor('the short delays', () => arrivals.has('in-3s') && arrivals.has('at-2s') && arrivals.has('now'), 8_000);
+    await waitFor(
+      'the short delays',
+      () => arrivals.has('in-3s') && arrivals.has('at-2s') && arrivals.has('now'),
+      8_000,
+    );
     const late = (id: string, due: number): number => (arrivals.get(id)?.at ?? 0) - (published + due);
     expect(late('in-3s', 3_000)).toBeGreaterThanOrEqual(0);
     expect(late('in-3s', 3_000)).toBeLessThanOrEqual(1_500);
@@ -33,6 +42,8 @@ describe('delayed jobs through the binary delay cascade', () => {
   it('refuses a delayed job type without a queue, and delays past the maximum', async () => {
     harness = await startHarness([defineJob('some.job', () => {})]);
     await expect(harness.client.publish('no.queue', {}, { delayMs: 5_000 })).rejects.toThrow(UnroutableError);
-    await expect(harness.client.publish('some.job', {}, { delayMs: 2 ** 28 * 1000 })).rejects.toThrow(/the longest delay is 268435455 s/);
+    await expect(harness.client.publish('some.job', {}, { delayMs: 2 ** 28 * 1000 })).rejects.toThrow(
+      /the longest delay is 268435455 s/,
+    );
   });
 });

@@ -100,7 +100,14 @@ describe('dead letters from a failing handler: peek, replay, purge', () => {
 
     failing = false;
     const summary = await replay(config, 'dlq.flaky').run();
-    expect(summary).toMatchObject({ total: 5, replayed: 5, skipped: 0, remaining: 0, ledger: 'purged', interrupted: false });
+    expect(summary).toMatchObject({
+      total: 5,
+      replayed: 5,
+      skipped: 0,
+      remaining: 0,
+      ledger: 'purged',
+      interrupted: false,
+    });
     await waitFor('the replayed jobs to run', () => runs.length === 5);
     expect(runs.map((ctx) => ctx.jobId).sort()).toEqual(ids);
     expect(runs.map((ctx) => ctx.attempt)).toEqual([1, 1, 1, 1, 1]);
@@ -130,7 +137,11 @@ describe('dead letters of the broker (delivery limit)', () => {
     const connection = await rawConnection();
     cleanups.push(() => connection.close());
     const channel = await connection.createConfirmChannel();
-    channel.sendToQueue(queue, Buffer.from('{"n":1}'), { messageId: 'crash-1', contentType: 'application/json', persistent: true });
+    channel.sendToQueue(queue, Buffer.from('{"n":1}'), {
+      messageId: 'crash-1',
+      contentType: 'application/json',
+      persistent: true,
+    });
     await channel.waitForConfirms();
     // A worker that dies with the message every time: returned until the broker gives up (delivery limit 5).
     await waitFor('the broker to dead-letter it', async () => {
@@ -140,7 +151,13 @@ describe('dead letters of the broker (delivery limit)', () => {
     });
 
     const [context] = await (await admin(config)).peek('dlq.crash', 10);
-    expect(context).toMatchObject({ messageId: 'crash-1', source: 'broker', reason: 'delivery_limit', originalQueue: queue, attempts: 1 });
+    expect(context).toMatchObject({
+      messageId: 'crash-1',
+      source: 'broker',
+      reason: 'delivery_limit',
+      originalQueue: queue,
+      attempts: 1,
+    });
     expect(context?.identity).toMatch(/^crash-1\|\d{4}-/);
 
     expect(await replay(config, 'dlq.crash').run()).toMatchObject({ replayed: 1, remaining: 0 });
@@ -165,7 +182,11 @@ describe('replay', () => {
       expect(copy.properties).toMatchObject({ contentType: 'application/json', type: 'dlq.props', deliveryMode: 2 });
       expect(typeof copy.properties.timestamp).toBe('number');
       const headers = copy.properties.headers ?? {};
-      expect(Object.keys(headers).filter((name) => name !== 'x-delivery-count').sort()).toEqual(['x-app-tag', HEADERS.replayOf]);
+      expect(
+        Object.keys(headers)
+          .filter((name) => name !== 'x-delivery-count')
+          .sort(),
+      ).toEqual(['x-app-tag', HEADERS.replayOf]);
       expect(headers['x-delivery-count'] ?? 0).toBe(0);
       expect(headers[HEADERS.replayOf]).toMatch(new RegExp(`^${String(copy.properties.messageId)}\\|`));
     }
@@ -238,9 +259,13 @@ describe('replay', () => {
     const connection = await rawConnection();
     cleanups.push(() => connection.close());
     await (await connection.createChannel()).deleteQueue(jobQueue(config.namespace, 'dlq.orphan'));
-    const error = await replay(config, 'dlq.orphan').run().catch((e: unknown) => e);
+    const error = await replay(config, 'dlq.orphan')
+      .run()
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnroutableError);
-    expect((error as Error).message).toMatch(/cannot replay the dead letters of "dlq\.orphan": its queue .*job\.dlq\.orphan does not exist/);
+    expect((error as Error).message).toMatch(
+      /cannot replay the dead letters of "dlq\.orphan": its queue .*job\.dlq\.orphan does not exist/,
+    );
     expect(await queueDepth(deadQueue(config.namespace, 'dlq.orphan'))).toBe(3);
   });
 
@@ -248,8 +273,12 @@ describe('replay', () => {
     const { config } = await withDeadLetters('dlq.locked', 2);
     const holder = await rawConnection();
     cleanups.push(() => holder.close());
-    await (await holder.createChannel()).assertQueue(replayLockQueue(config.namespace, 'dlq.locked'), { exclusive: true, durable: false });
-    const error = await replay(config, 'dlq.locked').run().catch((e: unknown) => e);
+    await (
+      await holder.createChannel()
+    ).assertQueue(replayLockQueue(config.namespace, 'dlq.locked'), { exclusive: true, durable: false });
+    const error = await replay(config, 'dlq.locked')
+      .run()
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IllegalStateError);
     expect((error as Error).message).toMatch(/another replay of "dlq\.locked" is running/);
     expect(await queueDepth(deadQueue(config.namespace, 'dlq.locked'))).toBe(2);

@@ -16,10 +16,14 @@ afterEach(async () => {
 describe('/metrics after a known workload', () => {
   it('counts exactly the successes, retries, dead letters, invalid payloads and duplicates', async () => {
     const metrics = new WarrenMetrics(new PromRegistry());
-    const work = defineJob('m.work', (payload: { mode: string }, ctx) => {
-      if (payload.mode === 'flaky' && ctx.attempt === 1) throw new Error('once');
-      if (payload.mode === 'fatal') throw new NonRetryableError('no');
-    }, { idempotent: true });
+    const work = defineJob(
+      'm.work',
+      (payload: { mode: string }, ctx) => {
+        if (payload.mode === 'flaky' && ctx.attempt === 1) throw new Error('once');
+        if (payload.mode === 'fatal') throw new NonRetryableError('no');
+      },
+      { idempotent: true },
+    );
     harness = await startHarness([work], { metrics, config: { retryTiersMs: [200] } });
     http = new HealthServer({ port: 0, ready: () => harness?.worker.ready ?? false, metrics: metrics.registry });
     const port = await http.start();
@@ -38,7 +42,8 @@ describe('/metrics after a known workload', () => {
     await connection.close();
 
     const scrape = async () => metricSamples(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
-    const processed = (outcome: string) => `warren_jobs_processed_total{queue="${config.namespace}.job.m.work",job_type="m.work",outcome="${outcome}"}`;
+    const processed = (outcome: string) =>
+      `warren_jobs_processed_total{queue="${config.namespace}.job.m.work",job_type="m.work",outcome="${outcome}"}`;
     await waitFor('the first wave', async () => (await scrape()).get(processed('success')) === 8, 15_000);
     // The duplicate only after its original succeeded, so de-duplication has recorded it.
     await client.publish('m.work', { mode: 'ok' }, { messageId: 'same' });

@@ -53,7 +53,9 @@ function service(file: Compose, name: string): ComposeService {
 
 function environment(svc: ComposeService): Record<string, string> {
   if (Array.isArray(svc.environment)) {
-    return Object.fromEntries(svc.environment.map((entry) => [entry.split('=')[0] ?? '', entry.split('=').slice(1).join('=')]));
+    return Object.fromEntries(
+      svc.environment.map((entry) => [entry.split('=')[0] ?? '', entry.split('=').slice(1).join('=')]),
+    );
   }
   return svc.environment ?? {};
 }
@@ -65,7 +67,9 @@ function bindMounts(svc: ComposeService): Array<{ source: string; target: string
       const [source, target] = volume.split(':');
       return source?.startsWith('.') && target ? [{ source, target }] : [];
     }
-    return volume.type === 'bind' && volume.source && volume.target ? [{ source: volume.source, target: volume.target }] : [];
+    return volume.type === 'bind' && volume.source && volume.target
+      ? [{ source: volume.source, target: volume.target }]
+      : [];
   });
 }
 
@@ -85,12 +89,12 @@ describe('the metric-name extraction the live tests rely on', () => {
         'histogram_quantile(0.95, sum by (job_type, le) (rate(warren_job_duration_seconds_bucket{job_type=~"$job_type"}[$__rate_interval])))',
       ),
     ).toEqual(['warren_job_duration_seconds_bucket']);
-    expect(metricNames('sum(up{job="x"}) / count(warren_connection_up) > 0.5 and on (instance) foo_total offset 10m').sort()).toEqual([
-      'foo_total',
-      'up',
-      'warren_connection_up',
-    ]);
-    expect(metricNames('absent(up{job="warren-workers"} == 1) or rabbitmq_x[5m] unless ignoring(queue) group_left(vhost) b')).toEqual(['up', 'rabbitmq_x', 'b']);
+    expect(
+      metricNames('sum(up{job="x"}) / count(warren_connection_up) > 0.5 and on (instance) foo_total offset 10m').sort(),
+    ).toEqual(['foo_total', 'up', 'warren_connection_up']);
+    expect(
+      metricNames('absent(up{job="warren-workers"} == 1) or rabbitmq_x[5m] unless ignoring(queue) group_left(vhost) b'),
+    ).toEqual(['up', 'rabbitmq_x', 'b']);
     expect(metricNames('label_values(warren_jobs_processed_total, job_type)')).toEqual(['warren_jobs_processed_total']);
     expect(metricNames('1e3 * max without (instance) (x_seconds) + 5')).toEqual(['x_seconds']);
   });
@@ -111,8 +115,12 @@ describe('label values in the dashboard and the alert rules', () => {
     const known: Record<string, Record<string, string[]>> = {
       warren_jobs_processed_total: { outcome: unionMembers('src/metrics/warren-metrics.ts', 'ProcessOutcome') },
       warren_jobs_published_total: { outcome: unionMembers('src/metrics/warren-metrics.ts', 'PublishOutcome') },
-      warren_scheduler_fires_total: { outcome: unionMembers('src/scheduler/scheduler.ts', 'FireOutcome', 'FIRE_OUTCOMES') },
-      warren_dead_letters_total: { reason: unionMembers('src/messages/headers.ts', 'DeadLetterReason', 'DEAD_LETTER_REASONS') },
+      warren_scheduler_fires_total: {
+        outcome: unionMembers('src/scheduler/scheduler.ts', 'FireOutcome', 'FIRE_OUTCOMES'),
+      },
+      warren_dead_letters_total: {
+        reason: unionMembers('src/messages/headers.ts', 'DeadLetterReason', 'DEAD_LETTER_REASONS'),
+      },
       warren_connection_up: { purpose: ['publish', 'consume'] },
     };
     const dashboard = loadJson(FILES.dashboard) as Dashboard;
@@ -160,7 +168,10 @@ describe('Prometheus configuration and alert rules', () => {
       expect(alerts, name).toContain(name);
     }
     for (const group of rules.groups) {
-      for (const rule of group.rules) expect((rule as { labels?: { severity?: string } }).labels?.severity, rule.alert).toMatch(/^(warning|critical)$/);
+      for (const rule of group.rules)
+        expect((rule as { labels?: { severity?: string } }).labels?.severity, rule.alert).toMatch(
+          /^(warning|critical)$/,
+        );
     }
   });
 
@@ -172,9 +183,14 @@ describe('Prometheus configuration and alert rules', () => {
     const tests = (await loadYaml(FILES.alertTests)) as {
       tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts?: unknown[] }> }>;
     };
-    const fired = new Set(tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => (a.exp_alerts ?? []).length > 0).map((a) => a.alertname)));
+    const fired = new Set(
+      tests.tests.flatMap((t) =>
+        (t.alert_rule_test ?? []).filter((a) => (a.exp_alerts ?? []).length > 0).map((a) => a.alertname),
+      ),
+    );
     const rules = (await loadYaml(FILES.alerts)) as RuleGroups;
-    for (const group of rules.groups) for (const rule of group.rules) expect([...fired], `a firing test of ${rule.alert}`).toContain(rule.alert);
+    for (const group of rules.groups)
+      for (const rule of group.rules) expect([...fired], `a firing test of ${rule.alert}`).toContain(rule.alert);
   });
 
   it('scrapes the compose services: every worker replica, the scheduler and both RabbitMQ endpoints', async () => {
@@ -203,7 +219,9 @@ describe('Prometheus configuration and alert rules', () => {
     expect(targets('rabbitmq')).toEqual(['rabbitmq:15692']);
     expect(targets('rabbitmq-queues')).toEqual(['rabbitmq:15692']);
     expect(jobs.get('rabbitmq-queues')?.metrics_path).toBe('/metrics/detailed');
-    expect(jobs.get('rabbitmq-queues')?.params?.['family']).toEqual(expect.arrayContaining(['queue_coarse_metrics', 'queue_consumer_count']));
+    expect(jobs.get('rabbitmq-queues')?.params?.['family']).toEqual(
+      expect.arrayContaining(['queue_coarse_metrics', 'queue_consumer_count']),
+    );
     for (const name of ['warren-workers', 'warren-scheduler', 'rabbitmq', 'rabbitmq-queues']) {
       for (const target of targets(name)) expect(Object.keys(file.services), target).toContain(target.split(':')[0]);
     }
@@ -213,11 +231,18 @@ describe('Prometheus configuration and alert rules', () => {
 describe('the Grafana provisioning and dashboard', () => {
   it('the dashboard is a provisionable Grafana dashboard whose every query uses the provisioned datasource', async () => {
     const dashboard = loadJson(FILES.dashboard) as Dashboard & Record<string, unknown>;
-    const datasources = (await loadYaml(FILES.datasources)) as { apiVersion: number; datasources: Array<{ name: string; uid: string; type: string; url: string }> };
+    const datasources = (await loadYaml(FILES.datasources)) as {
+      apiVersion: number;
+      datasources: Array<{ name: string; uid: string; type: string; url: string }>;
+    };
     expect(datasources.apiVersion).toBe(1);
     expect(datasources.datasources).toHaveLength(1);
     const [datasource] = datasources.datasources;
-    expect(datasource).toMatchObject({ type: 'prometheus', uid: expect.stringMatching(/\S/), url: 'http://prometheus:9090' });
+    expect(datasource).toMatchObject({
+      type: 'prometheus',
+      uid: expect.stringMatching(/\S/),
+      url: 'http://prometheus:9090',
+    });
 
     expect(dashboard.uid).toMatch(/^[a-zA-Z0-9_-]{1,40}$/);
     expect(dashboard.title).toMatch(/\S/);
@@ -234,29 +259,39 @@ describe('the Grafana provisioning and dashboard', () => {
       expect(grid, `gridPos of "${panel.title}"`).toBeDefined();
       if (grid) expect(grid.x + grid.w, `"${panel.title}" fits 24 columns`).toBeLessThanOrEqual(24);
       if (panel.type === 'row') continue;
-      expect(panel.datasource, `datasource of "${panel.title}"`).toMatchObject({ type: 'prometheus', uid: datasource?.uid });
+      expect(panel.datasource, `datasource of "${panel.title}"`).toMatchObject({
+        type: 'prometheus',
+        uid: datasource?.uid,
+      });
       expect(panel.targets?.length, `targets of "${panel.title}"`).toBeGreaterThan(0);
       const refIds = (panel.targets ?? []).map((t) => t.refId);
       expect(new Set(refIds).size, `unique refIds in "${panel.title}"`).toBe(refIds.length);
       for (const target of panel.targets ?? []) {
         expect(target.expr, `expr of "${panel.title}" ${target.refId}`).toMatch(/\S/);
-        expect(target.datasource?.uid ?? datasource?.uid, `datasource of "${panel.title}" ${target.refId}`).toBe(datasource?.uid);
+        expect(target.datasource?.uid ?? datasource?.uid, `datasource of "${panel.title}" ${target.refId}`).toBe(
+          datasource?.uid,
+        );
       }
     }
     // Every variable used is defined, and query variables use the provisioned datasource too.
     const variables = dashboard.templating?.list ?? [];
     const defined = new Set(variables.map((v) => v.name));
     for (const { where, expr } of dashboardExpressions(dashboard)) {
-      for (const [, name] of expr.matchAll(/\$(?!__)([a-zA-Z_][a-zA-Z0-9_]*)/g)) expect(defined, `$${name} in ${where}`).toContain(name);
+      for (const [, name] of expr.matchAll(/\$(?!__)([a-zA-Z_][a-zA-Z0-9_]*)/g))
+        expect(defined, `$${name} in ${where}`).toContain(name);
     }
-    for (const variable of variables.filter((v) => v.type === 'query')) expect(variable.datasource?.uid, `$${variable.name}`).toBe(datasource?.uid);
+    for (const variable of variables.filter((v) => v.type === 'query'))
+      expect(variable.datasource?.uid, `$${variable.name}`).toBe(datasource?.uid);
   });
 
   it('the dashboard shows what the issue asks for', () => {
     const dashboard = loadJson(FILES.dashboard) as Dashboard;
     const exprs = dashboardExpressions(dashboard).map((e) => e.expr);
     const has = (pattern: RegExp, what: string): void => {
-      expect(exprs.some((expr) => pattern.test(expr)), what).toBe(true);
+      expect(
+        exprs.some((expr) => pattern.test(expr)),
+        what,
+      ).toBe(true);
     };
     has(/sum by \(outcome\) \(rate\(warren_jobs_processed_total/, 'throughput by outcome');
     has(/histogram_quantile\(0\.5, .*warren_job_duration_seconds_bucket/, 'duration p50');
@@ -275,7 +310,15 @@ describe('the Grafana provisioning and dashboard', () => {
     const dashboard = loadJson(FILES.dashboard) as Dashboard;
     const exprs = dashboardExpressions(dashboard).filter((e) => !e.expr.startsWith('label_values('));
     const rules = {
-      groups: [{ name: 'dashboard', rules: exprs.map((e, i) => ({ record: `dashboard:query:${i}`, expr: withGrafanaVariables(e.expr, { namespace: 'warren' }) })) }],
+      groups: [
+        {
+          name: 'dashboard',
+          rules: exprs.map((e, i) => ({
+            record: `dashboard:query:${i}`,
+            expr: withGrafanaVariables(e.expr, { namespace: 'warren' }),
+          })),
+        },
+      ],
     };
     const dir = mkdtempSync(join(tmpdir(), 'warren-dashboard-rules-'));
     tempDirs.push(dir);
@@ -287,7 +330,10 @@ describe('the Grafana provisioning and dashboard', () => {
   });
 
   it('the dashboard provider, the compose mounts and the home-dashboard path agree', async () => {
-    const provider = (await loadYaml(FILES.dashboardProvider)) as { apiVersion: number; providers: Array<{ type: string; options: { path: string } }> };
+    const provider = (await loadYaml(FILES.dashboardProvider)) as {
+      apiVersion: number;
+      providers: Array<{ type: string; options: { path: string } }>;
+    };
     const file = await compose();
     const grafana = service(file, 'grafana');
     expect(provider.apiVersion).toBe(1);
@@ -313,7 +359,8 @@ describe('docker-compose.yml', () => {
     );
     const dockerfiles = new Set<string>();
     for (const [name, svc] of Object.entries(file.services)) {
-      for (const { source } of bindMounts(svc)) expect(existsSync(repoPath(source)), `${name} mounts ${source}`).toBe(true);
+      for (const { source } of bindMounts(svc))
+        expect(existsSync(repoPath(source)), `${name} mounts ${source}`).toBe(true);
       if (svc.build !== undefined) {
         const build = typeof svc.build === 'string' ? { context: svc.build } : svc.build;
         const context = repoPath(build.context ?? '.');
@@ -332,14 +379,17 @@ describe('docker-compose.yml', () => {
         const copy = /^\s*(?:COPY|ADD)\s+(?!--from)(?:--\S+\s+)*(.+)$/i.exec(line);
         if (!copy?.[1]) continue;
         const parts = copy[1].trim().split(/\s+/);
-        for (const source of parts.slice(0, -1)) expect(existsSync(repoPath(source)), `${dockerfile}: ${line.trim()}`).toBe(true);
+        for (const source of parts.slice(0, -1))
+          expect(existsSync(repoPath(source)), `${dockerfile}: ${line.trim()}`).toBe(true);
       }
     }
   });
 
   it('runs RabbitMQ with the management UI, the Prometheus plugin and a healthcheck', async () => {
     const rabbitmq = service(await compose(), 'rabbitmq');
-    expect(rabbitmq.ports).toEqual(expect.arrayContaining([expect.stringMatching(/15672:15672/), expect.stringMatching(/15692:15692/)]));
+    expect(rabbitmq.ports).toEqual(
+      expect.arrayContaining([expect.stringMatching(/15672:15672/), expect.stringMatching(/15692:15692/)]),
+    );
     expect(rabbitmq.healthcheck?.test).toBeDefined();
     expect(rabbitmq.image).toMatch(/^rabbitmq:[\d.]+-management/);
     const plugins = readFileSync(repoPath('docker/rabbitmq/enabled_plugins'), 'utf8');
@@ -374,7 +424,8 @@ describe('docker-compose.yml', () => {
     const strings = (value: unknown, path: string): Array<{ path: string; text: string }> => {
       if (typeof value === 'string') return [{ path, text: value }];
       if (Array.isArray(value)) return value.flatMap((item, i) => strings(item, `${path}[${i}]`));
-      if (value && typeof value === 'object') return Object.entries(value).flatMap(([key, item]) => strings(item, `${path}.${key}`));
+      if (value && typeof value === 'object')
+        return Object.entries(value).flatMap(([key, item]) => strings(item, `${path}.${key}`));
       return [];
     };
     const values = strings(file, 'compose');

@@ -35,7 +35,9 @@ describe('publishing while disconnected', () => {
     const buffered = [1, 2, 3].map((i) => client?.publish('buffer.job', { i }));
     const overflow = client.publish('buffer.job', { i: 4 });
     await expect(overflow).rejects.toThrow(PublishBufferFullError);
-    await expect(overflow).rejects.toThrow(/not connected to RabbitMQ and 3 messages are already waiting \(publishBufferSize\)/);
+    await expect(overflow).rejects.toThrow(
+      /not connected to RabbitMQ and 3 messages are already waiting \(publishBufferSize\)/,
+    );
 
     proxy.restore();
     await Promise.all(buffered);
@@ -50,7 +52,10 @@ describe('publishing while disconnected', () => {
     const url = new URL(harness.config.amqpUrl);
     url.port = String(port);
     const { logger, lines } = memoryLogger();
-    client = new WarrenClient({ config: { ...harness.config, amqpUrl: url.toString(), publishTimeoutMs: 500 }, logger });
+    client = new WarrenClient({
+      config: { ...harness.config, amqpUrl: url.toString(), publishTimeoutMs: 500 },
+      logger,
+    });
     await client.start();
     proxy.cut();
     await waitFor('the client to notice', () => lines.some((l) => l.includes('disconnected from RabbitMQ')));

@@ -22,7 +22,9 @@ describe('publish errors', () => {
 
     const unroutable = client.publish('nobody.listens', { x: 1 }, { messageId: 'lost-1' });
     await expect(unroutable).rejects.toThrow(UnroutableError);
-    await expect(unroutable).rejects.toThrow(/lost-1 was returned: no queue is bound to .*\.jobs for routing key "nobody.listens"/);
+    await expect(unroutable).rejects.toThrow(
+      /lost-1 was returned: no queue is bound to .*\.jobs for routing key "nobody.listens"/,
+    );
 
     const oversized = client.publish('steady.job', { i: -1, blob: 'x'.repeat(20_000) });
     await expect(oversized).rejects.toThrow(PayloadTooLargeError);
@@ -48,7 +50,9 @@ describe('publish errors', () => {
       await expect(publish).rejects.toThrow(/schema of "user.create": email: /);
       const cyclic: Record<string, unknown> = {};
       cyclic['self'] = cyclic;
-      await expect(client.publish('any.job', cyclic)).rejects.toSatisfy((e) => hasCode(e, 'WARREN_ERR_PAYLOAD_INVALID'));
+      await expect(client.publish('any.job', cyclic)).rejects.toSatisfy((e) =>
+        hasCode(e, 'WARREN_ERR_PAYLOAD_INVALID'),
+      );
       // Bad input from plain JavaScript rejects the returned promise; publish never throws synchronously.
       let notADate: Promise<string> | undefined;
       expect(() => {

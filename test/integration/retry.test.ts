@@ -34,7 +34,10 @@ describe('retry through TTL tier queues', () => {
       expect(gaps[i], `wait before attempt ${i + 2}`).toBeGreaterThanOrEqual(delay);
       expect(gaps[i], `wait before attempt ${i + 2}`).toBeLessThanOrEqual(delay + 1_000);
     }
-    await waitFor('the job queue to drain', async () => (await queueDepth(jobQueue(harness?.config.namespace ?? '', 'flaky.job'))) === 0);
+    await waitFor(
+      'the job queue to drain',
+      async () => (await queueDepth(jobQueue(harness?.config.namespace ?? '', 'flaky.job'))) === 0,
+    );
   });
 
   it('no head-of-line blocking: a job entering a short tier is redelivered on time while another waits in a long one', async () => {
@@ -60,7 +63,10 @@ describe('retry through TTL tier queues', () => {
       seen.push({ jobType: ctx.jobType, attempt: ctx.attempt, payload });
       if (ctx.attempt === 1) throw new Error('once');
     });
-    const b = defineJob('orders.create.audit', (payload, ctx) => void seen.push({ jobType: ctx.jobType, attempt: ctx.attempt, payload }));
+    const b = defineJob(
+      'orders.create.audit',
+      (payload, ctx) => void seen.push({ jobType: ctx.jobType, attempt: ctx.attempt, payload }),
+    );
     harness = await startHarness([a, b], { config: { retryTiersMs: [300], maxAttempts: 3 } });
     const { config, client } = harness;
 
@@ -84,16 +90,24 @@ describe('retry through TTL tier queues', () => {
   });
 
   it('exhausted after maxAttempts: dead-lettered with the attempts, first and last failure time', async () => {
-    const job = defineJob('doomed.job', () => {
-      throw new Error('always');
-    }, { retry: { maxAttempts: 3, tiers: [200, 400] } });
+    const job = defineJob(
+      'doomed.job',
+      () => {
+        throw new Error('always');
+      },
+      { retry: { maxAttempts: 3, tiers: [200, 400] } },
+    );
     harness = await startHarness([job]);
     await harness.client.publish('doomed.job', { x: 1 }, { messageId: 'doomed-1' });
     const [dead] = await takeDeadLetters(harness.config.namespace, 'doomed.job', 1);
     const headers = dead?.properties.headers ?? {};
     expect(dead?.properties.messageId).toBe('doomed-1');
     expect(JSON.parse(dead?.content.toString() ?? '')).toEqual({ x: 1 });
-    expect(headers).toMatchObject({ [HEADERS.reason]: 'exhausted', [HEADERS.attempt]: 3, [HEADERS.errorMessage]: 'always' });
+    expect(headers).toMatchObject({
+      [HEADERS.reason]: 'exhausted',
+      [HEADERS.attempt]: 3,
+      [HEADERS.errorMessage]: 'always',
+    });
     const first = Date.parse(String(headers[HEADERS.firstFailureAt]));
     const last = Date.parse(String(headers[HEADERS.lastFailureAt]));
     expect(last - first).toBeGreaterThanOrEqual(600);
@@ -113,7 +127,9 @@ describe('retry through TTL tier queues', () => {
     await connection.close();
     const [dead] = await takeDeadLetters(config.namespace, 'known.job', 1);
     expect(dead?.properties.headers?.[HEADERS.reason]).toBe('unknown_job_type');
-    expect(String(dead?.properties.headers?.[HEADERS.errorMessage])).toContain('routing key "stray.job" is not job type "known.job"');
+    expect(String(dead?.properties.headers?.[HEADERS.errorMessage])).toContain(
+      'routing key "stray.job" is not job type "known.job"',
+    );
     expect(calls).toEqual([]);
   });
 });

@@ -1,7 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineJob, defineSchedule, fireMessageId, HEADERS, Registry, Scheduler, Worker, type FireOutcome, type ScheduleDefinition } from 'warren';
+import {
+  defineJob,
+  defineSchedule,
+  fireMessageId,
+  HEADERS,
+  Registry,
+  Scheduler,
+  Worker,
+  type FireOutcome,
+  type ScheduleDefinition,
+} from 'warren';
 import { createRedis } from '../../src/redis/create-redis.js';
 import { deleteNamespace, memoryLogger, testConfig, uniqueNamespace, waitFor } from '../helpers/broker.js';
 import { deleteRedisNamespace, sharedRedis, SHARED_REDIS_URL } from '../helpers/redis-server.js';
@@ -32,7 +42,13 @@ function catchUpSchedules(): { schedules: ScheduleDefinition[]; minutely: Date; 
   const everyMinute = `${second} * * * * *`;
   const schedules = [
     // Missed twice since its last recorded fire, the latest inside its 2 min window: that one is published, once.
-    defineSchedule({ name: 'minutely', cron: everyMinute, jobType: 'catch.up', payload: { from: 'minutely' }, catchUpMs: '2m' }),
+    defineSchedule({
+      name: 'minutely',
+      cron: everyMinute,
+      jobType: 'catch.up',
+      payload: { from: 'minutely' },
+      catchUpMs: '2m',
+    }),
     // Missed, but ~12 h old with a 10 min window: not published.
     defineSchedule({ name: 'daily', cron: `0 0 ${dailyHour} * * *`, jobType: 'catch.up', catchUpMs: '10m' }),
     // Never fired (no last fire recorded): nothing to catch up.
@@ -59,7 +75,8 @@ describe('catch-up of fires missed while no scheduler ran', () => {
     const { schedules, minutely, daily } = catchUpSchedules();
     await recordLastFires(inspect, namespace, minutely, daily);
 
-    const published: Array<{ messageId: string; jobType: string; payload: unknown; headers: Record<string, unknown> }> = [];
+    const published: Array<{ messageId: string; jobType: string; payload: unknown; headers: Record<string, unknown> }> =
+      [];
     const outcomes: Array<[string, FireOutcome]> = [];
     const { logger } = memoryLogger('silent');
     const schedulers = await Promise.all(
@@ -88,7 +105,12 @@ describe('catch-up of fires missed while no scheduler ran', () => {
 
     const caughtUp = published.filter((p) => p.messageId === fireMessageId('minutely', minutely));
     expect(caughtUp).toEqual([
-      { jobType: 'catch.up', payload: { from: 'minutely' }, messageId: `minutely@${minutely.toISOString()}`, headers: { [HEADERS.schedule]: 'minutely' } },
+      {
+        jobType: 'catch.up',
+        payload: { from: 'minutely' },
+        messageId: `minutely@${minutely.toISOString()}`,
+        headers: { [HEADERS.schedule]: 'minutely' },
+      },
     ]);
     expect(outcomes.filter(([, outcome]) => outcome === 'caught_up')).toEqual([['minutely', 'caught_up']]);
     // Only the latest of the two missed fires, and nothing of the other schedules.
@@ -149,7 +171,11 @@ describe('catch-up of fires missed while no scheduler ran', () => {
     };
     await start();
     expect(published).toEqual([`minutely@${minutely.toISOString()}`]);
-    await waitFor('the catch-up lock to expire', async () => (await inspect.exists(`${namespace}:fire:minutely:${minutely.toISOString()}`)) === 0, 5_000);
+    await waitFor(
+      'the catch-up lock to expire',
+      async () => (await inspect.exists(`${namespace}:fire:minutely:${minutely.toISOString()}`)) === 0,
+      5_000,
+    );
     await start();
     expect(published).toEqual([`minutely@${minutely.toISOString()}`]);
   });
@@ -217,7 +243,12 @@ describe('catch-up of fires missed while no scheduler ran', () => {
     const arrived: Array<{ jobId: string; schedule: unknown }> = [];
     const consumer = new Worker({
       config: { ...base, redisUrl: 'none' },
-      registry: new Registry().add([defineJob('catch.up', (_payload, ctx) => void arrived.push({ jobId: ctx.jobId, schedule: ctx.headers[HEADERS.schedule] }))]),
+      registry: new Registry().add([
+        defineJob(
+          'catch.up',
+          (_payload, ctx) => void arrived.push({ jobId: ctx.jobId, schedule: ctx.headers[HEADERS.schedule] }),
+        ),
+      ]),
       logger: memoryLogger('silent').logger,
     });
     cleanups.push(() => consumer.stop());
@@ -227,7 +258,12 @@ describe('catch-up of fires missed while no scheduler ran', () => {
     const replicas = [1, 2].map(() => {
       const { logger, lines } = memoryLogger('info');
       logs.push(lines);
-      const worker = new Worker({ config: { ...base, redisUrl: SHARED_REDIS_URL }, registry: new Registry(), schedules, logger });
+      const worker = new Worker({
+        config: { ...base, redisUrl: SHARED_REDIS_URL },
+        registry: new Registry(),
+        schedules,
+        logger,
+      });
       cleanups.push(() => worker.stop());
       return worker;
     });

@@ -56,7 +56,9 @@ describe('delayed jobs, many at once (binary delay cascade)', () => {
       );
     }
     const lastDue = Math.max(...[...due.values()].map((d) => d.latest));
-    await waitFor(`all ${JOBS} jobs`, () => arrivals.size >= JOBS + 1, lastDue - Date.now() + 5_000, 20).catch(() => {});
+    await waitFor(`all ${JOBS} jobs`, () => arrivals.size >= JOBS + 1, lastDue - Date.now() + 5_000, 20).catch(
+      () => {},
+    );
 
     const problems: string[] = [];
     const lateness: number[] = [];
@@ -68,7 +70,8 @@ describe('delayed jobs, many at once (binary delay cascade)', () => {
       }
       const { at, dueAtHeader } = list[0] as Arrival;
       // The due time the publisher stamped lies within the publish call.
-      if (dueAtHeader < earliest || dueAtHeader > latest) problems.push(`${id}: x-warren-due-at ${dueAtHeader} outside [${earliest}, ${latest}]`);
+      if (dueAtHeader < earliest || dueAtHeader > latest)
+        problems.push(`${id}: x-warren-due-at ${dueAtHeader} outside [${earliest}, ${latest}]`);
       if (at < dueAtHeader) problems.push(`${id} (delay ${delayMs} ms): ${dueAtHeader - at} ms EARLY`);
       if (at > dueAtHeader + TOLERANCE_MS) problems.push(`${id} (delay ${delayMs} ms): ${at - dueAtHeader} ms late`);
       lateness.push(at - dueAtHeader);
@@ -76,7 +79,9 @@ describe('delayed jobs, many at once (binary delay cascade)', () => {
     const first = (arrivals.get('first') ?? [])[0];
     if (first === undefined) problems.push('first: never arrived');
     else if (first.at < first.dueAtHeader || first.at > first.dueAtHeader + TOLERANCE_MS) {
-      problems.push(`first delayed publish (declaring the cascade took ${firstPublishMs} ms): ${first.at - first.dueAtHeader} ms late`);
+      problems.push(
+        `first delayed publish (declaring the cascade took ${firstPublishMs} ms): ${first.at - first.dueAtHeader} ms late`,
+      );
     }
     lateness.sort((a, b) => a - b);
     const summary = `lateness ms: min ${lateness[0]}, median ${lateness[Math.floor(lateness.length / 2)]}, p99 ${lateness[Math.floor(lateness.length * 0.99)]}, max ${lateness.at(-1)}`;

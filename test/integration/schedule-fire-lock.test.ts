@@ -23,7 +23,9 @@ describe('the per-fire lock (FireLock, on redlock)', () => {
   it('elects exactly one of many contenders for a fire; the others are told no, not an error', async () => {
     const namespace = uniqueNamespace('lock');
     cleanups.push(() => deleteRedisNamespace(namespace));
-    const locks = await Promise.all(Array.from({ length: 6 }, async () => new FireLock(await connectedRedis(), namespace)));
+    const locks = await Promise.all(
+      Array.from({ length: 6 }, async () => new FireLock(await connectedRedis(), namespace)),
+    );
     for (let round = 0; round < 5; round += 1) {
       const key = `tick:2026-01-01T00:00:0${round}.000Z`;
       const votes = await Promise.all(locks.map((lock) => lock.shouldRun(key, 10_000)));
@@ -90,7 +92,9 @@ describe('the per-fire lock (FireLock, on redlock)', () => {
     }
     expect(Date.parse(first)).toBeLessThan(Date.parse((published[1] as string).slice('every-second@'.length)));
     expect(outcomes.filter((o) => o === 'published').length).toBe(published.length);
-    expect(await inspect.get(`${namespace}:schedule:every-second:last`)).toBe((published.at(-1) as string).slice('every-second@'.length));
+    expect(await inspect.get(`${namespace}:schedule:every-second:last`)).toBe(
+      (published.at(-1) as string).slice('every-second@'.length),
+    );
   });
 });
 
@@ -122,7 +126,9 @@ describe('a fire skipped because Redis is unreachable', () => {
   it('is counted as lock_error, never published, and logged with its fire time and the cause', async () => {
     const { lines, outcomes } = await skipFires(2);
     expect(outcomes.every((o) => o === 'lock_error')).toBe(true);
-    const skipped = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'fire skipped: the lock store (Redis) is unavailable');
+    const skipped = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l['msg'] === 'fire skipped: the lock store (Redis) is unavailable');
     expect(skipped.length).toBeGreaterThanOrEqual(2);
     expect(skipped[0]).toMatchObject({ level: 50, schedule: 'every-second' });
     expect(String(skipped[0]?.['fireTime'])).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
@@ -130,10 +136,12 @@ describe('a fire skipped because Redis is unreachable', () => {
     expect(skipped[0]?.['err'], JSON.stringify(skipped[0])).toMatchObject({ message: expect.any(String) });
   });
 
-  it('is reported through warren\'s logger only: nothing written to the console behind its back', async () => {
+  it("is reported through warren's logger only: nothing written to the console behind its back", async () => {
     const writes: string[] = [];
     for (const method of ['error', 'warn', 'info', 'log', 'debug'] as const) {
-      const spy = vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void writes.push(args.map(String).join(' ')));
+      const spy = vi
+        .spyOn(console, method)
+        .mockImplementation((...args: unknown[]) => void writes.push(args.map(String).join(' ')));
       cleanups.push(async () => spy.mockRestore());
     }
     await skipFires(1);

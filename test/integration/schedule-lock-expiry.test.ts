@@ -36,7 +36,12 @@ describe('a scheduler paused past its lock: the lock is not a fence, de-duplicat
     const settled: DeliveryOutcome[] = [];
     const worker = new Worker({
       config,
-      registry: new Registry().add([defineJob('fence.job', (_p, ctx) => void runs.push({ jobId: ctx.jobId, schedule: ctx.headers[HEADERS.schedule] }))]),
+      registry: new Registry().add([
+        defineJob(
+          'fence.job',
+          (_p, ctx) => void runs.push({ jobId: ctx.jobId, schedule: ctx.headers[HEADERS.schedule] }),
+        ),
+      ]),
       logger,
       onOutcome: (outcome) => settled.push(outcome),
     });
@@ -48,7 +53,12 @@ describe('a scheduler paused past its lock: the lock is not a fence, de-duplicat
 
     // One fire a minute, the next one 3 s from now; a missed fire is caught up within a minute.
     const fireTime = new Date(Math.ceil((Date.now() + 3_000) / 1000) * 1000);
-    const schedule = defineSchedule({ name: 'fence', cron: `${fireTime.getUTCSeconds()} * * * * *`, jobType: 'fence.job', catchUpMs: '1m' });
+    const schedule = defineSchedule({
+      name: 'fence',
+      cron: `${fireTime.getUTCSeconds()} * * * * *`,
+      jobType: 'fence.job',
+      catchUpMs: '1m',
+    });
     const messageId = fireMessageId('fence', fireTime);
 
     // Replica A takes the fire's lock and sends the job, then stalls (a GC pause, SIGSTOP, a lost confirm) before
@@ -68,7 +78,15 @@ describe('a scheduler paused past its lock: the lock is not a fence, de-duplicat
       const redis = createRedis(SHARED_REDIS_URL, logger);
       cleanups.push(async () => redis.disconnect());
       await redis.connect();
-      const scheduler = new Scheduler({ namespace, schedules: [schedule], redis, fireLockTtlMs: config.fireLockTtlMs, logger, publish, onFire: (_s, o) => outcomes.push(o) });
+      const scheduler = new Scheduler({
+        namespace,
+        schedules: [schedule],
+        redis,
+        fireLockTtlMs: config.fireLockTtlMs,
+        logger,
+        publish,
+        onFire: (_s, o) => outcomes.push(o),
+      });
       cleanups.push(() => scheduler.stop());
       await scheduler.start();
       return scheduler;

@@ -18,10 +18,14 @@ describe('graceful stop under load', () => {
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => (release = resolve));
     let finished = 0;
-    const job = defineJob('drain.job', async () => {
-      await gate;
-      finished += 1;
-    }, { concurrency: 200 });
+    const job = defineJob(
+      'drain.job',
+      async () => {
+        await gate;
+        finished += 1;
+      },
+      { concurrency: 200 },
+    );
     harness = await startHarness([job]);
     const { client, worker, config } = harness;
     await Promise.all(Array.from({ length: 300 }, (_, i) => client.publish('drain.job', { i })));
@@ -32,7 +36,11 @@ describe('graceful stop under load', () => {
     await stopped;
     expect(finished).toBe(200);
     // Only the 100 never delivered remain; quorum queues would return acked jobs whose acks were still batched.
-    await waitFor('the queue to settle', async () => (await queueDepth(jobQueue(config.namespace, 'drain.job'))) === 100, 5_000);
+    await waitFor(
+      'the queue to settle',
+      async () => (await queueDepth(jobQueue(config.namespace, 'drain.job'))) === 100,
+      5_000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await queueDepth(jobQueue(config.namespace, 'drain.job'))).toBe(100);
   });

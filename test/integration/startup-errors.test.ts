@@ -21,7 +21,10 @@ describe('startup errors', () => {
   });
 
   it('unknown vhost: a readable message', async () => {
-    const client = new WarrenClient({ config: testConfig({ amqpUrl: 'amqp://guest:guest@127.0.0.1:5672/no-such-vhost' }), logger: memoryLogger().logger });
+    const client = new WarrenClient({
+      config: testConfig({ amqpUrl: 'amqp://guest:guest@127.0.0.1:5672/no-such-vhost' }),
+      logger: memoryLogger().logger,
+    });
     await expect(client.start()).rejects.toThrow(/no virtual host "no-such-vhost"/);
   });
 

@@ -65,7 +65,9 @@ process.stdout.write(JSON.stringify({ afterEntry, afterControl }));
 
 describe('importing the package entry', () => {
   it('loads none of the packages an application may not use', async () => {
-    expect(existsSync(entry), `${entry} is missing: run \`npm run build\` first (npm test does it in pretest)`).toBe(true);
+    expect(existsSync(entry), `${entry} is missing: run \`npm run build\` first (npm test does it in pretest)`).toBe(
+      true,
+    );
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CHILD], {
       cwd: fileURLToPath(new URL('../..', import.meta.url)),
       env: { ...process.env, PROBE_ARGS: JSON.stringify([entry, OPTIONAL_PACKAGES]) },

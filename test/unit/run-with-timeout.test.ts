@@ -15,7 +15,9 @@ describe('isThenable', () => {
 describe('withTimeout', () => {
   it('settles with the handler, or with the timeout error first', async () => {
     await expect(withTimeout(Promise.resolve('ok'), 1_000, () => new Error('late'))).resolves.toBeUndefined();
-    await expect(withTimeout(Promise.reject(new Error('boom')), 1_000, () => new Error('late'))).rejects.toThrow('boom');
+    await expect(withTimeout(Promise.reject(new Error('boom')), 1_000, () => new Error('late'))).rejects.toThrow(
+      'boom',
+    );
     let timedOut = 0;
     const never = withTimeout(new Promise(() => {}), 20, () => {
       timedOut += 1;

@@ -20,7 +20,10 @@ describe('loadConfig', () => {
 
   it('layers defaults ← file ← environment ← overrides', () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-config-'));
-    writeFileSync(join(dir, 'warren.json'), JSON.stringify({ namespace: 'from-file', httpPort: 1234, shutdownGraceMs: '45s' }));
+    writeFileSync(
+      join(dir, 'warren.json'),
+      JSON.stringify({ namespace: 'from-file', httpPort: 1234, shutdownGraceMs: '45s' }),
+    );
     const config = loadConfig({
       env: { WARREN_CONFIG: join(dir, 'warren.json'), WARREN_HTTP_PORT: '4321', WARREN_QUEUE_TYPE: 'classic' },
       overrides: { queueType: 'quorum' },
@@ -37,8 +40,16 @@ describe('loadConfig', () => {
     ['WARREN_HTTP_PORT', '70000', 'WARREN_HTTP_PORT must be a port number 0-65535; got "70000"'],
     ['WARREN_NAMESPACE', 'has space', 'WARREN_NAMESPACE must be letters, digits'],
     ['WARREN_AMQP_URL', 'http://x', 'WARREN_AMQP_URL must be an amqp:// or amqps:// URL; got "http://x"'],
-    ['WARREN_SHUTDOWN_GRACE_MS', 'soon', 'WARREN_SHUTDOWN_GRACE_MS must be a duration such as 30000, 30s or 2m; got "soon"'],
-    ['WARREN_LOG_LEVEL', 'loud', 'WARREN_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "loud"'],
+    [
+      'WARREN_SHUTDOWN_GRACE_MS',
+      'soon',
+      'WARREN_SHUTDOWN_GRACE_MS must be a duration such as 30000, 30s or 2m; got "soon"',
+    ],
+    [
+      'WARREN_LOG_LEVEL',
+      'loud',
+      'WARREN_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "loud"',
+    ],
   ])('%s=%s stops with one line naming the variable, the expectation and the value', (name, value, message) => {
     const load = (): unknown => loadConfig({ env: { [name]: value }, cwd: empty });
     expect(load).toThrow(ConfigError);
@@ -46,7 +57,9 @@ describe('loadConfig', () => {
   });
 
   it('reads retry tiers as a comma-separated list of durations, in the environment or the file', () => {
-    expect(loadConfig({ env: { WARREN_RETRY_TIERS: '1s, 5s,30s', WARREN_MAX_ATTEMPTS: '4' }, cwd: empty })).toMatchObject({
+    expect(
+      loadConfig({ env: { WARREN_RETRY_TIERS: '1s, 5s,30s', WARREN_MAX_ATTEMPTS: '4' }, cwd: empty }),
+    ).toMatchObject({
       retryTiersMs: [1_000, 5_000, 30_000],
       maxAttempts: 4,
     });
@@ -56,13 +69,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { WARREN_RETRY_TIERS: '1s,soon' }, cwd: empty })).toThrow(
       'WARREN_RETRY_TIERS must be a comma-separated list of 1 to 20 positive durations such as 1s,5s,30s; got "1s,soon"',
     );
-    expect(() => loadConfig({ env: { WARREN_MAX_ATTEMPTS: '0' }, cwd: empty })).toThrow(/WARREN_MAX_ATTEMPTS must be a whole number of attempts/);
+    expect(() => loadConfig({ env: { WARREN_MAX_ATTEMPTS: '0' }, cwd: empty })).toThrow(
+      /WARREN_MAX_ATTEMPTS must be a whole number of attempts/,
+    );
   });
 
   it('names the file and key for a bad file value, and refuses unknown keys', () => {
     const dir = mkdtempSync(join(tmpdir(), 'warren-config-'));
     writeFileSync(join(dir, 'a.json'), JSON.stringify({ queueType: 'stream' }));
-    expect(() => loadConfig({ env: {}, file: join(dir, 'a.json') })).toThrow(/a\.json: queueType must be one of quorum, classic; got "stream"/);
+    expect(() => loadConfig({ env: {}, file: join(dir, 'a.json') })).toThrow(
+      /a\.json: queueType must be one of quorum, classic; got "stream"/,
+    );
     writeFileSync(join(dir, 'b.json'), JSON.stringify({ namspace: 'typo' }));
     expect(() => loadConfig({ env: {}, file: join(dir, 'b.json') })).toThrow(/unknown setting "namspace"/);
     writeFileSync(join(dir, 'c.json'), '{ not json');

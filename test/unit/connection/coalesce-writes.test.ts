@@ -40,7 +40,8 @@ function countWrites(socket: Socket): () => number {
   return () => calls;
 }
 
-const frames = (count: number, size: number): Buffer[] => Array.from({ length: count }, (_, i) => Buffer.alloc(size, i % 256));
+const frames = (count: number, size: number): Buffer[] =>
+  Array.from({ length: count }, (_, i) => Buffer.alloc(size, i % 256));
 
 describe('coalesceWrites', () => {
   it('sends the frames written in one tick with one write, in order', async () => {

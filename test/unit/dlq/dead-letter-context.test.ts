@@ -4,7 +4,10 @@ import { HEADERS, readDeadLetterContext } from 'warren';
 import { replayCopy } from '../../../src/dlq/replay-copy.js';
 import { formatQueueTable } from '../../../src/cli/dlq-command.js';
 
-const message = (properties: Record<string, unknown>, body = '{"to":"a@example.com"}') => ({ content: Buffer.from(body), properties });
+const message = (properties: Record<string, unknown>, body = '{"to":"a@example.com"}') => ({
+  content: Buffer.from(body),
+  properties,
+});
 
 const warrenHeaders = {
   [HEADERS.reason]: 'exhausted',
@@ -23,7 +26,13 @@ const warrenHeaders = {
 describe('readDeadLetterContext', () => {
   it("reads warren's dead letters from the x-warren-* headers", () => {
     const context = readDeadLetterContext(
-      message({ messageId: 'job-1', type: 'email.send', contentType: 'application/json', timestamp: 1_767_261_600, headers: warrenHeaders }),
+      message({
+        messageId: 'job-1',
+        type: 'email.send',
+        contentType: 'application/json',
+        timestamp: 1_767_261_600,
+        headers: warrenHeaders,
+      }),
     );
     expect(context).toEqual({
       messageId: 'job-1',
@@ -61,8 +70,22 @@ describe('readDeadLetterContext', () => {
           [HEADERS.firstFailureAt]: '2026-01-01T09:00:00.000Z',
           [HEADERS.lastFailureAt]: '2026-01-01T09:00:00.000Z',
           'x-death': [
-            { count: 1, reason: 'delivery_limit', queue: 'warren.job.report', time: { '!': 'timestamp', value: 1_767_261_600 }, exchange: '', 'routing-keys': ['1s.report'] },
-            { count: 1, reason: 'expired', queue: 'warren.retry.1s', time: { '!': 'timestamp', value: 1_767_258_000 }, exchange: 'warren.retry', 'routing-keys': ['1s.report'] },
+            {
+              count: 1,
+              reason: 'delivery_limit',
+              queue: 'warren.job.report',
+              time: { '!': 'timestamp', value: 1_767_261_600 },
+              exchange: '',
+              'routing-keys': ['1s.report'],
+            },
+            {
+              count: 1,
+              reason: 'expired',
+              queue: 'warren.retry.1s',
+              time: { '!': 'timestamp', value: 1_767_258_000 },
+              exchange: 'warren.retry',
+              'routing-keys': ['1s.report'],
+            },
           ],
           'x-first-death-reason': 'expired',
           'x-first-death-queue': 'warren.retry.1s',
@@ -84,26 +107,61 @@ describe('readDeadLetterContext', () => {
   });
 
   it('falls back to x-first-death-* without x-death, and counts a crash before any handled failure as attempt 1', () => {
-    const context = readDeadLetterContext(message({ messageId: 'job-3', headers: { 'x-first-death-reason': 'delivery_limit', 'x-first-death-queue': 'warren.job.x' } }));
-    expect(context).toMatchObject({ source: 'broker', reason: 'delivery_limit', attempts: 1, originalQueue: 'warren.job.x' });
+    const context = readDeadLetterContext(
+      message({
+        messageId: 'job-3',
+        headers: { 'x-first-death-reason': 'delivery_limit', 'x-first-death-queue': 'warren.job.x' },
+      }),
+    );
+    expect(context).toMatchObject({
+      source: 'broker',
+      reason: 'delivery_limit',
+      attempts: 1,
+      originalQueue: 'warren.job.x',
+    });
   });
 
   it('names a dead letter without message id by the hash of its body; shows a binary body as base64', () => {
     const body = Buffer.from([0xff, 0xfe, 0x00, 0x01]);
-    const context = readDeadLetterContext({ content: body, properties: { headers: { [HEADERS.reason]: 'invalid_payload', [HEADERS.lastFailureAt]: '2026-01-01T00:00:00.000Z' } } });
+    const context = readDeadLetterContext({
+      content: body,
+      properties: {
+        headers: { [HEADERS.reason]: 'invalid_payload', [HEADERS.lastFailureAt]: '2026-01-01T00:00:00.000Z' },
+      },
+    });
     expect(context.messageId).toBeUndefined();
     expect(context.identity).toBe(`sha256:${createHash('sha256').update(body).digest('hex')}|2026-01-01T00:00:00.000Z`);
-    expect(context).toMatchObject({ body: '//4AAQ==', bodyEncoding: 'base64', bodyBytes: 4, reason: 'invalid_payload' });
+    expect(context).toMatchObject({
+      body: '//4AAQ==',
+      bodyEncoding: 'base64',
+      bodyBytes: 4,
+      reason: 'invalid_payload',
+    });
   });
 
   it('copes with a message put into the queue by hand: no headers at all', () => {
     const context = readDeadLetterContext(message({ messageId: 'm', timestamp: 0 }));
-    expect(context).toMatchObject({ source: 'unknown', reason: undefined, attempts: undefined, identity: 'm|1970-01-01T00:00:00.000Z' });
+    expect(context).toMatchObject({
+      source: 'unknown',
+      reason: undefined,
+      attempts: undefined,
+      identity: 'm|1970-01-01T00:00:00.000Z',
+    });
   });
 
   it('ignores header values of the wrong type instead of throwing', () => {
-    const context = readDeadLetterContext(message({ messageId: 7, headers: { [HEADERS.attempt]: 'three', [HEADERS.workerPid]: -1, 'x-death': 'nonsense' } }));
-    expect(context).toMatchObject({ messageId: undefined, attempts: undefined, workerPid: undefined, source: 'unknown' });
+    const context = readDeadLetterContext(
+      message({
+        messageId: 7,
+        headers: { [HEADERS.attempt]: 'three', [HEADERS.workerPid]: -1, 'x-death': 'nonsense' },
+      }),
+    );
+    expect(context).toMatchObject({
+      messageId: undefined,
+      attempts: undefined,
+      workerPid: undefined,
+      source: 'unknown',
+    });
   });
 });
 
@@ -142,7 +200,11 @@ describe('replayCopy', () => {
       timestamp: 1_767_261_600,
       contentType: 'application/json',
       correlationId: 'c-1',
-      headers: { [HEADERS.schedule]: 'nightly', 'x-app-tag': 'kept', [HEADERS.replayOf]: 'job-1|2026-01-01T10:05:00.000Z' },
+      headers: {
+        [HEADERS.schedule]: 'nightly',
+        'x-app-tag': 'kept',
+        [HEADERS.replayOf]: 'job-1|2026-01-01T10:05:00.000Z',
+      },
     });
   });
 });

@@ -4,19 +4,31 @@ import { decodeBody } from '../../../src/messages/decode.js';
 import { failureHeaders, toError } from '../../../src/messages/failure-headers.js';
 import { attemptOf } from '../../../src/consumer/queue-consumer.js';
 
-const body = (text: string, properties: Record<string, unknown> = {}) => ({ content: Buffer.from(text), properties: properties as never });
+const body = (text: string, properties: Record<string, unknown> = {}) => ({
+  content: Buffer.from(text),
+  properties: properties as never,
+});
 
 describe('decodeBody', () => {
   it('accepts JSON with a JSON content type or none at all', () => {
     expect(decodeBody(body('{"a":1}', { contentType: 'application/json' }))).toEqual({ ok: true, payload: { a: 1 } });
-    expect(decodeBody(body('{"a":1}', { contentType: 'application/vnd.acme+json; charset=utf-8' }))).toEqual({ ok: true, payload: { a: 1 } });
+    expect(decodeBody(body('{"a":1}', { contentType: 'application/vnd.acme+json; charset=utf-8' }))).toEqual({
+      ok: true,
+      payload: { a: 1 },
+    });
     expect(decodeBody(body('[1]'))).toEqual({ ok: true, payload: [1] });
   });
 
   it('refuses bodies that are not JSON, other content types and encodings', () => {
     expect(decodeBody(body('{oops'))).toMatchObject({ ok: false, error: expect.stringMatching(/not valid JSON/) });
-    expect(decodeBody(body('{}', { contentType: 'text/plain' }))).toMatchObject({ ok: false, error: expect.stringMatching(/"text\/plain" is not JSON/) });
-    expect(decodeBody(body('{}', { contentEncoding: 'gzip' }))).toMatchObject({ ok: false, error: expect.stringMatching(/gzip/) });
+    expect(decodeBody(body('{}', { contentType: 'text/plain' }))).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/"text\/plain" is not JSON/),
+    });
+    expect(decodeBody(body('{}', { contentEncoding: 'gzip' }))).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/gzip/),
+    });
   });
 });
 

@@ -41,7 +41,9 @@ describe('@Job (TC39 standard decorator) under the test runner', () => {
   });
 
   it('rejects a job type registered twice, a class without @Job methods and bad names', () => {
-    expect(() => new Registry().add([Doubler, defineJob('math.noop', () => {})])).toThrow(/"math.noop" is registered twice/);
+    expect(() => new Registry().add([Doubler, defineJob('math.noop', () => {})])).toThrow(
+      /"math.noop" is registered twice/,
+    );
     class Plain {}
     expect(() => new Registry().add([Plain])).toThrow(RegistrationError);
     expect(() => new Registry().register(defineJob('bad#type', () => {}))).toThrow(/not valid/);

@@ -16,16 +16,31 @@ describe('decide', () => {
   it('dead-letters the last allowed attempt as exhausted, and non-retryable errors at once', () => {
     expect(decide(new Error('x'), 5, policy)).toEqual({ kind: 'dead', reason: 'exhausted' });
     expect(decide(new NonRetryableError('no'), 1, policy)).toEqual({ kind: 'dead', reason: 'non_retryable' });
-    expect(decide(new Error('x'), 1, { maxAttempts: 1, tiersMs: [1_000] })).toEqual({ kind: 'dead', reason: 'exhausted' });
+    expect(decide(new Error('x'), 1, { maxAttempts: 1, tiersMs: [1_000] })).toEqual({
+      kind: 'dead',
+      reason: 'exhausted',
+    });
   });
 
   it('RetryableError({ delayMs }) takes the smallest tier at or above it, else the largest', () => {
-    expect(decide(new RetryableError('later', { delayMs: 1_500 }), 1, policy)).toEqual({ kind: 'retry', delayMs: 2_000 });
-    expect(decide(new RetryableError('later', { delayMs: 2_000 }), 1, policy)).toEqual({ kind: 'retry', delayMs: 2_000 });
-    expect(decide(new RetryableError('later', { delayMs: 60_000 }), 1, policy)).toEqual({ kind: 'retry', delayMs: 4_000 });
+    expect(decide(new RetryableError('later', { delayMs: 1_500 }), 1, policy)).toEqual({
+      kind: 'retry',
+      delayMs: 2_000,
+    });
+    expect(decide(new RetryableError('later', { delayMs: 2_000 }), 1, policy)).toEqual({
+      kind: 'retry',
+      delayMs: 2_000,
+    });
+    expect(decide(new RetryableError('later', { delayMs: 60_000 }), 1, policy)).toEqual({
+      kind: 'retry',
+      delayMs: 4_000,
+    });
     expect(decide(new RetryableError('now'), 3, policy)).toEqual({ kind: 'retry', delayMs: 4_000 });
     // Still bounded by maxAttempts.
-    expect(decide(new RetryableError('later', { delayMs: 1 }), 5, policy)).toEqual({ kind: 'dead', reason: 'exhausted' });
+    expect(decide(new RetryableError('later', { delayMs: 1 }), 5, policy)).toEqual({
+      kind: 'dead',
+      reason: 'exhausted',
+    });
   });
 });
 
@@ -43,8 +58,12 @@ describe('resolveRetryPolicy', () => {
 
   it('names the job and the bad value', () => {
     expect(() => resolveRetryPolicy('a.b', { tiers: ['soon'] }, DEFAULT_CONFIG)).toThrow(RegistrationError);
-    expect(() => resolveRetryPolicy('a.b', { tiers: ['soon'] }, DEFAULT_CONFIG)).toThrow('job "a.b": retry.tiers must be positive durations such as 1000 or "5s"; got "soon"');
-    expect(() => resolveRetryPolicy('a.b', { maxAttempts: 0 }, DEFAULT_CONFIG)).toThrow(/retry.maxAttempts must be a whole number/);
+    expect(() => resolveRetryPolicy('a.b', { tiers: ['soon'] }, DEFAULT_CONFIG)).toThrow(
+      'job "a.b": retry.tiers must be positive durations such as 1000 or "5s"; got "soon"',
+    );
+    expect(() => resolveRetryPolicy('a.b', { maxAttempts: 0 }, DEFAULT_CONFIG)).toThrow(
+      /retry.maxAttempts must be a whole number/,
+    );
     expect(() => resolveRetryPolicy('a.b', { tiers: [] }, DEFAULT_CONFIG)).toThrow(/at least one delay/);
   });
 });

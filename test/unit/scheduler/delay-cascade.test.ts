@@ -31,10 +31,13 @@ function route(plan: TopologyPlan, exchange: string, key: string): { queues: str
       if (seen.has(current)) continue;
       seen.add(current);
       for (const b of plan.bindings) if (b.exchange === current && topicMatches(b.routingKey, key)) queues.add(b.queue);
-      for (const b of exchangeBindings) if (b.source === current && topicMatches(b.routingKey, key)) at.push(b.destination);
+      for (const b of exchangeBindings)
+        if (b.source === current && topicMatches(b.routingKey, key)) at.push(b.destination);
     }
     const found = [...queues];
-    const delayQueues = found.map((name) => plan.queues.find((q) => q.name === name)).filter((q) => q?.arguments['x-message-ttl'] !== undefined);
+    const delayQueues = found
+      .map((name) => plan.queues.find((q) => q.name === name))
+      .filter((q) => q?.arguments['x-message-ttl'] !== undefined);
     if (delayQueues.length === 0) return { queues: found, waitedMs };
     // A delay level: one queue at a time, never copied to two.
     expect(found).toHaveLength(1);
@@ -57,7 +60,27 @@ describe('the binary delay cascade, simulated over the topology plan', () => {
   };
   const entry = delayLevel('acme', DELAY_LEVELS - 1);
 
-  const samples = [0, 1, 2, 3, 7, 8, 15, 16, 17, 20, 59, 60, 61, 90, 3_599, 3_600, 86_400, 2 ** 20 + 12_345, 2 ** 28 - 1];
+  const samples = [
+    0,
+    1,
+    2,
+    3,
+    7,
+    8,
+    15,
+    16,
+    17,
+    20,
+    59,
+    60,
+    61,
+    90,
+    3_599,
+    3_600,
+    86_400,
+    2 ** 20 + 12_345,
+    2 ** 28 - 1,
+  ];
   it.each(samples)('a delay of %i s waits exactly that long and ends in the job queue only', (seconds) => {
     const { queues, waitedMs } = route(plan, entry, delayRoutingKey(seconds, 'email.send'));
     expect(waitedMs).toBe(seconds * 1000);

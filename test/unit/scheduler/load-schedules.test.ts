@@ -17,7 +17,14 @@ function project(files: Record<string, string>): string {
   return dir;
 }
 
-const nightly = { name: 'nightly', cron: '0 3 * * *', timeZone: 'Europe/Berlin', jobType: 'report.generate', payload: { kind: 'daily' }, catchUpMs: '6h' };
+const nightly = {
+  name: 'nightly',
+  cron: '0 3 * * *',
+  timeZone: 'Europe/Berlin',
+  jobType: 'report.generate',
+  payload: { kind: 'daily' },
+  catchUpMs: '6h',
+};
 const everyMinute = { name: 'every-minute', cron: '* * * * *', jobType: 'tick' };
 
 describe('loadSchedulesFile', () => {
@@ -25,7 +32,12 @@ describe('loadSchedulesFile', () => {
     const dir = project({ [DEFAULT_SCHEDULES_FILE]: JSON.stringify([nightly, everyMinute]) });
     const schedules = loadSchedulesFile('', dir);
     expect(schedules.map((s) => s.name)).toEqual(['nightly', 'every-minute']);
-    expect(schedules[0]).toMatchObject({ kind: 'warren.schedule', timeZone: 'Europe/Berlin', payload: { kind: 'daily' }, catchUpMs: 21_600_000 });
+    expect(schedules[0]).toMatchObject({
+      kind: 'warren.schedule',
+      timeZone: 'Europe/Berlin',
+      payload: { kind: 'daily' },
+      catchUpMs: 21_600_000,
+    });
     expect(schedules[1]).toMatchObject({ timeZone: 'UTC', payload: {}, catchUpMs: 0 });
   });
 
@@ -42,18 +54,26 @@ describe('loadSchedulesFile', () => {
   it('fails naming the file when a given file is missing (a typo must not silently run no schedules)', () => {
     const dir = project({});
     expect(() => loadSchedulesFile('ops/missing.json', dir)).toThrow(ConfigError);
-    expect(() => loadSchedulesFile('ops/missing.json', dir)).toThrow(`schedules file ${join(dir, 'ops/missing.json')} cannot be read as JSON`);
+    expect(() => loadSchedulesFile('ops/missing.json', dir)).toThrow(
+      `schedules file ${join(dir, 'ops/missing.json')} cannot be read as JSON`,
+    );
   });
 
   it('fails naming the file on invalid JSON, and on JSON that is not an array', () => {
     const dir = project({ 'bad.json': '[{"name": ', 'object.json': JSON.stringify({ schedules: [everyMinute] }) });
-    expect(() => loadSchedulesFile('bad.json', dir)).toThrow(new RegExp(`schedules file ${join(dir, 'bad.json')} cannot be read as JSON: `));
-    expect(() => loadSchedulesFile('object.json', dir)).toThrow(`schedules file ${join(dir, 'object.json')} must hold a JSON array of schedules`);
+    expect(() => loadSchedulesFile('bad.json', dir)).toThrow(
+      new RegExp(`schedules file ${join(dir, 'bad.json')} cannot be read as JSON: `),
+    );
+    expect(() => loadSchedulesFile('object.json', dir)).toThrow(
+      `schedules file ${join(dir, 'object.json')} must hold a JSON array of schedules`,
+    );
   });
 
   it('fails naming the invalid schedule in the file', () => {
     const dir = project({ 'cron.json': JSON.stringify([everyMinute, { ...nightly, timeZone: 'Europe/Atlantis' }]) });
-    expect(() => loadSchedulesFile('cron.json', dir)).toThrow(/schedule "nightly": unknown time zone "Europe\/Atlantis"/);
+    expect(() => loadSchedulesFile('cron.json', dir)).toThrow(
+      /schedule "nightly": unknown time zone "Europe\/Atlantis"/,
+    );
   });
 
   it('reads the example schedules file of the project', () => {
@@ -80,6 +100,8 @@ describe('mergeSchedules', () => {
   });
 
   it('validates plain inputs, naming the schedule', () => {
-    expect(() => mergeSchedules([], [{ ...everyMinute, cron: 'nope' }])).toThrow(/schedule "every-minute": invalid cron expression "nope"/);
+    expect(() => mergeSchedules([], [{ ...everyMinute, cron: 'nope' }])).toThrow(
+      /schedule "every-minute": invalid cron expression "nope"/,
+    );
   });
 });

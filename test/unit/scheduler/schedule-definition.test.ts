@@ -34,8 +34,19 @@ describe('defineSchedule', () => {
   });
 
   it('keeps what was given: a seconds field, a time zone, a payload', () => {
-    const schedule = defineSchedule({ ...valid, cron: '*/10 * * * * *', timeZone: 'Europe/Berlin', payload: { kind: 'daily' }, catchUpMs: 5_000 });
-    expect(schedule).toMatchObject({ cron: '*/10 * * * * *', timeZone: 'Europe/Berlin', payload: { kind: 'daily' }, catchUpMs: 5_000 });
+    const schedule = defineSchedule({
+      ...valid,
+      cron: '*/10 * * * * *',
+      timeZone: 'Europe/Berlin',
+      payload: { kind: 'daily' },
+      catchUpMs: 5_000,
+    });
+    expect(schedule).toMatchObject({
+      cron: '*/10 * * * * *',
+      timeZone: 'Europe/Berlin',
+      payload: { kind: 'daily' },
+      catchUpMs: 5_000,
+    });
   });
 
   it.each([
@@ -51,15 +62,39 @@ describe('defineSchedule', () => {
 
   it.each([
     ['an invalid expression', { cron: 'every day' }, /schedule "nightly-report": invalid cron expression "every day"/],
-    ['seven fields', { cron: '* * * * * * *' }, /schedule "nightly-report": invalid cron expression .*expected 5 or 6 fields but got 7/],
-    ['a minute out of range', { cron: '61 * * * *' }, /schedule "nightly-report": invalid cron expression "61 \* \* \* \*": minute:/],
-    ['a day that never comes', { cron: '0 0 31 2 *' }, /schedule "nightly-report": invalid cron expression "0 0 31 2 \*"/],
+    [
+      'seven fields',
+      { cron: '* * * * * * *' },
+      /schedule "nightly-report": invalid cron expression .*expected 5 or 6 fields but got 7/,
+    ],
+    [
+      'a minute out of range',
+      { cron: '61 * * * *' },
+      /schedule "nightly-report": invalid cron expression "61 \* \* \* \*": minute:/,
+    ],
+    [
+      'a day that never comes',
+      { cron: '0 0 31 2 *' },
+      /schedule "nightly-report": invalid cron expression "0 0 31 2 \*"/,
+    ],
     ['no expression', { cron: undefined }, /schedule "nightly-report": cron must be a cron expression; got undefined/],
-    ['an unknown time zone', { timeZone: 'Mars/Olympus_Mons' }, /schedule "nightly-report": unknown time zone "Mars\/Olympus_Mons"/],
+    [
+      'an unknown time zone',
+      { timeZone: 'Mars/Olympus_Mons' },
+      /schedule "nightly-report": unknown time zone "Mars\/Olympus_Mons"/,
+    ],
     ['an empty time zone', { timeZone: '' }, /schedule "nightly-report": unknown time zone ""/],
-    ['a job type with a wildcard', { jobType: 'report.*' }, /schedule "nightly-report": jobType must be a job type; got "report\.\*"/],
+    [
+      'a job type with a wildcard',
+      { jobType: 'report.*' },
+      /schedule "nightly-report": jobType must be a job type; got "report\.\*"/,
+    ],
     ['no job type', { jobType: undefined }, /schedule "nightly-report": jobType must be a job type; got undefined/],
-    ['a catch-up word', { catchUpMs: 'soon' }, /schedule "nightly-report": catchUpMs must be a duration such as 0, 3600000 or "1h"; got "soon"/],
+    [
+      'a catch-up word',
+      { catchUpMs: 'soon' },
+      /schedule "nightly-report": catchUpMs must be a duration such as 0, 3600000 or "1h"; got "soon"/,
+    ],
     ['a negative catch-up', { catchUpMs: -1 }, /schedule "nightly-report": catchUpMs must be .*; got -1/],
     ['a fractional catch-up', { catchUpMs: 1.5 }, /schedule "nightly-report": catchUpMs must be .*; got 1.5/],
     ['an infinite catch-up', { catchUpMs: Number.POSITIVE_INFINITY }, /schedule "nightly-report": catchUpMs must be/],
@@ -86,7 +121,8 @@ describe('defineSchedule', () => {
   });
 
   it('accepts names with dots, colons, dashes and underscores, up to 100 characters', () => {
-    for (const name of ['a', 'billing:invoice.monthly-run_2', 'x'.repeat(100)]) expect(defineSchedule({ ...valid, name }).name).toBe(name);
+    for (const name of ['a', 'billing:invoice.monthly-run_2', 'x'.repeat(100)])
+      expect(defineSchedule({ ...valid, name }).name).toBe(name);
   });
 });
 

@@ -56,7 +56,9 @@ describe('planTopology', () => {
   });
 
   it('leaves quorum-only arguments off classic queues', () => {
-    const plan = planTopology({ namespace: 'acme', queueType: 'classic', deliveryLimit: 5 }, [{ jobType: 'a', tiersMs: [] }]);
+    const plan = planTopology({ namespace: 'acme', queueType: 'classic', deliveryLimit: 5 }, [
+      { jobType: 'a', tiersMs: [] },
+    ]);
     expect(plan.queues[0]?.arguments).toEqual({
       'x-queue-type': 'classic',
       'x-dead-letter-exchange': 'acme.dead',
@@ -81,7 +83,9 @@ describe('toTopologyError', () => {
     const broker = new Error(
       `406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/': received 'quorum' but current is 'classic'"`,
     );
-    expect((toTopologyError(broker) as Error).message).toContain('warren declares "quorum", the existing queue has "classic"');
+    expect((toTopologyError(broker) as Error).message).toContain(
+      'warren declares "quorum", the existing queue has "classic"',
+    );
   });
 
   it('passes other errors through', () => {
@@ -102,10 +106,24 @@ describe('the delay cascade', () => {
     expect(plan.queues).toHaveLength(28);
     const level4 = plan.queues.find((q) => q.name === 'acme.delay.04');
     expect(level4?.arguments).toMatchObject({ 'x-message-ttl': 16_000, 'x-dead-letter-exchange': 'acme.delay.03' });
-    expect(plan.queues.find((q) => q.name === 'acme.delay.00')?.arguments['x-dead-letter-exchange']).toBe('acme.delayed');
+    expect(plan.queues.find((q) => q.name === 'acme.delay.00')?.arguments['x-dead-letter-exchange']).toBe(
+      'acme.delayed',
+    );
     const before = '*.'.repeat(23);
-    expect(plan.bindings).toContainEqual({ queue: 'acme.delay.04', exchange: 'acme.delay.04', routingKey: `${before}1.#` });
-    expect(plan.exchangeBindings).toContainEqual({ destination: 'acme.delay.03', source: 'acme.delay.04', routingKey: `${before}0.#` });
-    expect(plan.exchangeBindings).toContainEqual({ destination: 'acme.delayed', source: 'acme.delay.00', routingKey: `${'*.'.repeat(27)}0.#` });
+    expect(plan.bindings).toContainEqual({
+      queue: 'acme.delay.04',
+      exchange: 'acme.delay.04',
+      routingKey: `${before}1.#`,
+    });
+    expect(plan.exchangeBindings).toContainEqual({
+      destination: 'acme.delay.03',
+      source: 'acme.delay.04',
+      routingKey: `${before}0.#`,
+    });
+    expect(plan.exchangeBindings).toContainEqual({
+      destination: 'acme.delayed',
+      source: 'acme.delay.00',
+      routingKey: `${'*.'.repeat(27)}0.#`,
+    });
   });
 });
