@@ -11,7 +11,8 @@ export type { HandlerClass, HandlerEntry } from './registry/registry.js';
 
 export { WarrenClient } from './client/client.js';
 export type { PayloadOf } from './client/client.js';
-export type { ClientOptions, PublishOptions, SchemaMap } from './client/client-options.js';
+export type { ClientOptions } from './client/client-options.js';
+export type { PublishOptions, SchemaMap } from './publisher/publish-options.js';
 export { Worker } from './worker/worker.js';
 export type { ConsumedQueue, WorkerState } from './worker/worker.js';
 export type { WorkerOptions } from './worker/worker-options.js';

@@ -7,7 +7,8 @@ import { createLogger } from '../logging/logger.js';
 import { JobPublisher } from '../publisher/job-publisher.js';
 import { Publisher } from '../publisher/publisher.js';
 import { baseExchanges } from '../topology/topology-plan.js';
-import type { ClientOptions, PublishOptions, SchemaMap } from './client-options.js';
+import type { PublishOptions, SchemaMap } from '../publisher/publish-options.js';
+import type { ClientOptions } from './client-options.js';
 
 /** The payload type of a job type: its schema's input type where one is known, else `unknown`. */
 export type PayloadOf<S extends SchemaMap, T extends string> = T extends keyof S

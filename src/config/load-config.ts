@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from '../errors/config-error.js';
 import { DEFAULT_CONFIG, LOG_LEVELS, QUEUE_TYPES, type WarrenConfig } from './config-options.js';
 import { parseDuration } from './duration.js';
-import { NAME_PATTERN } from '../topology/names.js';
+import { MAX_NAMESPACE_LENGTH, NAME_PATTERN } from './name-rules.js';
 
 type Key = keyof WarrenConfig;
 
@@ -71,7 +71,7 @@ const FIELDS: Readonly<Record<Key, Field>> = {
   namespace: {
     env: 'WARREN_NAMESPACE',
     expected: 'letters, digits, "-" and "_", in dot-separated words',
-    accepts: matches(NAME_PATTERN, 100),
+    accepts: matches(NAME_PATTERN, MAX_NAMESPACE_LENGTH),
     fromText: asText,
   },
   queueType: {

@@ -9,7 +9,7 @@ import { validatePayload } from '../registry/validate-payload.js';
 import { declareTopology } from '../topology/declare-topology.js';
 import { DELAY_LEVELS, MAX_DELAY_MS, delayLevel, delayRoutingKey, jobQueue, jobsExchange } from '../topology/names.js';
 import { delayTopology } from '../topology/topology-plan.js';
-import type { PublishOptions, SchemaMap } from '../client/client-options.js';
+import type { PublishOptions, SchemaMap } from './publish-options.js';
 import type { Publisher } from './publisher.js';
 import type { WarrenMetrics } from '../metrics/warren-metrics.js';
 import { hasCode } from '../errors/warren-error.js';

@@ -1,4 +1,4 @@
-import { NAME_PATTERN } from '../topology/names.js';
+import { jobTypeProblem } from '../config/name-rules.js';
 import { RegistrationError } from '../errors/registration-error.js';
 import { defineJob } from './define-job.js';
 import { jobMethods } from './job-decorator.js';
@@ -20,10 +20,9 @@ export class Registry {
   /** Registers one job definition. */
   register(definition: JobDefinition): this {
     const { jobType } = definition;
-    if (typeof jobType !== 'string' || !NAME_PATTERN.test(jobType) || jobType.length > 150) {
-      throw new RegistrationError(
-        `job type ${JSON.stringify(jobType)} is not valid: use letters, digits, "-" and "_" in dot-separated words, at most 150 characters (it is the routing key)`,
-      );
+    const problem = jobTypeProblem(jobType);
+    if (problem !== undefined) {
+      throw new RegistrationError(`job type ${JSON.stringify(jobType)} is not valid: ${problem}`);
     }
     if (this.#jobs.has(jobType)) throw new RegistrationError(`job type "${jobType}" is registered twice`);
     const { concurrency, timeoutMs } = definition;

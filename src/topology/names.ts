@@ -5,9 +5,6 @@ import { formatDuration } from '../config/duration.js';
  * Pure functions: names must read well in the RabbitMQ management UI.
  */
 
-/** Namespaces and job types: letters, digits, "-" and "_" in dot-separated words; no AMQP wildcards. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
-
 /** Topic exchange producers publish to; routing key = job type. */
 export function jobsExchange(namespace: string): string {
   return `${namespace}.jobs`;
