@@ -1,0 +1,134 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deleteNamespace, uniqueNamespace } from '../helpers/broker.js';
+import { ROOT, logLines } from '../helpers/cli.js';
+import { createUserProject, npm, packWarren, packedFiles, removeDir, spawnIn } from '../helpers/user-project.js';
+
+/** The handlers module of the README's "Adding warren to your project", word for word. */
+function readmeHandlers(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Adding warren to your project'));
+  const block = /```ts\n([\s\S]*?)\n\s*```/.exec(section)?.[1];
+  if (block === undefined) throw new Error('README.md: no ts block under "Adding warren to your project"');
+  return `${block
+    .split('\n')
+    .map((line) => line.replace(/^ {3}/, ''))
+    .join('\n')}\n`;
+}
+
+const HANDLERS = readmeHandlers();
+
+const TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    strict: true,
+    skipLibCheck: false,
+    noEmit: true,
+    types: ['node'],
+  },
+  include: ['handlers'],
+};
+
+let pack: { tarball: string; dir: string };
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  pack = await packWarren();
+}, 60_000);
+
+afterAll(() => {
+  for (const dir of [...dirs, pack.dir]) removeDir(dir);
+});
+
+describe('the package', () => {
+  it('holds the library, its types, the CLI and the docs; not the example handlers, config, tests or sources of the example app', async () => {
+    const files = await packedFiles();
+    for (const wanted of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'bin/warren.js',
+      'dist/src/index.js',
+      'dist/src/index.d.ts',
+      'dist/src/cli/main.js',
+      'docs/wire-contract.md',
+      'docs/dead-letters.md',
+    ]) {
+      expect(files).toContain(wanted);
+    }
+    const unwanted = files.filter((file) =>
+      /^(handlers|config|test|bench|docker|\.ci)\/|^dist\/(handlers|test)\/|^(tsconfig.*|vitest\.config\.ts|docker-compose\.yml)$/.test(
+        file,
+      ),
+    );
+    expect(unwanted).toEqual([]);
+  });
+});
+
+describe.each([
+  { kind: 'CommonJS-default (what npm init -y writes)', type: 'commonjs' as const },
+  { kind: 'ESM', type: 'module' as const },
+])('a new $kind project with warren installed from its tarball', ({ type }) => {
+  let project: string;
+
+  beforeAll(async () => {
+    project = await createUserProject({ tarball: pack.tarball, type, extra: ['zod', 'typescript', '@types/node'] });
+    dirs.push(project);
+    mkdirSync(join(project, 'handlers'));
+    writeFileSync(join(project, 'handlers', 'index.ts'), HANDLERS);
+    writeFileSync(join(project, 'tsconfig.json'), `${JSON.stringify(TSCONFIG, null, 2)}\n`);
+  }, 120_000);
+
+  it('compiles against warren’s types with skipLibCheck: false', async () => {
+    const result = await npm(project, ['exec', '--offline', '--', 'tsc', '-p', '.']).catch(
+      (error: { stdout?: string; stderr?: string }) => ({
+        stdout: error.stdout ?? '',
+        stderr: error.stderr ?? 'failed',
+      }),
+    );
+    expect(`${result.stdout}${result.stderr}`.trim()).toBe('');
+  });
+
+  it('npx warren start runs the .ts handlers; npx warren publish sends jobs they handle; SIGTERM exits 0', async () => {
+    const namespace = uniqueNamespace('install');
+    const env = { WARREN_NAMESPACE: namespace };
+    const worker = spawnIn(project, 'npx', ['--offline', 'warren', 'start'], env);
+    try {
+      await worker.waitForOutput(/"msg":"worker started"/);
+      const published = await npm(
+        project,
+        ['exec', '--offline', '--', 'warren', 'publish', 'hello.greet', '{"name":"Ada"}', '--id', `${type}-greet-1`],
+        env,
+      );
+      expect(published.stdout).toBe(`${type}-greet-1\n`);
+      await npm(
+        project,
+        ['exec', '--offline', '--', 'warren', 'publish', 'hello.report', '{"n":1}', '--id', 'r-1'],
+        env,
+      );
+      await worker.waitForOutput(/"msg":"report handled"/);
+      await worker.waitForOutput(/"msg":"hello handled"/);
+      const lines = logLines(worker.stdout());
+      expect(lines.find((line) => line['msg'] === 'hello handled')).toMatchObject({
+        jobId: `${type}-greet-1`,
+        jobType: 'hello.greet',
+        name: 'Ada',
+      });
+      expect(lines.find((line) => line['msg'] === 'report handled')).toMatchObject({ jobId: 'r-1' });
+      // npx runs warren under npm and a shell; an orchestrator signals the worker itself (its pid is in the logs),
+      // and npx then exits with the worker's status.
+      const pid = lines.find((line) => line['msg'] === 'worker started')?.['pid'];
+      expect(typeof pid).toBe('number');
+      process.kill(pid as number, 'SIGTERM');
+      expect(await worker.exited).toBe(0);
+      expect(worker.output()).toMatch(/"msg":"worker stopped"/);
+    } finally {
+      if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+      await worker.exited;
+      await deleteNamespace(namespace, ['hello.greet', 'hello.report']);
+    }
+  });
+});
