@@ -66,7 +66,10 @@ export async function loadHandlersModule(
   const handlers = module['handlers'];
   if (!Array.isArray(handlers)) {
     throw new ConfigError(
-      `handlers module ${path} must export \`handlers\`, an array of defineJob() results and @Job classes; it exports ${describeExports(module)}`,
+      `handlers module ${path} must export \`handlers\`, an array of defineJob() results and @Job classes; ` +
+        (handlers === undefined
+          ? `it exports ${describeExports(module)}`
+          : `its \`handlers\` is ${describeValue(handlers)}`),
     );
   }
   const schedules = module['schedules'] ?? [];
@@ -145,6 +148,13 @@ function esmRename(format: ModuleFormat): string {
   return format.packageJson === undefined
     ? `rename it to ${ext}, or add a package.json with "type": "module"`
     : `rename it to ${ext}, or set "type": "module" in ${format.packageJson}`;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  return typeof value === 'object'
+    ? `an object with keys ${Object.keys(value).join(', ') || '(none)'}`
+    : `a ${typeof value}`;
 }
 
 function describeExports(module: Record<string, unknown>): string {
