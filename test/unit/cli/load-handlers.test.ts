@@ -37,7 +37,10 @@ describe('loadHandlersModule', () => {
 
   it('wraps what the module throws, naming the module and keeping the cause', async () => {
     const path = module('throws.mjs', 'throw new Error("database URL missing");');
-    const error = await loadHandlersModule(path).catch((e: unknown) => e as Error & { code: string });
+    const error = (await loadHandlersModule(path).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error & { code: string };
     expect(error.message).toBe(`handlers module ${path} failed to load: database URL missing`);
     expect(error.code).toBe('WARREN_ERR_CONFIG');
     expect((error.cause as Error).message).toBe('database URL missing');
