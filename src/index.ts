@@ -6,6 +6,7 @@ export type { JobMethod } from './registry/job-decorator.js';
 export { defineJob } from './registry/define-job.js';
 export { DEFAULT_CONCURRENCY, isJobDefinition } from './registry/job-definition.js';
 export type { JobContext, JobDefinition, JobHandler, JobOptions } from './registry/job-definition.js';
+export type { PayloadSchema, SchemaInput, SchemaOutput } from './registry/payload-schema.js';
 export { Registry } from './registry/registry.js';
 export type { HandlerClass, HandlerEntry } from './registry/registry.js';
 

@@ -7,7 +7,10 @@ import type { SchemaMap } from '../publisher/publish-options.js';
 export interface ClientOptions<S extends SchemaMap = SchemaMap> {
   /** Settings; missing ones come from `loadConfig()` (config file and `WARREN_*` variables). */
   readonly config?: Partial<WarrenConfig>;
-  /** Schemas of the job types this client publishes: `publish` is typed by and validated against them. */
+  /**
+   * Schemas of the job types this client publishes, each any Standard Schema (zod 4, valibot, arktype, …):
+   * `publish` is typed by their input types and validated against them.
+   */
   readonly schemas?: S;
   readonly logger?: Logger;
   /** Metrics to record publishes into (`warren_jobs_published_total`). */

@@ -1,4 +1,3 @@
-import type { z } from 'zod';
 import type { WarrenConfig } from '../config/config-options.js';
 import { loadConfig } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
@@ -8,18 +7,20 @@ import { JobPublisher } from '../publisher/job-publisher.js';
 import { Publisher } from '../publisher/publisher.js';
 import { baseExchanges } from '../topology/topology-plan.js';
 import type { PublishOptions, SchemaMap } from '../publisher/publish-options.js';
+import type { PayloadSchema, SchemaInput } from '../registry/payload-schema.js';
 import type { ClientOptions } from './client-options.js';
 
 /** The payload type of a job type: its schema's input type where one is known, else `unknown`. */
 export type PayloadOf<S extends SchemaMap, T extends string> = T extends keyof S
-  ? S[T] extends z.ZodType
-    ? z.input<S[T]>
+  ? S[T] extends PayloadSchema
+    ? SchemaInput<S[T]>
     : unknown
   : unknown;
 
 /**
  * Publishes jobs from application code, on its own confirm-channel connection. `publish` resolves once the
- * broker confirmed the message.
+ * broker confirmed the message. `schemas` may be any Standard Schema (zod 4, valibot, arktype, …): `publish` is
+ * typed by each schema's input and validates against it.
  *
  * @example
  * const client = new WarrenClient({ schemas: { 'email.send': EmailSchema } });

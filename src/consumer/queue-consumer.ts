@@ -11,7 +11,7 @@ import { decodeBody } from '../messages/decode.js';
 import { failureHeaders, toError } from '../messages/failure-headers.js';
 import { DEAD_LETTER_REASONS, HEADERS, type DeadLetterReason } from '../messages/headers.js';
 import { DEFAULT_CONCURRENCY, type JobDefinition } from '../registry/job-definition.js';
-import { validatePayload } from '../registry/validate-payload.js';
+import { validatePayload, type Validated } from '../registry/validate-payload.js';
 import { decide } from '../retry/decide.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../retry/retry-policy.js';
 import { declareTopology } from '../topology/declare-topology.js';
@@ -215,9 +215,9 @@ export class QueueConsumer {
   }
 
   /**
-   * Handles one delivery and settles it. A job whose handler returns synchronously is checked, run and acked
-   * without a promise; a promise is made only where something is awaited (an async handler, de-duplication,
-   * a confirmed retry or dead-letter copy).
+   * Handles one delivery and settles it. A job whose schema and handler answer synchronously is checked, run and
+   * acked without a promise; a promise is made only where something is awaited (an async schema or handler,
+   * de-duplication, a confirmed retry or dead-letter copy).
    */
   #handle(channel: Channel, message: ConsumeMessage, controller: LazyAbort): Promise<void> | undefined {
     const { jobType } = this.job;
@@ -237,30 +237,81 @@ export class QueueConsumer {
     }
 
     const decoded = decodeBody(message);
-    let payload: unknown;
-    let invalid: string | undefined;
-    if (!decoded.ok) invalid = decoded.error;
-    else if (this.job.schema) {
-      const validated = validatePayload(this.job.schema, decoded.payload, jobType);
-      if (validated.ok) payload = validated.data;
-      else invalid = validated.message;
-    } else payload = decoded.payload;
-
-    if (invalid !== undefined) {
-      const error = new Error(invalid);
-      error.name = 'InvalidPayload';
-      this.#logger.warn(
-        { jobId, jobType, reason: invalid },
-        'invalid payload; dead-lettering without running the handler',
-      );
-      return this.#forward(channel, message, jobId, attempt, 'invalid_payload', error);
-    }
-
+    if (!decoded.ok) return this.#invalid(channel, message, jobId, attempt, decoded.error);
     const ctx = new DeliveryContext(jobId, jobType, attempt, headers, controller, this.#logger);
+    const { schema } = this.job;
+    if (schema === undefined) return this.#accepted(channel, message, ctx, hasId, decoded.payload);
+    let validated: Validated | Promise<Validated>;
+    try {
+      validated = validatePayload(schema, decoded.payload, jobType);
+    } catch (thrown) {
+      return this.#schemaFailed(channel, message, ctx, thrown);
+    }
+    // A schema that answers synchronously keeps the delivery synchronous; only an async one costs a promise.
+    if (validated instanceof Promise) return this.#awaitValidation(channel, message, ctx, hasId, validated);
+    return this.#validated(channel, message, ctx, hasId, validated);
+  }
+
+  async #awaitValidation(
+    channel: Channel,
+    message: ConsumeMessage,
+    ctx: DeliveryContext,
+    hasId: boolean,
+    pending: Promise<Validated>,
+  ): Promise<void> {
+    let validated: Validated;
+    try {
+      validated = await pending;
+    } catch (thrown) {
+      return this.#schemaFailed(channel, message, ctx, thrown);
+    }
+    return this.#validated(channel, message, ctx, hasId, validated);
+  }
+
+  #validated(
+    channel: Channel,
+    message: ConsumeMessage,
+    ctx: DeliveryContext,
+    hasId: boolean,
+    validated: Validated,
+  ): Promise<void> | undefined {
+    if (validated.ok) return this.#accepted(channel, message, ctx, hasId, validated.data);
+    return this.#invalid(channel, message, ctx.jobId, ctx.attempt, validated.message);
+  }
+
+  /** The payload is valid: run the handler, unless de-duplication finds the job already done. */
+  #accepted(
+    channel: Channel,
+    message: ConsumeMessage,
+    ctx: DeliveryContext,
+    hasId: boolean,
+    payload: unknown,
+  ): Promise<void> | undefined {
     const dedup =
-      hasId && (this.job.idempotent || headers[HEADERS.schedule] !== undefined) ? this.#options.dedup : undefined;
+      hasId && (this.job.idempotent || ctx.headers[HEADERS.schedule] !== undefined) ? this.#options.dedup : undefined;
     if (dedup) return this.#runUnlessDone(channel, message, ctx, payload, dedup);
     return this.#run(channel, message, ctx, payload, undefined);
+  }
+
+  /** Undecodable, or rejected by the schema: dead-lettered at once, the handler never runs. */
+  #invalid(channel: Channel, message: ConsumeMessage, jobId: string, attempt: number, reason: string): Promise<void> {
+    const error = new Error(reason);
+    error.name = 'InvalidPayload';
+    this.#logger.warn(
+      { jobId, jobType: this.job.jobType, reason },
+      'invalid payload; dead-lettering without running the handler',
+    );
+    return this.#forward(channel, message, jobId, attempt, 'invalid_payload', error);
+  }
+
+  /**
+   * The schema itself threw or rejected (a refinement that crashed, an async check whose lookup failed): not a
+   * verdict on the payload, so the attempt fails as a handler's would (retried by the job's policy), and the
+   * handler does not run. What it threw is passed on as it is: a `NonRetryableError` from a refinement dead-letters.
+   */
+  #schemaFailed(channel: Channel, message: ConsumeMessage, ctx: DeliveryContext, thrown: unknown): Promise<void> {
+    this.#logger.warn({ err: thrown, jobId: ctx.jobId, jobType: ctx.jobType }, 'the payload schema threw');
+    return this.#failed(channel, message, ctx, thrown);
   }
 
   async #runUnlessDone(

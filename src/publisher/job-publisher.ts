@@ -5,7 +5,7 @@ import { PayloadInvalidError } from '../errors/payload-invalid-error.js';
 import { UnroutableError } from '../errors/unroutable-error.js';
 import { encodePayload, jobProperties } from '../messages/encode.js';
 import { HEADERS } from '../messages/headers.js';
-import { validatePayload } from '../registry/validate-payload.js';
+import { validatePayload, type Validated } from '../registry/validate-payload.js';
 import { declareTopology } from '../topology/declare-topology.js';
 import { DELAY_LEVELS, MAX_DELAY_MS, delayLevel, delayRoutingKey, jobQueue, jobsExchange } from '../topology/names.js';
 import { delayTopology } from '../topology/topology-plan.js';
@@ -90,13 +90,18 @@ export class JobPublisher {
 
   /** Checks and encodes the job; an immediate one is handed to the publisher with no async frame of its own. */
   #publish(jobType: string, payload: unknown, options: PublishOptions): Promise<string> {
-    const messageId = options.messageId ?? randomUUID();
-    const schema = this.#schemas[jobType];
+    // Own entries only: a job type named "constructor" must not find Object.prototype's.
+    const schema = Object.hasOwn(this.#schemas, jobType) ? this.#schemas[jobType] : undefined;
     // Validate, but send what the caller gave: consumers parse (and transform) it themselves.
-    if (schema) {
-      const validated = validatePayload(schema, payload, jobType);
-      if (!validated.ok) return Promise.reject(new PayloadInvalidError(validated.message));
-    }
+    const validated = schema ? validatePayload(schema, payload, jobType) : undefined;
+    if (validated instanceof Promise) return validated.then((result) => this.#send(jobType, payload, options, result));
+    return this.#send(jobType, payload, options, validated);
+  }
+
+  /** Encodes and sends a job its schema (if any) accepted. */
+  #send(jobType: string, payload: unknown, options: PublishOptions, validated: Validated | undefined): Promise<string> {
+    if (validated?.ok === false) return Promise.reject(new PayloadInvalidError(validated.message));
+    const messageId = options.messageId ?? randomUUID();
     const body = encodePayload(payload);
     if (typeof body === 'string')
       return Promise.reject(new PayloadInvalidError(`cannot publish "${jobType}": ${body}`));

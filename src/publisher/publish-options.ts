@@ -1,7 +1,10 @@
-import type { z } from 'zod';
+import type { PayloadSchema } from '../registry/payload-schema.js';
 
-/** Payload schemas by job type: publishing validates against them and types the payload. */
-export type SchemaMap = Readonly<Record<string, z.ZodType>>;
+/**
+ * Payload schemas by job type, each any Standard Schema (zod 4, valibot, arktype, …): publishing validates against
+ * them and types the payload as the schema's input.
+ */
+export type SchemaMap = Readonly<Record<string, PayloadSchema>>;
 
 /** Options of one publish. */
 export interface PublishOptions {

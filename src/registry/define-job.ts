@@ -1,18 +1,18 @@
-import type { z } from 'zod';
 import type { JobDefinition, JobHandler, JobOptions } from './job-definition.js';
+import type { PayloadSchema, SchemaOutput } from './payload-schema.js';
 
 /**
  * Defines a job handler without decorators (the function form `@Job` is sugar over).
- * With a `schema`, the payload type is the schema's output type.
+ * With a `schema` (any Standard Schema: zod 4, valibot, arktype, …), the payload type is the schema's output type.
  *
  * @example
  * export const sendEmail = defineJob('email.send', async (payload, ctx) => { ... }, { schema: EmailSchema });
  */
-export function defineJob<const T extends string, S extends z.ZodType>(
+export function defineJob<const T extends string, S extends PayloadSchema>(
   jobType: T,
-  handler: JobHandler<z.output<S>>,
+  handler: JobHandler<SchemaOutput<S>>,
   options: JobOptions<S> & { readonly schema: S },
-): JobDefinition<T, z.output<S>>;
+): JobDefinition<T, SchemaOutput<S>>;
 export function defineJob<const T extends string, P = unknown>(
   jobType: T,
   handler: JobHandler<P>,

@@ -1,6 +1,6 @@
-import type { z } from 'zod';
 import { RegistrationError } from '../errors/registration-error.js';
 import type { JobOptions } from './job-definition.js';
+import type { PayloadSchema } from './payload-schema.js';
 
 // Node 20 has no Symbol.metadata; compilers then leave `context.metadata` undefined. Define it before any
 // decorated class is evaluated (importing `Job` runs this first), with the key esbuild and tsc both fall back to.
@@ -17,7 +17,9 @@ export interface JobMethod {
 
 /**
  * Marks a method as the handler of a job type (TC39 standard decorator). It only records metadata; the class
- * takes effect when it is listed in the handlers module (or passed to `Registry#add`).
+ * takes effect when it is listed in the handlers module (or passed to `Registry#add`). With a `schema`, type the
+ * method's payload as the schema's output (`z.output<typeof S>`, valibot's `v.InferOutput<typeof S>`, arktype's
+ * `typeof S.infer`).
  *
  * @example
  * class Reports {
@@ -25,7 +27,7 @@ export interface JobMethod {
  *   async generate(payload: z.output<typeof ReportSchema>, ctx: JobContext) { ... }
  * }
  */
-export function Job<S extends z.ZodType>(jobType: string, options: JobOptions<S> = {}) {
+export function Job<S extends PayloadSchema>(jobType: string, options: JobOptions<S> = {}) {
   return function record(_method: unknown, context: ClassMethodDecoratorContext): void {
     if (context.kind !== 'method' || context.static || context.private) {
       throw new RegistrationError(`@Job("${jobType}") must decorate a public instance method`);

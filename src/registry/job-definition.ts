@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { z } from 'zod';
+import type { PayloadSchema } from './payload-schema.js';
 
 /** What a handler learns about the job it runs, besides the payload. */
 export interface JobContext {
@@ -28,12 +28,15 @@ export interface RetryOptions {
 }
 
 /** Options of a job, on `@Job` or `defineJob`. */
-export interface JobOptions<S extends z.ZodType = z.ZodType> {
+export interface JobOptions<S extends PayloadSchema = PayloadSchema> {
   /** Deliveries handled at once by one worker: the prefetch of the job queue's channel. @defaultValue 10 */
   readonly concurrency?: number;
   /** After this, `ctx.signal` is aborted and the attempt fails. @defaultValue the `jobTimeoutMs` setting (5 min) */
   readonly timeoutMs?: number;
-  /** Payloads are validated against it before the handler runs, and on publish. */
+  /**
+   * Any Standard Schema (zod 4, valibot, arktype, …). A delivery's payload is validated against it before the
+   * handler runs, which receives the schema's output; a payload that fails is dead-lettered as `invalid_payload`.
+   */
   readonly schema?: S;
   /** How failures are retried. @defaultValue the `maxAttempts` and `retryTiersMs` settings */
   readonly retry?: RetryOptions;
@@ -52,7 +55,8 @@ export interface JobDefinition<T extends string = string, P = unknown> {
   handler(payload: P, ctx: JobContext): unknown;
   readonly concurrency: number | undefined;
   readonly timeoutMs: number | undefined;
-  readonly schema: z.ZodType<P> | undefined;
+  /** The payload schema; its output is what the handler receives. */
+  readonly schema: PayloadSchema<unknown, P> | undefined;
   readonly retry: RetryOptions | undefined;
   readonly idempotent: boolean;
 }
