@@ -1,13 +1,14 @@
 import type { WarrenConfig } from '../config/config-options.js';
 import { loadConfig } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
+import { ConfigError } from '../errors/config-error.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
 import { createLogger } from '../logging/logger.js';
 import { JobPublisher } from '../publisher/job-publisher.js';
 import { Publisher } from '../publisher/publisher.js';
 import { baseExchanges } from '../topology/topology-plan.js';
 import type { PublishOptions, SchemaMap } from '../publisher/publish-options.js';
-import type { PayloadSchema, SchemaInput } from '../registry/payload-schema.js';
+import { SCHEMA_EXPECTED, schemaProblem, type PayloadSchema, type SchemaInput } from '../registry/payload-schema.js';
 import type { ClientOptions } from './client-options.js';
 
 /** The payload type of a job type: its schema's input type where one is known, else `unknown`. */
@@ -17,10 +18,28 @@ export type PayloadOf<S extends SchemaMap, T extends string> = T extends keyof S
     : unknown
   : unknown;
 
+/** The `schemas` option, checked: every entry a Standard Schema warren can call. @throws ConfigError */
+function checkSchemas(schemas: unknown): SchemaMap {
+  if (schemas === undefined) return {};
+  if (typeof schemas !== 'object' || schemas === null || Array.isArray(schemas)) {
+    throw new ConfigError(
+      `schemas must be an object of job type → schema; got ${Array.isArray(schemas) ? 'an array' : String(schemas)}`,
+    );
+  }
+  for (const [jobType, schema] of Object.entries(schemas)) {
+    const problem = schemaProblem(schema);
+    if (problem !== undefined) {
+      throw new ConfigError(`schemas[${JSON.stringify(jobType)}] must be ${SCHEMA_EXPECTED}; got ${problem}`);
+    }
+  }
+  // A frozen copy: an entry added to the caller's object later would skip this check.
+  return Object.freeze({ ...(schemas as SchemaMap) });
+}
+
 /**
  * Publishes jobs from application code, on its own confirm-channel connection. `publish` resolves once the
  * broker confirmed the message. `schemas` may be any Standard Schema (zod 4, valibot, arktype, …): `publish` is
- * typed by each schema's input and validates against it.
+ * typed by each schema's input and validates against it; a non-schema entry is a `ConfigError` here.
  *
  * @example
  * const client = new WarrenClient({ schemas: { 'email.send': EmailSchema } });
@@ -36,6 +55,7 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
   #started = false;
 
   constructor(options: ClientOptions<S> = {}) {
+    const schemas = checkSchemas(options.schemas);
     this.config = loadConfig({ overrides: options.config ?? {} });
     const logger = options.logger ?? createLogger(this.config.logLevel);
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
@@ -53,13 +73,7 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
       maxPayloadBytes: this.config.maxPayloadBytes,
       logger,
     });
-    this.#jobs = new JobPublisher(
-      this.config,
-      this.#connection,
-      this.#publisher,
-      options.schemas ?? {},
-      options.metrics,
-    );
+    this.#jobs = new JobPublisher(this.config, this.#connection, this.#publisher, schemas, options.metrics);
   }
 
   /** Connects and opens the confirm channel. @throws ConnectionError */

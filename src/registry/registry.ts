@@ -3,6 +3,7 @@ import { RegistrationError } from '../errors/registration-error.js';
 import { defineJob } from './define-job.js';
 import { jobMethods } from './job-decorator.js';
 import { isJobDefinition, type JobDefinition, type JobHandler } from './job-definition.js';
+import { SCHEMA_EXPECTED, schemaProblem } from './payload-schema.js';
 
 /** A class with `@Job` methods and a constructor without arguments. */
 export type HandlerClass = new () => object;
@@ -25,7 +26,7 @@ export class Registry {
       throw new RegistrationError(`job type ${JSON.stringify(jobType)} is not valid: ${problem}`);
     }
     if (this.#jobs.has(jobType)) throw new RegistrationError(`job type "${jobType}" is registered twice`);
-    const { concurrency, timeoutMs } = definition;
+    const { concurrency, timeoutMs, schema } = definition;
     if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 65_535)) {
       throw new RegistrationError(
         `job "${jobType}": concurrency must be a whole number 1-65535; got ${String(concurrency)}`,
@@ -35,6 +36,11 @@ export class Registry {
       throw new RegistrationError(
         `job "${jobType}": timeoutMs must be a positive whole number; got ${String(timeoutMs)}`,
       );
+    }
+    // Checked here, not at the first delivery: a schema warren cannot call would fail every job of the type.
+    const schemaIssue = schema === undefined ? undefined : schemaProblem(schema);
+    if (schemaIssue !== undefined) {
+      throw new RegistrationError(`job "${jobType}": schema must be ${SCHEMA_EXPECTED}; got ${schemaIssue}`);
     }
     this.#jobs.set(jobType, definition);
     return this;

@@ -130,6 +130,16 @@ describe('startup failures exit non-zero with one clear line', () => {
     expect(result.stderr).toBe('warren: WARREN_QUEUE_TYPE must be one of quorum, classic; got "fast"\n');
   });
 
+  it('a handler whose schema is not a Standard Schema is refused at registration, naming the job', async () => {
+    const result = await runWarren(['start', '--handlers', 'test/fixtures/bad-schema-handlers.ts'], {
+      WARREN_NAMESPACE: uniqueNamespace('e2e'),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'warren: job "bad.schema": schema must be a Standard Schema (zod 4, valibot, arktype, … — an object with a "~standard" property); got an object with keys parse\n',
+    );
+  });
+
   it('a missing handlers module is named', async () => {
     const result = await runWarren(['start', '--handlers', 'no/such/module.ts']);
     expect(result.code).toBe(1);
