@@ -5,7 +5,10 @@ import type { SchemaMap } from '../publisher/publish-options.js';
 
 /** Options of a {@link WarrenClient}. */
 export interface ClientOptions<S extends SchemaMap = SchemaMap> {
-  /** Settings; missing ones come from `loadConfig()` (config file and `WARREN_*` variables). */
+  /**
+   * Settings; missing ones come from `loadConfig()` (config file and `WARREN_*` variables). A key that is no setting
+   * throws `ConfigError`.
+   */
   readonly config?: Partial<WarrenConfig>;
   /**
    * Schemas of the job types this client publishes, each any Standard Schema (zod 4, valibot, arktype, …):

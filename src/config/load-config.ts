@@ -171,17 +171,19 @@ export interface LoadConfigOptions {
   readonly file?: string;
   /** @defaultValue `process.cwd()` */
   readonly cwd?: string;
-  /** Explicit values, highest of the layers. */
+  /** Explicit values, highest of the layers. A key that is no setting is an error. */
   readonly overrides?: Partial<WarrenConfig>;
 }
 
 /**
  * Builds the configuration from defaults ← config file ← environment ← overrides and validates it once.
- * @throws ConfigError naming the setting (its variable or file key), what was expected and what was given.
+ * @throws ConfigError naming the setting (its variable or file key), what was expected and what was given; or an
+ *   override that is no setting, with the nearest known one.
  */
 export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
+  const overrides = checkSettings(options.overrides ?? {}, 'passed in code');
   const explicitFile = options.file ?? env['WARREN_CONFIG'];
   const file = resolve(cwd, explicitFile ?? 'config/warren.json');
   const fromFile = explicitFile !== undefined || existsSync(file) ? readConfigFile(file) : {};
@@ -192,8 +194,8 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
     const envText = env[field.env];
     let source: string;
     let given: unknown;
-    if (options.overrides?.[key] !== undefined) {
-      [source, given] = [key, options.overrides[key]];
+    if (overrides[key] !== undefined) {
+      [source, given] = [key, overrides[key]];
     } else if (envText !== undefined && envText !== '') {
       [source, given] = [field.env, field.fromText(envText)];
     } else if (key in fromFile) {
@@ -213,6 +215,70 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
   return Object.freeze(result as unknown as WarrenConfig);
 }
 
+/**
+ * Refuses a value that is not an object of settings, or that has a key which is no setting: a misspelt key would
+ * otherwise be ignored without a word, and its setting silently left at its default. The config file and settings
+ * passed in code both go through here.
+ * @param where how the settings were given, after "unknown setting X": `passed in code`, `in config file /a/b.json`
+ * @param ignored keys let through without being settings (the file's `$comment`)
+ * @throws ConfigError naming the unknown keys, where they came from, the nearest known key of each, and every known one
+ */
+export function checkSettings(
+  settings: unknown,
+  where: string,
+  ignored: (key: string) => boolean = () => false,
+): Partial<Record<Key, unknown>> {
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+    throw new ConfigError(`settings ${where} must be an object; got ${JSON.stringify(settings) ?? typeof settings}`);
+  }
+  const unknownKeys = Object.keys(settings).filter((key) => !Object.hasOwn(FIELDS, key) && !ignored(key));
+  if (unknownKeys.length === 0) return settings;
+  const named = unknownKeys.map((key) => {
+    const near = nearestSetting(key);
+    return { key: JSON.stringify(key), hint: near === undefined ? '' : ` (did you mean "${near}"?)` };
+  });
+  const known = `known: ${Object.keys(FIELDS).join(', ')}`;
+  const [only] = named;
+  throw new ConfigError(
+    named.length === 1 && only
+      ? `unknown setting ${only.key} ${where}${only.hint}; ${known}`
+      : `unknown settings ${where}: ${named.map((n) => n.key + n.hint).join(', ')}; ${known}`,
+  );
+}
+
+/** Letters and digits only, lower case: `amqp_url`, `AMQP-URL` and `amqpURL` all read `amqpurl`. */
+const folded = (text: string): string => text.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/**
+ * The setting a mistyped key most likely meant: the same letters in another case or spelling (`amqp_url`), the
+ * setting's environment variable (`WARREN_AMQP_URL`), or the setting at the smallest edit distance when that is at
+ * most a third of the key's length (`namspace`). `undefined` when nothing is that close.
+ */
+function nearestSetting(key: string): Key | undefined {
+  const typed = folded(key);
+  let best: { key: Key; distance: number } | undefined;
+  for (const candidate of Object.keys(FIELDS) as Key[]) {
+    if (typed === folded(FIELDS[candidate].env)) return candidate;
+    const distance = editDistance(typed, folded(candidate));
+    if (best === undefined || distance < best.distance) best = { key: candidate, distance };
+  }
+  return best !== undefined && best.distance <= Math.max(1, Math.floor(typed.length / 3)) ? best.key : undefined;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
 function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
@@ -229,13 +295,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new ConfigError(`config file ${file} must hold a JSON object; got ${JSON.stringify(data)}`);
   }
-  const unknownKeys = Object.keys(data).filter((key) => !(key in FIELDS) && !key.startsWith('$'));
-  if (unknownKeys.length > 0) {
-    throw new ConfigError(
-      `config file ${file} has unknown setting ${unknownKeys.map((k) => JSON.stringify(k)).join(', ')}; known: ${Object.keys(FIELDS).join(', ')}`,
-    );
-  }
-  return data as Record<string, unknown>;
+  return checkSettings(data, `in config file ${file}`, (key) => key.startsWith('$')) as Record<string, unknown>;
 }
 
 /** The environment variable of each setting, for documentation and `--help`. */

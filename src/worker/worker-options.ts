@@ -8,6 +8,7 @@ import type { ScheduleDefinition } from '../scheduler/schedule-definition.js';
 
 /** Options of a {@link Worker}. */
 export interface WorkerOptions {
+  /** Usually from `loadConfig()`. A key that is no setting makes the constructor throw `ConfigError`. */
   readonly config: WarrenConfig;
   /** The handlers to run: one consumer per registered job type (may be empty when only schedules run). */
   readonly registry: Registry;

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { checkSettings } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { DedupStore } from '../dedup/dedup-store.js';
 import { JobPublisher } from '../publisher/job-publisher.js';
@@ -40,6 +41,8 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     const { config, logger, registry } = options;
+    // A misspelt key in a configuration written in code would be ignored, and its setting left at its default.
+    checkSettings(config, 'passed in code');
     const schedules = options.schedules ?? [];
     if (registry.list().length === 0 && schedules.length === 0) {
       throw new IllegalStateError('the worker has nothing to do: register at least one job or schedule');

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONFIG, loadConfig } from 'warren';
+import { ConfigError, DEFAULT_CONFIG, Registry, WarrenClient, Worker, defineJob, loadConfig } from 'warren';
+import { pino } from 'pino';
 import { formatDuration, parseDuration } from '../../../src/config/duration.js';
 
 const empty = mkdtempSync(join(tmpdir(), 'warren-config-'));
@@ -81,9 +82,66 @@ describe('loadConfig', () => {
       /a\.json: queueType must be one of quorum, classic; got "stream"/,
     );
     writeFileSync(join(dir, 'b.json'), JSON.stringify({ namspace: 'typo' }));
-    expect(() => loadConfig({ env: {}, file: join(dir, 'b.json') })).toThrow(/unknown setting "namspace"/);
+    expect(() => loadConfig({ env: {}, file: join(dir, 'b.json') })).toThrow(
+      `unknown setting "namspace" in config file ${join(dir, 'b.json')} (did you mean "namespace"?); known: amqpUrl, namespace,`,
+    );
     writeFileSync(join(dir, 'c.json'), '{ not json');
     expect(() => loadConfig({ env: {}, file: join(dir, 'c.json') })).toThrow(/must be JSON/);
+  });
+});
+
+describe('unknown settings passed in code', () => {
+  const known = `known: ${Object.keys(DEFAULT_CONFIG).join(', ')}`;
+  const refused = (run: () => unknown): ConfigError => {
+    try {
+      run();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).code).toBe('WARREN_ERR_CONFIG');
+      return error as ConfigError;
+    }
+    throw new Error('expected a ConfigError');
+  };
+  const overrides = (value: unknown): string =>
+    refused(() => loadConfig({ env: {}, cwd: empty, overrides: value as Partial<typeof DEFAULT_CONFIG> })).message;
+
+  it('loadConfig refuses an unknown override, naming it, where it came from, the nearest setting and the known ones', () => {
+    expect(overrides({ amqpURL: 'amqp://x' })).toBe(
+      `unknown setting "amqpURL" passed in code (did you mean "amqpUrl"?); ${known}`,
+    );
+    expect(overrides({ namspace: 'n' })).toContain('(did you mean "namespace"?)');
+    expect(overrides({ WARREN_AMQP_URL: 'amqp://x' })).toContain('(did you mean "amqpUrl"?)');
+    expect(overrides({ amqp_url: 'amqp://x' })).toContain('(did you mean "amqpUrl"?)');
+    expect(overrides({ retryTiers: [1_000] })).toContain('(did you mean "retryTiersMs"?)');
+    // Nothing close: no guess, only the list.
+    expect(overrides({ colour: 'blue' })).toBe(`unknown setting "colour" passed in code; ${known}`);
+    // An undefined value is still a key that means nothing.
+    expect(overrides({ amqpURL: undefined })).toContain('"amqpURL"');
+  });
+
+  it('names every unknown override at once', () => {
+    expect(overrides({ namespace: 'ok', amqpURL: 'amqp://x', colour: 'blue' })).toBe(
+      `unknown settings passed in code: "amqpURL" (did you mean "amqpUrl"?), "colour"; ${known}`,
+    );
+  });
+
+  it('refuses overrides that are not an object of settings', () => {
+    expect(overrides('amqp://x')).toBe('settings passed in code must be an object; got "amqp://x"');
+    expect(overrides([])).toBe('settings passed in code must be an object; got []');
+  });
+
+  it('WarrenClient refuses an unknown key of its config option, before any I/O', () => {
+    const error = refused(() => new WarrenClient({ config: { amqpURL: 'amqp://x' } as never }));
+    expect(error.message).toBe(`unknown setting "amqpURL" passed in code (did you mean "amqpUrl"?); ${known}`);
+  });
+
+  it('Worker refuses an unknown key of its config, before any I/O', () => {
+    const registry = new Registry().add([defineJob('unit.job', () => {})]);
+    const config = { ...loadConfig({ env: {}, cwd: empty }), shutdownGrace: 1_000 };
+    const error = refused(() => new Worker({ config, registry, logger: pino({ level: 'silent' }) }));
+    expect(error.message).toBe(
+      `unknown setting "shutdownGrace" passed in code (did you mean "shutdownGraceMs"?); ${known}`,
+    );
   });
 });
 
