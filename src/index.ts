@@ -30,7 +30,7 @@ export type { FireOutcome, ScheduleStatus, SchedulerOptions } from './scheduler/
 export type { RetryOptions } from './registry/job-definition.js';
 export { MAX_DELAY_MS } from './topology/names.js';
 
-export { loadConfig, configVariables } from './config/load-config.js';
+export { loadConfig, configVariables, settingSource } from './config/load-config.js';
 export type { LoadConfigOptions } from './config/load-config.js';
 export { DEFAULT_CONFIG } from './config/config-options.js';
 export type { WarrenConfig } from './config/config-options.js';

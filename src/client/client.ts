@@ -1,5 +1,5 @@
 import type { WarrenConfig } from '../config/config-options.js';
-import { loadConfig } from '../config/load-config.js';
+import { loadConfig, settingSource } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { ConfigError } from '../errors/config-error.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
@@ -61,6 +61,7 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
     this.#connection = new BrokerConnection({
       url: this.config.amqpUrl,
+      urlSource: settingSource(this.config, 'amqpUrl'),
       purpose: 'publish',
       heartbeatSeconds: this.config.heartbeatSeconds,
       logger,

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfigError } from '../errors/config-error.js';
 import { DEFAULT_CONFIG, LOG_LEVELS, QUEUE_TYPES, type WarrenConfig } from './config-options.js';
 import { parseDuration } from './duration.js';
@@ -171,8 +171,29 @@ export interface LoadConfigOptions {
   readonly file?: string;
   /** @defaultValue `process.cwd()` */
   readonly cwd?: string;
-  /** Explicit values, highest of the layers. A key that is no setting is an error. */
+  /**
+   * Explicit values, highest of the layers. A key that is no setting is an error. A configuration `loadConfig`
+   * returned may be passed again: its settings keep the sources they were read from (see {@link settingSource}).
+   */
   readonly overrides?: Partial<WarrenConfig>;
+}
+
+/**
+ * Where each setting of a configuration {@link loadConfig} built came from, in the words of a message. Kept beside
+ * the configuration rather than in it, so `WarrenConfig` stays plain data; entries go with their configuration.
+ */
+const SOURCES = new WeakMap<object, Readonly<Record<Key, string>>>();
+
+/** A setting given in code: an override of `loadConfig`, or a configuration built without it. */
+const inCode = (key: Key): string => `the ${key} option passed in code`;
+
+/**
+ * Where a setting's value came from, for messages that tell the user what to fix: `the amqpUrl option passed in code`,
+ * `WARREN_AMQP_URL`, `config/warren.json (amqpUrl)` or `the default amqpUrl (set WARREN_AMQP_URL)`. A configuration
+ * that {@link loadConfig} did not return was built in code, and says so. Shows no value: the caller shows it (redacted).
+ */
+export function settingSource(config: Partial<WarrenConfig>, key: Key): string {
+  return SOURCES.get(config)?.[key] ?? inCode(key);
 }
 
 /**
@@ -184,11 +205,14 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const overrides = checkSettings(options.overrides ?? {}, 'passed in code');
+  const inherited = SOURCES.get(overrides);
   const explicitFile = options.file ?? env['WARREN_CONFIG'];
   const file = resolve(cwd, explicitFile ?? 'config/warren.json');
   const fromFile = explicitFile !== undefined || existsSync(file) ? readConfigFile(file) : {};
+  const fileShown = shownPath(file, cwd);
 
   const result: Record<string, unknown> = {};
+  const sources: Partial<Record<Key, string>> = {};
   for (const key of Object.keys(FIELDS) as Key[]) {
     const field = FIELDS[key];
     const envText = env[field.env];
@@ -196,14 +220,18 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
     let given: unknown;
     if (overrides[key] !== undefined) {
       [source, given] = [key, overrides[key]];
+      sources[key] = inherited?.[key] ?? inCode(key);
     } else if (envText !== undefined && envText !== '') {
       [source, given] = [field.env, field.fromText(envText)];
+      sources[key] = field.env;
     } else if (key in fromFile) {
       [source, given] = [`${file}: ${key}`, fromFile[key]];
+      sources[key] = `${fileShown} (${key})`;
       if ((typeof given === 'string' && field.fromText !== asText) || field.fromText === asTiers)
         given = field.fromText(given as string);
     } else {
       [source, given] = [key, DEFAULT_CONFIG[key]];
+      sources[key] = `the default ${key} (set ${field.env})`;
     }
     if (!field.accepts(given)) {
       const shown = source.startsWith('WARREN_') ? JSON.stringify(envText) : JSON.stringify(given);
@@ -212,7 +240,9 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
     // A list is copied, as zod's parse did: the frozen config shares no array with the caller or the defaults.
     result[key] = Array.isArray(given) ? [...(given as unknown[])] : given;
   }
-  return Object.freeze(result as unknown as WarrenConfig);
+  const config = Object.freeze(result as unknown as WarrenConfig);
+  SOURCES.set(config, Object.freeze(sources as Record<Key, string>));
+  return config;
 }
 
 /**
@@ -277,6 +307,12 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length] ?? 0;
+}
+
+/** A file as a message names it: relative to the working directory when it is under it, else absolute. */
+function shownPath(file: string, cwd: string): string {
+  const path = relative(cwd, file);
+  return path === '' || path === '..' || path.startsWith(`..${sep}`) || isAbsolute(path) ? file : path;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

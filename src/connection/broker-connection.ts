@@ -11,6 +11,11 @@ import { redactUrl } from './redact-url.js';
 /** Options of a {@link BrokerConnection}. */
 export interface BrokerConnectionOptions {
   readonly url: string;
+  /**
+   * Where `url` came from, named by the messages that say what to check (`settingSource(config, 'amqpUrl')`).
+   * @defaultValue `the amqpUrl setting`
+   */
+  readonly urlSource?: string | undefined;
   /** Shown as the connection's name in the management UI, after `warren`. */
   readonly purpose: 'publish' | 'consume' | 'admin';
   readonly heartbeatSeconds: number;
@@ -27,11 +32,13 @@ export class BrokerConnection {
   readonly manager: AmqpConnectionManager;
   readonly #options: BrokerConnectionOptions;
   readonly #logger: Logger;
+  readonly #urlSource: string;
   #reconnects = 0;
   #everConnected = false;
 
   constructor(options: BrokerConnectionOptions) {
     this.#options = options;
+    this.#urlSource = options.urlSource ?? 'the amqpUrl setting';
     this.#logger = options.logger.child({ component: 'connection', purpose: options.purpose });
     this.manager = new AmqpConnectionManagerClass(options.url, {
       heartbeatIntervalInSeconds: options.heartbeatSeconds,
@@ -65,7 +72,10 @@ export class BrokerConnection {
     });
     this.manager.on('connectFailed', ({ err }) => {
       if (this.#everConnected) {
-        this.#logger.warn({ err: explainConnectionFailure(err, options.url).error }, 'reconnect failed; retrying');
+        this.#logger.warn(
+          { err: explainConnectionFailure(err, options.url, this.#urlSource).error },
+          'reconnect failed; retrying',
+        );
       }
     });
     this.manager.on('blocked', ({ reason }) => this.#logger.warn({ reason }, 'RabbitMQ blocked this connection'));
@@ -99,7 +109,7 @@ export class BrokerConnection {
       };
       const onConnect = (): void => finish();
       const onFailed = ({ err }: { err: Error }): void => {
-        const failure = explainConnectionFailure(err, url);
+        const failure = explainConnectionFailure(err, url, this.#urlSource);
         last = failure.error;
         if (failure.fatal) finish(failure.error);
         else this.#logger.warn({ err: failure.error }, 'cannot connect yet; retrying');

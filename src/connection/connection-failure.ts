@@ -10,8 +10,10 @@ export interface ConnectionFailure {
 /**
  * Turns amqplib's connection errors into messages a user can act on. Wrong credentials and unknown vhosts
  * are fatal: retrying cannot fix them (amqp-connection-manager would retry a 403 forever).
+ * @param urlSource where the URL came from, for the messages that say what to check (see `settingSource`): the URL
+ *   a user has to fix is the one in that variable, file or option, not necessarily the one they think is in use
  */
-export function explainConnectionFailure(error: unknown, url: string): ConnectionFailure {
+export function explainConnectionFailure(error: unknown, url: string, urlSource: string): ConnectionFailure {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
   const shown = redactUrl(url);
@@ -27,23 +29,30 @@ export function explainConnectionFailure(error: unknown, url: string): Connectio
 
   if (message.includes('ACCESS-REFUSED') || message.includes('ACCESS_REFUSED') || /\b403\b/.test(message)) {
     return fatal(
-      `RabbitMQ at ${shown} refused the login of user "${user}" (403 ACCESS_REFUSED): check the user name and password in WARREN_AMQP_URL`,
+      `RabbitMQ at ${shown} refused the login of user "${user}" (403 ACCESS_REFUSED): check the user name and password in ${urlSource}`,
       error,
     );
   }
   if (message.includes('Expected ConnectionOpenOk') || /NOT_ALLOWED|\b530\b/.test(message)) {
     return fatal(
-      `RabbitMQ at ${shown} has no virtual host "${vhost}", or user "${user}" may not use it: check the vhost (the URL's path) in WARREN_AMQP_URL`,
+      `RabbitMQ at ${shown} has no virtual host "${vhost}", or user "${user}" may not use it: check the vhost (the URL's path) in ${urlSource}`,
       error,
     );
   }
   if (code === 'ECONNREFUSED') {
-    return retry(`nothing is listening for AMQP at ${hostPort} (connection refused): is RabbitMQ running?`, error);
+    return retry(
+      `nothing is listening for AMQP at ${hostPort} (connection refused): is RabbitMQ running? Check the host and port in ${urlSource}`,
+      error,
+    );
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return retry(`the broker host in ${shown} cannot be resolved (${String(code)})`, error);
+    return retry(
+      `the broker host in ${shown} cannot be resolved (${String(code)}): check the host in ${urlSource}`,
+      error,
+    );
   }
-  if (code === 'ETIMEDOUT') return retry(`connecting to ${hostPort} timed out`, error);
+  if (code === 'ETIMEDOUT')
+    return retry(`connecting to ${hostPort} timed out: check the host and port in ${urlSource}`, error);
   return retry(`cannot connect to RabbitMQ at ${shown}: ${message}`, error);
 }
 

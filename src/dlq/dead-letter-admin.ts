@@ -1,4 +1,5 @@
 import type { ChannelModel } from 'amqplib';
+import { settingSource } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
 import { deadQueue } from '../topology/names.js';
@@ -33,6 +34,7 @@ export class DeadLetterAdmin {
     this.#options = options;
     this.#connection = new BrokerConnection({
       url: options.config.amqpUrl,
+      urlSource: settingSource(options.config, 'amqpUrl'),
       purpose: 'admin',
       heartbeatSeconds: options.config.heartbeatSeconds,
       logger: options.logger,

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Channel, ChannelModel, Message } from 'amqplib';
+import { settingSource } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { ConfigError } from '../errors/config-error.js';
 import { ConnectionError } from '../errors/connection-error.js';
@@ -248,7 +249,13 @@ export class DeadLetterReplay {
 
   #connection(purpose: 'admin' | 'publish'): BrokerConnection {
     const { config, logger } = this.#options;
-    return new BrokerConnection({ url: config.amqpUrl, purpose, heartbeatSeconds: config.heartbeatSeconds, logger });
+    return new BrokerConnection({
+      url: config.amqpUrl,
+      urlSource: settingSource(config, 'amqpUrl'),
+      purpose,
+      heartbeatSeconds: config.heartbeatSeconds,
+      logger,
+    });
   }
 
   async #start(connection: BrokerConnection): Promise<ChannelModel> {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { checkSettings } from '../config/load-config.js';
+import { checkSettings, settingSource } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { DedupStore } from '../dedup/dedup-store.js';
 import { JobPublisher } from '../publisher/job-publisher.js';
@@ -53,6 +53,7 @@ export class Worker {
     const connection = (purpose: 'publish' | 'consume'): BrokerConnection =>
       new BrokerConnection({
         url: config.amqpUrl,
+        urlSource: settingSource(config, 'amqpUrl'),
         purpose,
         heartbeatSeconds: config.heartbeatSeconds,
         logger,

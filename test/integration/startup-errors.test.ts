@@ -1,8 +1,53 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConnectionError, Registry, TopologyConflictError, Worker, WarrenClient, defineJob, jobQueue } from 'warren';
-import { deleteNamespace, memoryLogger, rawConnection, testConfig } from '../helpers/broker.js';
+import {
+  ConnectionError,
+  DeadLetterAdmin,
+  DeadLetterReplay,
+  Registry,
+  TopologyConflictError,
+  Worker,
+  WarrenClient,
+  defineJob,
+  jobQueue,
+  loadConfig,
+} from 'warren';
+import { runWarren } from '../helpers/cli.js';
+import {
+  AMQP_URL,
+  deleteNamespace,
+  memoryLogger,
+  rawConnection,
+  testConfig,
+  uniqueNamespace,
+} from '../helpers/broker.js';
 
 const handlers = new Registry().add([defineJob('startup.job', () => {})]);
+
+/** The test broker's URL with a password it refuses. */
+const WRONG_PASSWORD_URL = Object.assign(new URL(AMQP_URL), { password: 'wrong-password' }).toString();
+const CHECK_LOGIN = 'check the user name and password in';
+
+/** How `start()` failed; fails the test when it did not. */
+async function startError(start: () => Promise<unknown>): Promise<Error> {
+  const error = await start().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ConnectionError);
+  expect((error as Error).message).not.toContain('wrong-password');
+  return error as Error;
+}
+
+/** A directory whose config/warren.json holds `settings`, and an empty environment. */
+function configDir(settings: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'warren-startup-'));
+  mkdirSync(join(dir, 'config'));
+  writeFileSync(join(dir, 'config', 'warren.json'), JSON.stringify(settings));
+  return dir;
+}
 
 describe('startup errors', () => {
   it('wrong password: a clear error within 2 s', async () => {
@@ -54,5 +99,69 @@ describe('startup errors', () => {
     } finally {
       await deleteNamespace(config.namespace, ['startup.job']);
     }
+  });
+});
+
+describe('connection errors name where the URL came from', () => {
+  it('a URL passed in code: "the amqpUrl option passed in code"', async () => {
+    const client = new WarrenClient({
+      config: testConfig({ amqpUrl: WRONG_PASSWORD_URL }),
+      logger: memoryLogger().logger,
+    });
+    const error = await startError(() => client.start());
+    expect(error.message).toMatch(/refused the login of user "guest" \(403 ACCESS_REFUSED\)/);
+    expect(error.message).toMatch(new RegExp(`${CHECK_LOGIN} the amqpUrl option passed in code$`));
+  });
+
+  it('a URL from WARREN_AMQP_URL, read by loadConfig: the client and the dead-letter admin say WARREN_AMQP_URL', async () => {
+    const config = loadConfig({
+      env: { WARREN_AMQP_URL: WRONG_PASSWORD_URL, WARREN_NAMESPACE: uniqueNamespace(), WARREN_LOG_LEVEL: 'silent' },
+      cwd: configDir({}),
+    });
+    const { logger } = memoryLogger();
+    const client = new WarrenClient({ config, logger });
+    expect((await startError(() => client.start())).message).toMatch(new RegExp(`${CHECK_LOGIN} WARREN_AMQP_URL$`));
+    const admin = new DeadLetterAdmin({ config, logger });
+    expect((await startError(() => admin.start())).message).toMatch(new RegExp(`${CHECK_LOGIN} WARREN_AMQP_URL$`));
+    await admin.close();
+  });
+
+  it('a URL from WARREN_AMQP_URL in the environment of `warren publish`: the CLI says WARREN_AMQP_URL', async () => {
+    const { code, stderr } = await runWarren(['publish', 'startup.job', '{}'], {
+      WARREN_AMQP_URL: WRONG_PASSWORD_URL,
+      WARREN_NAMESPACE: uniqueNamespace(),
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain(`${CHECK_LOGIN} WARREN_AMQP_URL\n`);
+    expect(stderr).not.toContain('wrong-password');
+  });
+
+  it('a URL from a config file: the worker and the replay name the file and the key', async () => {
+    const dir = configDir({ amqpUrl: WRONG_PASSWORD_URL, namespace: uniqueNamespace() });
+    const config = loadConfig({ env: {}, cwd: dir });
+    const { logger } = memoryLogger();
+    const worker = new Worker({ config, registry: handlers, logger });
+    expect((await startError(() => worker.start())).message).toMatch(
+      new RegExp(`${CHECK_LOGIN} config/warren\\.json \\(amqpUrl\\)$`),
+    );
+    // A file named by WARREN_CONFIG outside the working directory is named by its absolute path.
+    const file = join(dir, 'config', 'warren.json');
+    const replay = new DeadLetterReplay({
+      config: loadConfig({ env: { WARREN_CONFIG: file }, cwd: configDir({}) }),
+      jobType: 'startup.job',
+      logger,
+    });
+    expect((await startError(() => replay.run())).message).toContain(`${CHECK_LOGIN} ${file} (amqpUrl)`);
+  });
+
+  it('a refused port from WARREN_AMQP_URL: the retried failure says where the host and port came from', async () => {
+    const config = loadConfig({
+      env: { WARREN_AMQP_URL: 'amqp://guest:guest@127.0.0.1:1', WARREN_NAMESPACE: uniqueNamespace() },
+      cwd: configDir({}),
+    });
+    const worker = new Worker({ config, registry: handlers, logger: memoryLogger().logger, connectTimeoutMs: 1_500 });
+    await expect(worker.start()).rejects.toThrow(
+      /within 1500 ms: nothing is listening for AMQP at 127\.0\.0\.1:1 \(connection refused\): is RabbitMQ running\? Check the host and port in WARREN_AMQP_URL$/,
+    );
   });
 });

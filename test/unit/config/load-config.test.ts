@@ -1,8 +1,17 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONFIG, Registry, WarrenClient, Worker, defineJob, loadConfig } from 'warren';
+import {
+  ConfigError,
+  DEFAULT_CONFIG,
+  Registry,
+  WarrenClient,
+  Worker,
+  defineJob,
+  loadConfig,
+  settingSource,
+} from 'warren';
 import { pino } from 'pino';
 import { formatDuration, parseDuration } from '../../../src/config/duration.js';
 
@@ -142,6 +151,46 @@ describe('unknown settings passed in code', () => {
     expect(error.message).toBe(
       `unknown setting "shutdownGrace" passed in code (did you mean "shutdownGraceMs"?); ${known}`,
     );
+  });
+});
+
+describe('settingSource', () => {
+  it('names where each setting came from: code, a variable, a file and its key, or the default', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-config-'));
+    mkdirSync(join(dir, 'config'));
+    writeFileSync(join(dir, 'config', 'warren.json'), JSON.stringify({ namespace: 'from-file' }));
+    const config = loadConfig({
+      env: { WARREN_AMQP_URL: 'amqp://u:p@rabbit:5672' },
+      cwd: dir,
+      overrides: { httpPort: 0 },
+    });
+    expect(settingSource(config, 'httpPort')).toBe('the httpPort option passed in code');
+    expect(settingSource(config, 'amqpUrl')).toBe('WARREN_AMQP_URL');
+    expect(settingSource(config, 'namespace')).toBe(join('config', 'warren.json') + ' (namespace)');
+    expect(settingSource(config, 'redisUrl')).toBe('the default redisUrl (set WARREN_REDIS_URL)');
+  });
+
+  it('names a file outside the working directory by its absolute path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warren-config-'));
+    writeFileSync(join(dir, 'w.json'), JSON.stringify({ amqpUrl: 'amqp://u:p@rabbit:5672' }));
+    const config = loadConfig({ env: { WARREN_CONFIG: join(dir, 'w.json') }, cwd: empty });
+    expect(settingSource(config, 'amqpUrl')).toBe(`${join(dir, 'w.json')} (amqpUrl)`);
+  });
+
+  it('keeps the sources of a loaded configuration passed again as overrides (the CLI hands its own to the client)', () => {
+    const loaded = loadConfig({ env: { WARREN_AMQP_URL: 'amqp://u:p@rabbit:5672' }, cwd: empty });
+    const again = loadConfig({ env: {}, cwd: empty, overrides: loaded });
+    expect(again).toEqual(loaded);
+    expect(settingSource(again, 'amqpUrl')).toBe('WARREN_AMQP_URL');
+    expect(settingSource(new WarrenClient({ config: loaded }).config, 'amqpUrl')).toBe('WARREN_AMQP_URL');
+    // A copy is a configuration built in code: its origin is no longer known.
+    expect(settingSource({ ...loaded }, 'amqpUrl')).toBe('the amqpUrl option passed in code');
+  });
+
+  it('does not change what a configuration holds', () => {
+    const config = loadConfig({ env: {}, cwd: empty });
+    expect(Object.keys(config)).toEqual(Object.keys(DEFAULT_CONFIG));
+    expect(JSON.parse(JSON.stringify(config))).toEqual(JSON.parse(JSON.stringify(DEFAULT_CONFIG)));
   });
 });
 
