@@ -51,6 +51,7 @@ export { PayloadTooLargeError } from './errors/payload-too-large-error.js';
 export { PayloadInvalidError } from './errors/payload-invalid-error.js';
 export { PublishTimeoutError } from './errors/publish-timeout-error.js';
 export { PublishRejectedError } from './errors/publish-rejected-error.js';
+export { PublishOptionsError } from './errors/publish-options-error.js';
 export { PublishBufferFullError } from './errors/publish-buffer-full-error.js';
 export { ConnectionError } from './errors/connection-error.js';
 export { TopologyConflictError } from './errors/topology-conflict-error.js';

@@ -89,8 +89,9 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
   /**
    * Publishes one job and resolves with its message id once the broker confirmed it. With `delayMs` or `runAt`
    * it is delivered no earlier than that (1 s resolution), through the delay cascade.
-   * @throws PayloadInvalidError (schema or JSON), PayloadTooLargeError, UnroutableError (no queue for the job
-   *   type), PublishRejectedError, PublishBufferFullError, PublishTimeoutError (indeterminate)
+   * @throws PublishOptionsError (job type or option not valid; nothing sent), PayloadInvalidError (schema or JSON),
+   *   PayloadTooLargeError, UnroutableError (no queue for the job type), PublishRejectedError,
+   *   PublishBufferFullError, PublishTimeoutError (indeterminate). Each as a rejection: it never throws.
    */
   publish<T extends string>(jobType: T, payload: PayloadOf<S, T>, options: PublishOptions = {}): Promise<string> {
     return this.#jobs.publish(jobType, payload, options);

@@ -1,4 +1,7 @@
-/** The one place warren's header names are spelled. All share the `x-warren-` prefix. */
+/** The prefix of every header name of warren's ({@link HEADERS}); `publish` refuses such names from application code. */
+export const HEADER_PREFIX = 'x-warren-';
+
+/** The one place warren's header names are spelled. All share the {@link HEADER_PREFIX}. */
 export const HEADERS = Object.freeze({
   /** Attempt number of the delivery that produced this copy (1 for the first). */
   attempt: 'x-warren-attempt',

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { types } from 'node:util';
 import type { WarrenConfig } from '../config/config-options.js';
+import { jobTypeProblem } from '../config/name-rules.js';
 import type { BrokerConnection } from '../connection/broker-connection.js';
 import { PayloadInvalidError } from '../errors/payload-invalid-error.js';
+import { PublishOptionsError } from '../errors/publish-options-error.js';
 import { UnroutableError } from '../errors/unroutable-error.js';
 import { encodePayload, jobProperties } from '../messages/encode.js';
-import { HEADERS } from '../messages/headers.js';
+import { HEADERS, HEADER_PREFIX } from '../messages/headers.js';
+import { hasOwnHeaders } from '../messages/own-headers.js';
 import { validatePayload, type Validated } from '../registry/validate-payload.js';
 import { declareTopology } from '../topology/declare-topology.js';
 import { DELAY_LEVELS, MAX_DELAY_MS, delayLevel, delayRoutingKey, jobQueue, jobsExchange } from '../topology/names.js';
@@ -13,6 +17,76 @@ import type { PublishOptions, SchemaMap } from './publish-options.js';
 import type { Publisher } from './publisher.js';
 import type { WarrenMetrics } from '../metrics/warren-metrics.js';
 import { hasCode } from '../errors/warren-error.js';
+
+/** Longest AMQP short string, in bytes: the message id is one. */
+const MAX_SHORTSTR_BYTES = 255;
+
+/** A value as an error message shows what was given: short, and never a whole long string. */
+function shown(value: unknown): string {
+  if (typeof value === 'string')
+    return value.length > 80 ? `a string of ${Buffer.byteLength(value)} bytes` : JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value !== 'object' || value === null) return String(value);
+  if (types.isDate(value)) return Number.isNaN(value.getTime()) ? 'an invalid Date' : `the Date ${value.toISOString()}`;
+  if (Array.isArray(value)) return 'an array';
+  const kind = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof kind === 'string' && kind !== '' && kind !== 'Object' ? `an instance of ${kind}` : 'an object';
+}
+
+/** An object literal, or `Object.create(null)`: what AMQP headers are made of (from any realm). */
+function isPlainObject(value: unknown): value is Readonly<Record<string, unknown>> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  return prototype === null || Object.getPrototypeOf(prototype) === null;
+}
+
+/**
+ * What is wrong with a publish's options, in words that follow `cannot publish "<job type>": `; undefined if nothing.
+ * Refuses what the CLI refuses (`--delay` with `--at`, a time that is not one) and what the broker would choke on (a
+ * message id longer than a short string). A few synchronous checks: an immediate publish is a measured hot path.
+ */
+function optionsProblem(options: PublishOptions): string | undefined {
+  if (typeof options !== 'object' || options === null)
+    return `publish options must be an object; got ${shown(options)}`;
+  const { messageId, delayMs, runAt, headers } = options;
+  if (
+    messageId !== undefined &&
+    // A UTF-16 unit takes at most 3 bytes in UTF-8: short ids need no counting.
+    (typeof messageId !== 'string' ||
+      messageId === '' ||
+      (messageId.length * 3 > MAX_SHORTSTR_BYTES && Buffer.byteLength(messageId) > MAX_SHORTSTR_BYTES))
+  ) {
+    return `messageId must be a non-empty string of at most ${MAX_SHORTSTR_BYTES} bytes (an AMQP short string); got ${shown(messageId)}`;
+  }
+  if (delayMs !== undefined && runAt !== undefined)
+    return `give delayMs or runAt, not both; got delayMs ${shown(delayMs)} and runAt ${shown(runAt)}`;
+  let delay: number | undefined;
+  if (delayMs !== undefined) {
+    if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0)
+      return `delayMs must be a finite number of milliseconds, 0 or more; got ${shown(delayMs)}`;
+    delay = delayMs;
+  }
+  if (runAt !== undefined) {
+    // types.isDate, not instanceof: a Date from another realm (a vm context, a worker's structured clone) is one.
+    if (!types.isDate(runAt) || Number.isNaN(runAt.getTime())) return `runAt must be a valid Date; got ${shown(runAt)}`;
+    delay = runAt.getTime() - Date.now();
+  }
+  if (delay !== undefined && delay > MAX_DELAY_MS) {
+    const asked = delayMs === undefined ? 'runAt' : 'delayMs';
+    return `${asked} asks for a delay of ${Math.ceil(delay / 1000)} s; the longest delay is ${MAX_DELAY_MS / 1000} s (about 8.5 years)`;
+  }
+  if (headers !== undefined) {
+    if (!isPlainObject(headers))
+      return `headers must be a plain object of header names and values; got ${shown(headers)}`;
+    if (!hasOwnHeaders(options)) {
+      for (const name of Object.keys(headers)) {
+        if (name.toLowerCase().startsWith(HEADER_PREFIX))
+          return `header ${JSON.stringify(name)} is in warren's own ${HEADER_PREFIX} space (warren sets those itself); use another name`;
+      }
+    }
+  }
+  return undefined;
+}
 
 /** Whether every queue exists (passively; the first missing one ends the check, and closes its channel). */
 async function allQueuesExist(connection: BrokerConnection, queues: readonly string[]): Promise<boolean> {
@@ -60,8 +134,17 @@ export class JobPublisher {
     this.#exchange = jobsExchange(config.namespace);
   }
 
-  /** See `WarrenClient#publish`. */
+  /**
+   * See `WarrenClient#publish`. Its job type and options are checked before anything is sent: a bad one rejects with
+   * a PublishOptionsError (never throws, even for plain JavaScript's wrong types).
+   */
   publish(jobType: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
+    const typeProblem = jobTypeProblem(jobType);
+    // Not counted: the job_type label takes only job types, and this is any value a caller passed.
+    if (typeProblem !== undefined)
+      return Promise.reject(
+        new PublishOptionsError(`cannot publish: job type ${shown(jobType)} is not valid: ${typeProblem}`),
+      );
     let pending: Promise<string>;
     try {
       pending = this.#publish(jobType, payload, options);
@@ -90,6 +173,9 @@ export class JobPublisher {
 
   /** Checks and encodes the job; an immediate one is handed to the publisher with no async frame of its own. */
   #publish(jobType: string, payload: unknown, options: PublishOptions): Promise<string> {
+    const problem = optionsProblem(options);
+    if (problem !== undefined)
+      return Promise.reject(new PublishOptionsError(`cannot publish "${jobType}": ${problem}`));
     // Own entries only: a job type named "constructor" must not find Object.prototype's.
     const schema = Object.hasOwn(this.#schemas, jobType) ? this.#schemas[jobType] : undefined;
     // Validate, but send what the caller gave: consumers parse (and transform) it themselves.
@@ -123,13 +209,6 @@ export class JobPublisher {
     headers: Record<string, unknown> | undefined,
     dueAt: number,
   ): Promise<string> {
-    if (!Number.isFinite(dueAt))
-      throw new PayloadInvalidError(`cannot publish "${jobType}": delayMs or runAt is not a valid time`);
-    if (dueAt - Date.now() > MAX_DELAY_MS) {
-      throw new PayloadInvalidError(
-        `cannot delay "${jobType}" by ${Math.ceil((dueAt - Date.now()) / 1000)} s: the longest delay is ${MAX_DELAY_MS / 1000} s (about 8.5 years)`,
-      );
-    }
     await this.#prepareDelayed(jobType);
     // Whole seconds, rounded up: never early. Counted after the (first-time) declaration, so it is not late by it.
     const delaySeconds = Math.max(0, Math.ceil((dueAt - Date.now()) / 1000));

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
 import { HEADERS } from '../messages/headers.js';
+import { ownHeaders } from '../messages/own-headers.js';
 import { FireLock } from './fire-lock.js';
 import { loadNodeCron } from './load-node-cron.js';
 import type { ScheduleDefinition } from './schedule-definition.js';
@@ -20,7 +21,10 @@ export const FIRE_OUTCOMES = [
 /** How a fire ended. */
 export type FireOutcome = (typeof FIRE_OUTCOMES)[number];
 
-/** Publishes a job; the scheduler's only way out. */
+/**
+ * Publishes a job; the scheduler's only way out. Its options carry warren's `x-warren-schedule` header and are marked
+ * as warren's own: hand them to `WarrenClient#publish` as they are (a copy loses the mark, and is refused).
+ */
 export type SchedulePublish = (
   jobType: string,
   payload: unknown,
@@ -136,10 +140,11 @@ export class Scheduler {
   async #fire(schedule: ScheduleDefinition, fireTime: Date, outcome: 'published' | 'caught_up'): Promise<void> {
     const messageId = fireMessageId(schedule.name, fireTime);
     try {
-      await this.#options.publish(schedule.jobType, schedule.payload, {
-        messageId,
-        headers: { [HEADERS.schedule]: schedule.name },
-      });
+      await this.#options.publish(
+        schedule.jobType,
+        schedule.payload,
+        ownHeaders({ messageId, headers: { [HEADERS.schedule]: schedule.name } }),
+      );
     } catch (err) {
       this.#logger.error({ err, schedule: schedule.name, messageId }, 'scheduled publish failed');
       this.#options.onFire?.(schedule.name, 'publish_error');
@@ -225,10 +230,11 @@ export class Scheduler {
     const now = new Date();
     now.setMilliseconds(0);
     const messageId = fireMessageId(schedule.name, now);
-    return this.#options.publish(schedule.jobType, schedule.payload, {
-      messageId,
-      headers: { [HEADERS.schedule]: schedule.name },
-    });
+    return this.#options.publish(
+      schedule.jobType,
+      schedule.payload,
+      ownHeaders({ messageId, headers: { [HEADERS.schedule]: schedule.name } }),
+    );
   }
 
   /** Stops every timer. Idempotent. */

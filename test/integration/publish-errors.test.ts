@@ -1,7 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PayloadInvalidError, PayloadTooLargeError, UnroutableError, WarrenClient, defineJob, hasCode } from 'warren';
+import {
+  HEADERS,
+  PayloadInvalidError,
+  PayloadTooLargeError,
+  PublishOptionsError,
+  UnroutableError,
+  WarrenClient,
+  defineJob,
+  hasCode,
+  jobQueue,
+} from 'warren';
 import { z } from 'zod';
-import { memoryLogger, testConfig, waitFor } from '../helpers/broker.js';
+import { memoryLogger, rawConnection, testConfig, waitFor } from '../helpers/broker.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 let harness: Harness | undefined;
@@ -58,10 +68,48 @@ describe('publish errors', () => {
       expect(() => {
         notADate = client.publish('any.job', {}, { runAt: 'tomorrow' as unknown as Date });
       }).not.toThrow();
-      await expect(notADate).rejects.toThrow(TypeError);
-      await expect(client.publish('any.job', {}, { delayMs: Number.NaN })).rejects.toThrow(/not a valid time/);
+      await expect(notADate).rejects.toThrow(PublishOptionsError);
+      await expect(notADate).rejects.toThrow('cannot publish "any.job": runAt must be a valid Date; got "tomorrow"');
+      await expect(client.publish('any.job', {}, { delayMs: Number.NaN })).rejects.toThrow(
+        'cannot publish "any.job": delayMs must be a finite number of milliseconds, 0 or more; got NaN',
+      );
     } finally {
       await client.close();
+    }
+  });
+
+  it('a bad job type or option rejects with PublishOptionsError, and nothing of it reaches the queue', async () => {
+    const handled: string[] = [];
+    harness = await startHarness([defineJob('guarded.job', (_p: unknown, ctx) => void handled.push(ctx.jobId))]);
+    const { client, config } = harness;
+    // Before these checks the first six were sent (to the job queue, or through the delay cascade), and amqplib threw
+    // a TypeError for the last two (a message id and a routing key past 255 bytes).
+    const refused: Array<[string, Parameters<WarrenClient['publish']>[2]]> = [
+      ['guarded.job', { messageId: '' }],
+      ['guarded.job', { messageId: 'attempt-5', headers: { [HEADERS.attempt]: 5 } }],
+      ['guarded.job', { messageId: 'shouty', headers: { 'X-WARREN-SCHEDULE': 'nightly' } }],
+      ['guarded.job', { messageId: 'negative', delayMs: -5_000 }],
+      ['guarded.job', { messageId: 'both', delayMs: 60_000, runAt: new Date() }],
+      ['guarded.job', { messageId: 'list', headers: [] as unknown as Record<string, unknown> }],
+      ['guarded.job', { messageId: 'g'.repeat(256) }],
+      ['guarded.job'.repeat(30), { messageId: 'long-type' }],
+    ];
+    for (const [jobType, options] of refused) {
+      await expect(client.publish(jobType, {}, options), JSON.stringify(options)).rejects.toSatisfy((e) =>
+        hasCode(e, 'WARREN_ERR_PUBLISH_OPTIONS'),
+      );
+    }
+    // Sent after them on the same paths, so they would have arrived first.
+    await client.publish('guarded.job', {}, { messageId: 'sentinel-now' });
+    await client.publish('guarded.job', {}, { messageId: 'sentinel-delayed', delayMs: 0 });
+    await waitFor('both sentinels', () => handled.includes('sentinel-now') && handled.includes('sentinel-delayed'));
+    expect(handled.sort()).toEqual(['sentinel-delayed', 'sentinel-now']);
+    const connection = await rawConnection();
+    try {
+      const channel = await connection.createChannel();
+      expect((await channel.checkQueue(jobQueue(config.namespace, 'guarded.job'))).messageCount).toBe(0);
+    } finally {
+      await connection.close();
     }
   });
 });
