@@ -36,7 +36,9 @@ const IO_MODULES = [
 
 const layerRules = LAYERS.flatMap((layer, rank) =>
   layer.map((folder) => {
-    const above = LAYERS.slice(rank).flat().filter((other) => other !== folder);
+    const above = LAYERS.slice(rank)
+      .flat()
+      .filter((other) => other !== folder);
     return {
       files: [`src/${folder}/**/*.ts`],
       rules: {
@@ -76,6 +78,8 @@ export default tseslint.config(
       ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-floating-promises': 'error',
+      // Forwarding what was caught (unknown) is not inventing a non-Error.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
       'no-restricted-syntax': [
         'error',
         { selector: 'ExportAllDeclaration', message: 'Export names explicitly (no export * of internals).' },
@@ -106,6 +110,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/unbound-method': 'off',
+      '@typescript-eslint/no-base-to-string': 'off',
       'no-restricted-syntax': 'off',
     },
   },

@@ -303,7 +303,7 @@ async function runTrial(bundle: string, s: Settings, group: Group, system: Syste
     return { group, system, round, result: parsed as TrialResult, error: undefined, wallSeconds };
   }
   const error =
-    parsed?.error ?? (`exit ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' / ')}` || 'no output');
+    parsed?.error ?? `exit ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' / ') || 'no output'}`;
   const target = {
     id,
     prefetch: group.prefetch,

@@ -331,7 +331,7 @@ async function main(): Promise<number> {
       rssPeakMb: sampler.peakBytes / MB,
       heapPeakMb: sampler.peakHeapTotalBytes / MB,
       externalPeakMb: sampler.peakExternalBytes / MB,
-    } as TrialResult;
+    };
   } catch (error) {
     outcome = {
       ok: false,

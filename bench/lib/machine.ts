@@ -60,7 +60,7 @@ export function loadAverageText(): string {
 }
 
 export async function machineInfo(amqpUrl: string, redisUrl: string): Promise<MachineInfo> {
-  let rabbitmq = 'unknown';
+  let rabbitmq: string;
   let erlang = 'unknown';
   try {
     const connection = await amqp.connect(amqpUrl);
@@ -72,15 +72,15 @@ export async function machineInfo(amqpUrl: string, redisUrl: string): Promise<Ma
   } catch (error) {
     rabbitmq = `unreachable (${(error as Error).message})`;
   }
-  let redis = 'unknown';
+  let redis: string;
   let redisPersistence = 'unknown';
   const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   try {
     await client.connect();
     const info = await client.info('server');
     redis = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-    const aof = (await client.config('GET', 'appendonly')) as string[];
-    const save = (await client.config('GET', 'save')) as string[];
+    const aof = await client.config('GET', 'appendonly');
+    const save = await client.config('GET', 'save');
     redisPersistence = `appendonly ${aof[1] ?? '?'}, save "${save[1] ?? ''}"`;
   } catch (error) {
     redis = `unreachable (${(error as Error).message})`;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import { JOB_TYPE, type BenchPayload } from '../lib/payload.js';
 import type { BenchSystem, ConsumerHooks, TrialTarget } from './system.js';
 
@@ -45,7 +45,6 @@ export class AmqplibSystem implements BenchSystem {
   readonly #target: TrialTarget;
   readonly #names: ReturnType<typeof names>;
   #consumeConnection: ChannelModel | undefined;
-  #consumeChannel: Channel | undefined;
   #publishConnection: ChannelModel | undefined;
   #publishChannel: ConfirmChannel | undefined;
   /** The consumer sends retry copies on the publishing connection: keep it open while it runs. */
@@ -126,7 +125,6 @@ export class AmqplibSystem implements BenchSystem {
     this.#consumeConnection = connection;
     const channel = await connection.createChannel();
     channel.on('error', () => {});
-    this.#consumeChannel = channel;
     await channel.prefetch(this.#target.prefetch);
     const { retry } = this.#names;
     const tierKey = this.#target.retryDelayMs === undefined ? '' : this.#names.tierKey(this.#target.retryDelayMs);
@@ -204,7 +202,6 @@ export class AmqplibSystem implements BenchSystem {
   async stopConsumer(): Promise<void> {
     const connection = this.#consumeConnection;
     this.#consumeConnection = undefined;
-    this.#consumeChannel = undefined;
     await connection?.close().catch(() => {});
     this.#consumerPublishes = false;
   }

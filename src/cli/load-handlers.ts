@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type * as TsxCjs from 'tsx/cjs/api';
 import { ConfigError } from '../errors/config-error.js';
 import { moduleFormat, type ModuleFormat } from './module-format.js';
 
@@ -102,7 +103,7 @@ function registerEsmHooks(): Promise<void> {
 function registerCjsHooks(): void {
   if (cjsHooks) return;
   // tsx's CommonJS API is CommonJS itself: required, it is in place before the handlers module is.
-  const { register } = createRequire(import.meta.url)('tsx/cjs/api') as typeof import('tsx/cjs/api');
+  const { register } = createRequire(import.meta.url)('tsx/cjs/api') as typeof TsxCjs;
   register();
   cjsHooks = true;
 }

@@ -23,6 +23,8 @@ function checkSchemas(schemas: unknown): SchemaMap {
   if (schemas === undefined) return {};
   if (typeof schemas !== 'object' || schemas === null || Array.isArray(schemas)) {
     throw new ConfigError(
+      // A primitive, null or an array here: String() shows it.
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string
       `schemas must be an object of job type → schema; got ${Array.isArray(schemas) ? 'an array' : String(schemas)}`,
     );
   }

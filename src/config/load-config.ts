@@ -331,7 +331,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new ConfigError(`config file ${file} must hold a JSON object; got ${JSON.stringify(data)}`);
   }
-  return checkSettings(data, `in config file ${file}`, (key) => key.startsWith('$')) as Record<string, unknown>;
+  return checkSettings(data, `in config file ${file}`, (key) => key.startsWith('$'));
 }
 
 /** The environment variable of each setting, for documentation and `--help`. */

@@ -66,6 +66,16 @@ const COUNTED: ReadonlySet<DeliveryOutcome> = new Set<DeliveryOutcome>([
  * only on the channel it arrived on: after that channel closed, a late settle is dropped and counted (an ack on
  * a newer channel would be a `406 unknown delivery tag` that closes it again and re-runs every in-flight job).
  */
+/** The AMQP properties a retry or dead-letter copy keeps from the original delivery. */
+interface CopiedProperties {
+  readonly type?: string;
+  readonly timestamp?: number;
+  readonly contentType?: string;
+  readonly contentEncoding?: string;
+  readonly correlationId?: string;
+  readonly appId?: string;
+}
+
 export class QueueConsumer {
   readonly job: JobDefinition;
   readonly queue: string;
@@ -342,7 +352,7 @@ export class QueueConsumer {
       this.#metrics.wait.observe(Math.max(0, Date.now() / 1000 - timestamp));
     let result: unknown;
     try {
-      result = this.job.handler(payload as never, ctx);
+      result = this.job.handler(payload, ctx);
     } catch (thrown) {
       return this.#threw(channel, message, ctx, started, thrown);
     }
@@ -476,10 +486,11 @@ export class QueueConsumer {
       attempt,
       queue: this.queue,
       routingKey: message.fields.routingKey,
-      previous: message.properties.headers as Record<string, unknown> | undefined,
+      previous: message.properties.headers,
       now: new Date(),
     });
-    const { properties } = message;
+    // amqplib types these properties as `any`; they are copied through unchanged.
+    const properties = message.properties as CopiedProperties;
     try {
       await this.#options.publisher.send(exchange, routingKey, message.content, {
         messageId: jobId,

@@ -121,6 +121,6 @@ export class DeadLetterAdmin {
   #model(): ChannelModel {
     const model = this.#state === 'running' ? this.#connection.manager.connection : undefined;
     if (!model) throw new IllegalStateError(`the dead-letter admin is not connected (it is ${this.#state})`);
-    return model as ChannelModel;
+    return model;
   }
 }

@@ -262,7 +262,7 @@ export class DeadLetterReplay {
     await connection.start(this.#options.connectTimeoutMs ?? 5_000);
     const model = connection.manager.connection;
     if (!model) throw new ConnectionError('the connection to RabbitMQ closed as soon as it opened');
-    return model as ChannelModel;
+    return model;
   }
 
   /** Runs `work` on a channel of its own, closed afterwards (which gives back anything fetched and not settled). */
@@ -576,6 +576,6 @@ export class DeadLetterReplay {
 
 /** The `x-warren-replay-of` header of a ledger entry or a returned republish. */
 function replayOf(message: Message): string | undefined {
-  const identity: unknown = (message.properties.headers as Record<string, unknown> | undefined)?.[HEADERS.replayOf];
+  const identity: unknown = message.properties.headers?.[HEADERS.replayOf];
   return typeof identity === 'string' ? identity : undefined;
 }

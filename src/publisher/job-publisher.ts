@@ -191,7 +191,7 @@ export class JobPublisher {
     const body = encodePayload(payload);
     if (typeof body === 'string')
       return Promise.reject(new PayloadInvalidError(`cannot publish "${jobType}": ${body}`));
-    const headers = options.headers as Record<string, unknown> | undefined;
+    const headers = options.headers;
     const dueAt =
       options.runAt?.getTime() ?? (options.delayMs === undefined ? undefined : Date.now() + options.delayMs);
     if (dueAt === undefined) {

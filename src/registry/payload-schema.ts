@@ -26,6 +26,8 @@ const LISTED_KEYS = 8;
 export function schemaProblem(value: unknown): string | undefined {
   if (value === null) return 'null';
   if (typeof value === 'string') return `string ${JSON.stringify(value)}`;
+  // A primitive here: String() shows its value.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   if (typeof value !== 'object' && typeof value !== 'function') return `${typeof value} ${String(value)}`;
   const standard = (value as { '~standard'?: unknown })['~standard'];
   if (standard === undefined) return `${describeObject(value)}${looksLikeOldZod(value) ? OLD_ZOD_HINT : ''}`;

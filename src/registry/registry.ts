@@ -86,5 +86,7 @@ export class Registry {
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'object') return `an object with keys ${Object.keys(value).join(', ') || '(none)'}`;
+  // A primitive or a function here: String() shows its value or its source, never [object Object].
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   return `${typeof value} ${String(value)}`;
 }

@@ -125,6 +125,7 @@ async function rabbitmqFamilies(): Promise<Map<string, string>> {
     } catch (error) {
       throw new Error(
         `RabbitMQ's Prometheus plugin does not answer ${url} (${(error as Error).message}): run \`rabbitmq-plugins enable rabbitmq_prometheus\` (.ci/run does this)`,
+        { cause: error },
       );
     }
     for (const [name, type] of metricFamilies(text)) families.set(name, type);

@@ -18,8 +18,12 @@ describe('dead letters carry their context and are confirmed before the ack', ()
     const job = defineJob('fail.job', (payload: { mode: string }) => {
       calls.push(payload.mode);
       if (payload.mode === 'non-retryable') throw new NonRetryableError('card declined');
-      if (payload.mode === 'string') throw 'plain string'; // eslint-disable-line no-throw-literal
+      // Handlers that throw non-Errors, on purpose: warren must turn each into an Error.
+      // eslint-disable-next-line @typescript-eslint/only-throw-error
+      if (payload.mode === 'string') throw 'plain string';
+      // eslint-disable-next-line @typescript-eslint/only-throw-error
       if (payload.mode === 'undefined') throw undefined;
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       if (payload.mode === 'null') return Promise.reject(null);
       throw new TypeError('boom');
     });

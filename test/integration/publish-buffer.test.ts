@@ -32,8 +32,9 @@ describe('publishing while disconnected', () => {
 
     proxy.cut();
     await waitFor('the client to notice', () => lines.some((l) => l.includes('disconnected from RabbitMQ')));
-    const buffered = [1, 2, 3].map((i) => client?.publish('buffer.job', { i }));
-    const overflow = client.publish('buffer.job', { i: 4 });
+    const started = client;
+    const buffered = [1, 2, 3].map((i) => started.publish('buffer.job', { i }));
+    const overflow = started.publish('buffer.job', { i: 4 });
     await expect(overflow).rejects.toThrow(PublishBufferFullError);
     await expect(overflow).rejects.toThrow(
       /not connected to RabbitMQ and 3 messages are already waiting \(publishBufferSize\)/,
