@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PublishBufferFullError, PublishTimeoutError, WarrenClient, defineJob } from 'warren';
-import { memoryLogger, waitFor } from '../helpers/broker.js';
+import { AMQP_URL, memoryLogger, waitFor } from '../helpers/broker.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -18,7 +18,7 @@ describe('publishing while disconnected', () => {
   it('buffers up to publishBufferSize, fails fast beyond it, and delivers the buffered ones after reconnecting', async () => {
     const handled: number[] = [];
     harness = await startHarness([defineJob('buffer.job', (p: { i: number }) => void handled.push(p.i))]);
-    proxy = new TcpProxy(5672);
+    proxy = new TcpProxy(Number(new URL(AMQP_URL).port || 5672));
     const port = await proxy.start();
     const url = new URL(harness.config.amqpUrl);
     url.port = String(port);
@@ -48,7 +48,7 @@ describe('publishing while disconnected', () => {
 
   it('a publish that cannot be sent in time fails with a message saying it was not sent', async () => {
     harness = await startHarness([defineJob('late.job', () => {})]);
-    proxy = new TcpProxy(5672);
+    proxy = new TcpProxy(Number(new URL(AMQP_URL).port || 5672));
     const port = await proxy.start();
     const url = new URL(harness.config.amqpUrl);
     url.port = String(port);
