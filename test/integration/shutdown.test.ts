@@ -36,11 +36,14 @@ describe('graceful stop under load', () => {
     await stopped;
     expect(finished).toBe(200);
     // Only the 100 never delivered remain; quorum queues would return acked jobs whose acks were still batched.
+    let depth = -1;
     await waitFor(
-      'the queue to settle',
-      async () => (await queueDepth(jobQueue(config.namespace, 'drain.job'))) === 100,
+      'the queue to settle at the 100 jobs never delivered',
+      async () => (depth = await queueDepth(jobQueue(config.namespace, 'drain.job'))) === 100,
       5_000,
-    );
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}: it holds ${depth}`, { cause: error });
+    });
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await queueDepth(jobQueue(config.namespace, 'drain.job'))).toBe(100);
   });
