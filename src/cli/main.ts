@@ -13,6 +13,8 @@ export function buildProgram(): Command {
       'Background jobs on RabbitMQ: run handlers and schedules, publish jobs, inspect topology and dead letters.',
     )
     .version(VERSION, '-v, --version')
+    // `warren topology -v` is an unknown option of `topology`, not a request for warren's version.
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',

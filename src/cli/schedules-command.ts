@@ -10,6 +10,9 @@ import { loadSchedules } from './start-command.js';
 export function schedulesCommand(): Command {
   const command = new Command('schedules')
     .description('List the schedules with their next three fire times and last fire')
+    // Options of `schedules` only before `trigger`: otherwise `schedules trigger x --handlers m` hands
+    // `--handlers` to the list, and `trigger` never sees it. `trigger` reads both (see optsWithGlobals below).
+    .enablePositionalOptions()
     .option(
       '--handlers <module>',
       'module whose `schedules` export to add (default: handlers/index.{js,mjs,ts} if present)',
@@ -39,7 +42,10 @@ export function schedulesCommand(): Command {
     .description('Publish one job of a schedule now (message id <name>@<now>), without waiting for its fire time')
     .argument('<name>', 'the schedule')
     .option('--handlers <module>', 'module whose `schedules` export to add')
-    .action(async (name: string, options: { handlers?: string }) => {
+    .option('--json', 'print {"messageId", "schedule", "jobType"} as JSON')
+    .action(async (name: string, _options: unknown, trigger: Command) => {
+      // `warren schedules --handlers m trigger x` gives the option to `schedules`: read both, trigger's first.
+      const options = trigger.optsWithGlobals<{ handlers?: string; json?: boolean }>();
       const { config, logger } = quietContext();
       const schedules = await loadSchedules(options.handlers, config);
       const client = new WarrenClient({ config, logger, connectTimeoutMs: 5_000 });
@@ -52,9 +58,15 @@ export function schedulesCommand(): Command {
           fireLockTtlMs: config.fireLockTtlMs,
           logger,
         });
-        if (!schedules.some((s) => s.name === name)) await scheduler.trigger(name); // throws naming the known ones
+        const schedule = schedules.find((s) => s.name === name);
+        if (schedule === undefined) await scheduler.trigger(name); // throws naming the known ones
         await client.start();
-        process.stdout.write(`${await scheduler.trigger(name)}\n`);
+        const messageId = await scheduler.trigger(name);
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify({ messageId, schedule: name, jobType: schedule?.jobType })}\n`
+            : `${messageId}\n`,
+        );
       } finally {
         await client.close();
       }

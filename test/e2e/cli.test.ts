@@ -156,6 +156,15 @@ describe('other commands', () => {
     }
   });
 
+  it("warren's own options go before the command: after it, -v is the command's unknown option", async () => {
+    const version = await runWarren(['-v']);
+    expect(version).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+    const after = await runWarren(['topology', '-v']);
+    expect(after.code).not.toBe(0);
+    expect(after.stdout).toBe('');
+    expect(after.stderr).toMatch(/unknown option '-v'/);
+  });
+
   it('publish: unroutable and bad JSON exit non-zero with a clear message', async () => {
     const unroutable = await runWarren(['publish', 'nobody.home', '{}'], { WARREN_NAMESPACE: uniqueNamespace('e2e') });
     expect(unroutable.code).toBe(1);

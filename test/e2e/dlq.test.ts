@@ -75,6 +75,49 @@ describe('warren dlq', () => {
     expect(human.stdout).toContain(`3 dead letters shown, all still in ${deadQueue(namespace, 'dlq.replay')}`);
   });
 
+  it('options work before, between and after the arguments of each subcommand; dlq itself takes none', async () => {
+    const { namespace, env } = await namespaceWithDeadLetters(3);
+    const [listA, listB, peekA, peekB, peekC, dryA, dryB, groupOption] = await Promise.all([
+      runWarren(['dlq', 'list', '--json', '--handlers', HANDLERS], env),
+      runWarren(['dlq', 'list', '--handlers', HANDLERS, '--json'], env),
+      runWarren(['dlq', 'peek', '--limit', '2', '--json', 'dlq.replay'], env),
+      runWarren(['dlq', 'peek', '--json', 'dlq.replay', '--limit', '2'], env),
+      runWarren(['dlq', 'peek', 'dlq.replay', '--json', '--limit', '2'], env),
+      runWarren(['dlq', 'replay', '--dry-run', '--limit', '1', '--json', 'dlq.replay'], env),
+      runWarren(['dlq', 'replay', 'dlq.replay', '--json', '--limit', '1', '--dry-run'], env),
+      runWarren(['dlq', '--json', 'list', '--handlers', HANDLERS], env),
+    ]);
+    for (const list of [listA, listB]) {
+      expect(list.code, list.stderr).toBe(0);
+      expect((JSON.parse(list.stdout) as Array<{ jobType: string }>).map((s) => s.jobType)).toEqual([
+        'dlq.replay',
+        'dlq.other',
+      ]);
+    }
+    for (const peek of [peekA, peekB, peekC]) {
+      expect(peek.code, peek.stderr).toBe(0);
+      expect(JSON.parse(peek.stdout)).toHaveLength(2);
+    }
+    for (const dry of [dryA, dryB]) {
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(JSON.parse(dry.stdout)).toMatchObject({ jobType: 'dlq.replay', entries: [expect.anything()] });
+    }
+    expect(groupOption.code).not.toBe(0);
+    expect(groupOption.stderr).toMatch(/unknown option '--json'/);
+
+    const [purgeFirst, purgeLast] = [
+      await runWarren(['dlq', 'purge', '--yes', '--json', 'dlq.replay'], env),
+      await runWarren(['dlq', 'purge', 'dlq.replay', '--json', '--yes'], env),
+    ];
+    expect(JSON.parse(purgeFirst.stdout)).toEqual({
+      jobType: 'dlq.replay',
+      queue: deadQueue(namespace, 'dlq.replay'),
+      purged: 3,
+    });
+    expect(purgeLast.code, purgeLast.stderr).toBe(0);
+    expect(JSON.parse(purgeLast.stdout)).toMatchObject({ purged: 0 });
+  });
+
   it('purge refuses without --yes, telling the count; with --yes removes them', async () => {
     const { namespace, env } = await namespaceWithDeadLetters(4);
     const refused = await runWarren(['dlq', 'purge', 'dlq.replay'], env);

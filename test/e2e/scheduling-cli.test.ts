@@ -8,6 +8,8 @@ import { loadSchedulesFile } from '../../src/scheduler/load-schedules.js';
 
 /** A nightly report at 03:00 Berlin time (with catch-up) and a per-second tick. */
 const SCHEDULES_FILE = 'test/fixtures/schedule-cli.json';
+/** A handlers module whose `schedules` export adds `from-module` (job type `cli.report`). */
+const SCHEDULES_MODULE = 'test/fixtures/schedule-handlers.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -171,6 +173,63 @@ describe('warren schedules', () => {
     expect(unknown.stderr).toMatch(/no schedule named "no-such-schedule"; known: nightly-report, every-second/);
     expect(missingFile.code).toBe(1);
     expect(missingFile.stderr).toMatch(/^warren: schedules file .*no-such-schedules\.json cannot be read as JSON/);
+  });
+});
+
+describe('warren schedules options, in every position', () => {
+  it('trigger takes --handlers and --json before, between and after its arguments, and from `schedules` itself', async () => {
+    const { env, arrivals } = await setup();
+    const M = SCHEDULES_MODULE;
+    const texts = [
+      ['schedules', '--handlers', M, 'trigger', 'from-module'],
+      ['schedules', 'trigger', '--handlers', M, 'from-module'],
+      ['schedules', 'trigger', 'from-module', '--handlers', M],
+    ];
+    const jsons = [
+      ['schedules', '--json', '--handlers', M, 'trigger', 'from-module'],
+      ['schedules', 'trigger', '--json', 'from-module', '--handlers', M],
+      ['schedules', '--handlers', M, 'trigger', 'from-module', '--json'],
+    ];
+    const results = await Promise.all([...texts, ...jsons].map((args) => runWarren(args, env)));
+    for (const [index, result] of results.entries()) {
+      const args = [...texts, ...jsons][index]?.join(' ');
+      expect(result.code, `${args}: ${result.stderr}`).toBe(0);
+      if (index < texts.length) expect(result.stdout, args).toMatch(/^from-module@\d{4}-\d\d-\d\dT[\d:.]+Z\n$/);
+      else
+        expect(JSON.parse(result.stdout), args).toEqual({
+          messageId: expect.stringMatching(/^from-module@/),
+          schedule: 'from-module',
+          jobType: 'cli.report',
+        });
+    }
+    await waitFor('the six triggered jobs', () => arrivals.length === 6, 10_000);
+    expect(arrivals.map((a) => a.payload)).toEqual(Array.from({ length: 6 }, () => ({ kind: 'module' })));
+
+    // Without the module the schedule is unknown; an option `trigger` does not have is refused, not swallowed.
+    const [without, unknownOption] = await Promise.all([
+      runWarren(['schedules', 'trigger', 'from-module'], env),
+      runWarren(['schedules', 'trigger', 'from-module', '--limit', '3'], env),
+    ]);
+    expect(without.code).toBe(1);
+    expect(without.stderr).toMatch(/no schedule named "from-module"; known: nightly-report, every-second/);
+    expect(unknownOption.code).not.toBe(0);
+    expect(unknownOption.stderr).toMatch(/unknown option '--limit'/);
+  });
+
+  it('the list takes --json and --handlers in either order', async () => {
+    const { env } = await setup();
+    const lists = await Promise.all([
+      runWarren(['schedules', '--json', '--handlers', SCHEDULES_MODULE], env),
+      runWarren(['schedules', '--handlers', SCHEDULES_MODULE, '--json'], env),
+    ]);
+    for (const list of lists) {
+      expect(list.code, list.stderr).toBe(0);
+      expect((JSON.parse(list.stdout) as Listed[]).map((s) => s.name)).toEqual([
+        'nightly-report',
+        'every-second',
+        'from-module',
+      ]);
+    }
   });
 });
 
