@@ -1,14 +1,17 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { WarrenClient } from '../client/client.js';
 import { parseDuration } from '../config/duration.js';
+import { jobTypeProblem } from '../config/name-rules.js';
+import { ConfigError } from '../errors/config-error.js';
 import { quietContext } from './cli-context.js';
+import { readPayload } from './read-payload.js';
 
-/** `warren publish <jobType> <json>`. */
+/** `warren publish <jobType> <json | @file | ->`. */
 export function publishCommand(): Command {
   return new Command('publish')
     .description('Publish one job and wait for the broker to confirm it; prints its message id')
     .argument('<jobType>', 'job type (the routing key), e.g. email.send')
-    .argument('<json>', 'the payload, as JSON', parseJson)
+    .argument('<json>', 'the payload as JSON, @<file> to read it from a file, or - to read it from stdin')
     .option('--id <messageId>', 'message id to use (default: a new UUID)')
     .option(
       '--delay <duration>',
@@ -23,14 +26,21 @@ export function publishCommand(): Command {
     .option('--json', 'print {"messageId", "jobType"} as JSON')
     .addHelpText(
       'after',
-      '\nExits 1 with a message when the job is unroutable (no queue for the job type) or rejected.',
+      '\nA shell passes at most about 128 KiB in one argument: give larger payloads as @<file> or on stdin (-).\n' +
+        'Exits 1 with a message when the job type or the payload is not valid, or the job is unroutable (no queue for\n' +
+        'the job type) or rejected.\n' +
+        'Examples:\n' +
+        '  warren publish email.send \'{"to":"a@example.com","subject":"Hi","body":"Hello"}\'\n' +
+        '  warren publish report.generate @report.json --id report-2026-01\n' +
+        '  curl -s https://example.com/report.json | warren publish report.generate -',
     )
     .action(
-      async (
-        jobType: string,
-        payload: unknown,
-        options: { id?: string; json?: boolean; delay?: number; at?: Date },
-      ) => {
+      async (jobType: string, json: string, options: { id?: string; json?: boolean; delay?: number; at?: Date }) => {
+        // Both checked before connecting: a typo should not wait for the broker, nor reach it.
+        const problem = jobTypeProblem(jobType);
+        if (problem !== undefined)
+          throw new ConfigError(`job type ${JSON.stringify(jobType)} is not valid: ${problem}`);
+        const payload = await readPayload(json, process.cwd(), process.stdin);
         const { config, logger } = quietContext();
         const client = new WarrenClient({ config, logger, connectTimeoutMs: 5_000 });
         try {
@@ -59,12 +69,4 @@ function parseTime(text: string): Date {
   if (Number.isNaN(time.getTime()) || !/^\d{4}-\d\d-\d\dT/.test(text))
     throw new InvalidArgumentError('expected an ISO 8601 time such as 2026-12-24T18:00:00Z');
   return time;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new InvalidArgumentError(`not valid JSON (${(error as Error).message})`);
-  }
 }

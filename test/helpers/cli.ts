@@ -16,13 +16,18 @@ export interface WarrenProcess {
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
-/** Runs `node bin/warren.js …args` with the test broker and the given environment. */
-export function spawnWarren(args: readonly string[], env: Record<string, string> = {}): WarrenProcess {
+/** Runs `node bin/warren.js …args` with the test broker and the given environment; `input`, when given, is its stdin. */
+export function spawnWarren(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  { input }: { input?: string | Buffer } = {},
+): WarrenProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, WARREN_AMQP_URL: AMQP_URL, WARREN_HTTP_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  child.stdin?.end(input);
   let out = '';
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -48,8 +53,9 @@ export function spawnWarren(args: readonly string[], env: Record<string, string>
 export async function runWarren(
   args: readonly string[],
   env: Record<string, string> = {},
+  options: { input?: string | Buffer } = {},
 ): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const proc = spawnWarren(args, env);
+  const proc = spawnWarren(args, env, options);
   const code = await proc.exited;
   return { code, stdout: proc.stdout(), stderr: proc.stderr() };
 }
