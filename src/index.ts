@@ -13,6 +13,7 @@ export type { HandlerClass, HandlerEntry } from './registry/registry.js';
 export { WarrenClient } from './client/client.js';
 export type { PayloadOf } from './client/client.js';
 export type { ClientOptions } from './client/client-options.js';
+export type { ConnectRetry } from './connection/broker-connection.js';
 export type { PublishOptions, SchemaMap } from './publisher/publish-options.js';
 export { Worker } from './worker/worker.js';
 export type { ConsumedQueue, WorkerState } from './worker/worker.js';

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { WarrenConfig } from '../config/config-options.js';
+import type { ConnectRetry } from '../connection/broker-connection.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logging/logger.js';
 import { Registry } from '../registry/registry.js';
@@ -27,4 +28,16 @@ export async function loadRegistry(
   const registry = new Registry().add(module.handlers);
   const schedules = mergeSchedules(loadSchedulesFile(config.schedules, process.cwd()), module.schedules);
   return { registry, path, schedules };
+}
+
+/** Prints a failed attempt to connect as one line on stderr (the driver's error is in the log at `debug`). */
+export function printConnectRetry(retry: ConnectRetry): void {
+  process.stderr.write(`warren: ${formatConnectRetry(retry)}\n`);
+}
+
+/** `<why>; retrying (attempt 3, 4 s of 15 s)`. */
+export function formatConnectRetry({ attempt, elapsedMs, timeoutMs, error }: ConnectRetry): string {
+  const why = error.message;
+  const retrying = /[.?!]$/.test(why) ? ' Retrying' : '; retrying';
+  return `${why}${retrying} (attempt ${attempt}, ${Math.round(elapsedMs / 1_000)} s of ${Math.round(timeoutMs / 1_000)} s)`;
 }

@@ -4,7 +4,7 @@ import { DeadLetterAdmin, type DeadLetterQueueStats } from '../dlq/dead-letter-a
 import { DeadLetterReplay, type ReplayPlan, type ReplaySummary } from '../dlq/dead-letter-replay.js';
 import type { ReplayProgress } from '../dlq/dead-letter-replay-options.js';
 import { deadQueue } from '../topology/names.js';
-import { loadRegistry, quietContext } from './cli-context.js';
+import { loadRegistry, printConnectRetry, quietContext } from './cli-context.js';
 
 /**
  * FAULT INJECTION, for tests only: `WARREN_DLQ_REPLAY_CRASH_AFTER=N` makes `warren dlq replay` kill itself with
@@ -44,7 +44,7 @@ function listCommand(): Command {
     .action(async (options: { handlers?: string; json?: boolean }) => {
       const { config, logger } = quietContext();
       const { registry } = await loadRegistry(options.handlers, config);
-      const admin = new DeadLetterAdmin({ config, logger });
+      const admin = new DeadLetterAdmin({ config, logger, onConnectRetry: printConnectRetry });
       try {
         await admin.start();
         const stats = await admin.list(registry.list().map((job) => job.jobType));
@@ -68,7 +68,7 @@ function peekCommand(): Command {
     )
     .action(async (jobType: string, options: { limit: number; json?: boolean }) => {
       const { config, logger } = quietContext();
-      const admin = new DeadLetterAdmin({ config, logger });
+      const admin = new DeadLetterAdmin({ config, logger, onConnectRetry: printConnectRetry });
       try {
         await admin.start();
         // Counted first: what a peek gives back is counted again only once the broker has taken it back.
@@ -109,7 +109,13 @@ function replayCommand(): Command {
       const { config, logger } = quietContext();
       const limit = options.limit === undefined ? {} : { limit: options.limit };
       if (options.dryRun) {
-        const plan = await new DeadLetterReplay({ config, logger, jobType, ...limit }).plan();
+        const plan = await new DeadLetterReplay({
+          config,
+          logger,
+          jobType,
+          ...limit,
+          onConnectRetry: printConnectRetry,
+        }).plan();
         if (!plan.queueDeclared) {
           process.stderr.write(
             `warren: ${plan.queue} does not exist: a replay of "${jobType}" would stop without replaying anything\n`,
@@ -140,6 +146,7 @@ function replayCommand(): Command {
           logger,
           jobType,
           ...limit,
+          onConnectRetry: printConnectRetry,
           signal: controller.signal,
           onProgress: printer,
           ...(crashAfter > 0
@@ -166,7 +173,7 @@ function purgeCommand(): Command {
     .option('--json', 'print {"jobType", "queue", "purged"} as JSON')
     .action(async (jobType: string, options: { yes?: boolean; json?: boolean }) => {
       const { config, logger } = quietContext();
-      const admin = new DeadLetterAdmin({ config, logger });
+      const admin = new DeadLetterAdmin({ config, logger, onConnectRetry: printConnectRetry });
       const queue = deadQueue(config.namespace, jobType);
       try {
         await admin.start();

@@ -3,7 +3,7 @@ import { WarrenClient } from '../client/client.js';
 import { parseDuration } from '../config/duration.js';
 import { jobTypeProblem } from '../config/name-rules.js';
 import { ConfigError } from '../errors/config-error.js';
-import { quietContext } from './cli-context.js';
+import { printConnectRetry, quietContext } from './cli-context.js';
 import { readPayload } from './read-payload.js';
 
 /** `warren publish <jobType> <json | @file | ->`. */
@@ -42,7 +42,7 @@ export function publishCommand(): Command {
           throw new ConfigError(`job type ${JSON.stringify(jobType)} is not valid: ${problem}`);
         const payload = await readPayload(json, process.cwd(), process.stdin);
         const { config, logger } = quietContext();
-        const client = new WarrenClient({ config, logger, connectTimeoutMs: 5_000 });
+        const client = new WarrenClient({ config, logger, connectTimeoutMs: 5_000, onConnectRetry: printConnectRetry });
         try {
           await client.start();
           const messageId = await client.publish(jobType, payload, {

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { WarrenClient } from '../client/client.js';
 import { createRedis } from '../redis/create-redis.js';
 import { Scheduler, type ScheduleStatus } from '../scheduler/scheduler.js';
-import { quietContext } from './cli-context.js';
+import { printConnectRetry, quietContext } from './cli-context.js';
 import { loadSchedules } from './start-command.js';
 
 /** `warren schedules [--json]` and `warren schedules trigger <name>`. */
@@ -48,7 +48,7 @@ export function schedulesCommand(): Command {
       const options = trigger.optsWithGlobals<{ handlers?: string; json?: boolean }>();
       const { config, logger } = quietContext();
       const schedules = await loadSchedules(options.handlers, config);
-      const client = new WarrenClient({ config, logger, connectTimeoutMs: 5_000 });
+      const client = new WarrenClient({ config, logger, connectTimeoutMs: 5_000, onConnectRetry: printConnectRetry });
       try {
         const scheduler = new Scheduler({
           namespace: config.namespace,

@@ -10,7 +10,7 @@ import { Registry } from '../registry/registry.js';
 import { loadSchedulesFile, mergeSchedules } from '../scheduler/load-schedules.js';
 import type { ScheduleDefinition } from '../scheduler/schedule-definition.js';
 import { Worker } from '../worker/worker.js';
-import { loadRegistry } from './cli-context.js';
+import { loadRegistry, printConnectRetry } from './cli-context.js';
 import { DEFAULT_HANDLER_MODULES, loadHandlersModule, resolveHandlersPath } from './load-handlers.js';
 
 const DRAIN_HELP =
@@ -77,7 +77,7 @@ async function runService(
 ): Promise<void> {
   const logger = createLogger(config.logLevel);
   const metrics = new WarrenMetrics(new PromRegistry());
-  const worker = new Worker({ config, registry, logger, schedules, metrics });
+  const worker = new Worker({ config, registry, logger, schedules, metrics, onConnectRetry: printConnectRetry });
   const http = new HealthServer({ port: config.httpPort, ready: () => worker.ready, metrics: metrics.registry });
 
   let signals = 0;

@@ -4,7 +4,7 @@ import { BrokerConnection } from '../connection/broker-connection.js';
 import { declareTopology } from '../topology/declare-topology.js';
 import { plannedJobs } from '../retry/retry-policy.js';
 import { planTopology, type TopologyPlan } from '../topology/topology-plan.js';
-import { loadRegistry, quietContext } from './cli-context.js';
+import { loadRegistry, printConnectRetry, quietContext } from './cli-context.js';
 
 /** `warren topology [--apply] [--json]`. */
 export function topologyCommand(): Command {
@@ -26,6 +26,7 @@ export function topologyCommand(): Command {
           purpose: 'admin',
           heartbeatSeconds: config.heartbeatSeconds,
           logger,
+          onConnectRetry: printConnectRetry,
         });
         await connection.start(5_000);
         try {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ConnectRetry } from '../connection/broker-connection.js';
 import type { WarrenConfig } from '../config/config-options.js';
 import type { WarrenMetrics } from '../metrics/warren-metrics.js';
 import type { SchemaMap } from '../publisher/publish-options.js';
@@ -20,4 +21,6 @@ export interface ClientOptions<S extends SchemaMap = SchemaMap> {
   readonly metrics?: WarrenMetrics;
   /** How long `start` may wait for RabbitMQ. @defaultValue 15000 */
   readonly connectTimeoutMs?: number;
+  /** Told of each failed attempt to connect while `start()` waits for RabbitMQ; without it each is logged at `warn`. */
+  readonly onConnectRetry?: (retry: ConnectRetry) => void;
 }

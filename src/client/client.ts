@@ -68,6 +68,7 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
       heartbeatSeconds: this.config.heartbeatSeconds,
       logger,
       metrics: options.metrics,
+      onConnectRetry: options.onConnectRetry,
     });
     this.#publisher = new Publisher(this.#connection, {
       exchanges: baseExchanges(this.config.namespace),

@@ -4,9 +4,34 @@ import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { ConnectionError } from '../errors/connection-error.js';
 import type { WarrenMetrics } from '../metrics/warren-metrics.js';
+import { probeAmqpPort } from './amqp-port-probe.js';
 import { coalesceWrites } from './coalesce-writes.js';
 import { explainConnectionFailure } from './connection-failure.js';
+import { explainPortAnswer } from './not-amqp-broker.js';
 import { redactUrl } from './redact-url.js';
+
+/**
+ * Longest silence an attempt to connect waits through (amqplib's socket timeout, lifted once the connection is
+ * open). A port that accepts connections but never answers AMQP (Redis's, an HTTP server's) would otherwise hold the
+ * first attempt until the whole wait is over, with nothing to report.
+ */
+const MAX_ATTEMPT_SILENCE_MS = 5_000;
+
+/** How long the probe that explains a silent attempt waits for the port to answer. */
+const PROBE_TIMEOUT_MS = 1_000;
+
+/** A failed attempt to connect while {@link BrokerConnection.start} waits for RabbitMQ. */
+export interface ConnectRetry {
+  readonly purpose: BrokerConnectionOptions['purpose'];
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** Since `start()` was called. */
+  readonly elapsedMs: number;
+  /** How long `start()` waits in all. */
+  readonly timeoutMs: number;
+  /** What went wrong, in words; amqplib's error is its `cause`. */
+  readonly error: ConnectionError;
+}
 
 /** Options of a {@link BrokerConnection}. */
 export interface BrokerConnectionOptions {
@@ -21,6 +46,11 @@ export interface BrokerConnectionOptions {
   readonly heartbeatSeconds: number;
   readonly logger: Logger;
   readonly metrics?: WarrenMetrics | undefined;
+  /**
+   * Told of each failed attempt while `start()` waits, to report it (the CLI prints one line each). Without it, each
+   * is logged at `warn` as one line without a stack; the driver's error is logged at `debug` either way.
+   */
+  readonly onConnectRetry?: ((retry: ConnectRetry) => void) | undefined;
 }
 
 /**
@@ -33,6 +63,8 @@ export class BrokerConnection {
   readonly #options: BrokerConnectionOptions;
   readonly #logger: Logger;
   readonly #urlSource: string;
+  /** amqplib's socket options: the manager reads them at every attempt, so `start()` can set the timeout. */
+  readonly #socketOptions: { noDelay: boolean; timeout?: number; clientProperties: Record<string, string> };
   #reconnects = 0;
   #everConnected = false;
 
@@ -40,16 +72,18 @@ export class BrokerConnection {
     this.#options = options;
     this.#urlSource = options.urlSource ?? 'the amqpUrl setting';
     this.#logger = options.logger.child({ component: 'connection', purpose: options.purpose });
+    this.#socketOptions = {
+      // Nagle's algorithm holds a small frame while an earlier one is unacknowledged, and the broker delays its
+      // TCP ACK: a get after an ack waited ~40 ms, and a consumer at prefetch 10 stalled on its own acks. Frames
+      // written in one tick still leave together: see coalesceWrites.
+      noDelay: true,
+      timeout: MAX_ATTEMPT_SILENCE_MS,
+      clientProperties: { connection_name: `warren ${options.purpose} ${hostname()}:${process.pid}` },
+    };
     this.manager = new AmqpConnectionManagerClass(options.url, {
       heartbeatIntervalInSeconds: options.heartbeatSeconds,
       reconnectTimeInSeconds: 1,
-      connectionOptions: {
-        // Nagle's algorithm holds a small frame while an earlier one is unacknowledged, and the broker delays its
-        // TCP ACK: a get after an ack waited ~40 ms, and a consumer at prefetch 10 stalled on its own acks. Frames
-        // written in one tick still leave together: see coalesceWrites.
-        noDelay: true,
-        clientProperties: { connection_name: `warren ${options.purpose} ${hostname()}:${process.pid}` },
-      },
+      connectionOptions: this.#socketOptions,
     });
     const up = options.metrics?.connectionUp.labels(options.purpose);
     const reconnected = options.metrics?.reconnects.labels(options.purpose);
@@ -66,14 +100,18 @@ export class BrokerConnection {
       }
       this.#everConnected = true;
     });
+    // One line each at warn, the driver's error with its stack at debug: a broker away for a minute is a minute of
+    // these.
     this.manager.on('disconnect', ({ err }) => {
       up?.set(0);
-      this.#logger.warn({ err }, 'disconnected from RabbitMQ; reconnecting');
+      this.#logger.debug({ err }, 'disconnected from RabbitMQ');
+      this.#logger.warn({ reason: err?.message }, 'disconnected from RabbitMQ; reconnecting');
     });
     this.manager.on('connectFailed', ({ err }) => {
       if (this.#everConnected) {
+        this.#logger.debug({ err }, 'reconnect failed');
         this.#logger.warn(
-          { err: explainConnectionFailure(err, options.url, this.#urlSource).error },
+          { reason: explainConnectionFailure(err, options.url, this.#urlSource).error.message },
           'reconnect failed; retrying',
         );
       }
@@ -93,14 +131,21 @@ export class BrokerConnection {
 
   /**
    * Connects, retrying refused or unreachable brokers until `timeoutMs`; a refused login or unknown vhost
-   * rejects at once. After this resolves, the connection reconnects by itself forever.
+   * rejects at once. Each failed attempt is reported (`onConnectRetry`, else a `warn` line). After this resolves,
+   * the connection reconnects by itself forever.
    * @throws ConnectionError explaining what is wrong.
    */
   async start(timeoutMs: number): Promise<void> {
     const url = this.#options.url;
+    const startedAt = Date.now();
+    // Half the wait at most, so that even a silent port is reported once before the wait is over.
+    this.#socketOptions.timeout = Math.max(1_000, Math.min(MAX_ATTEMPT_SILENCE_MS, Math.floor(timeoutMs / 2)));
     await new Promise<void>((resolve, reject) => {
       let last: ConnectionError | undefined;
+      let attempts = 0;
+      let done = false;
       const finish = (error?: ConnectionError): void => {
+        done = true;
         clearTimeout(timer);
         this.manager.removeListener('connect', onConnect);
         this.manager.removeListener('connectFailed', onFailed);
@@ -109,10 +154,25 @@ export class BrokerConnection {
       };
       const onConnect = (): void => finish();
       const onFailed = ({ err }: { err: Error }): void => {
+        attempts += 1;
+        const attempt = attempts;
         const failure = explainConnectionFailure(err, url, this.#urlSource);
-        last = failure.error;
-        if (failure.fatal) finish(failure.error);
-        else this.#logger.warn({ err: failure.error }, 'cannot connect yet; retrying');
+        this.#logger.debug({ err, attempt }, 'connection attempt failed');
+        if (failure.fatal) {
+          finish(failure.error);
+          return;
+        }
+        void this.#explainTimeout(err, failure.error).then((error) => {
+          if (done) return;
+          last = error;
+          this.#reportRetry({
+            purpose: this.#options.purpose,
+            attempt,
+            elapsedMs: Date.now() - startedAt,
+            timeoutMs,
+            error,
+          });
+        });
       };
       const timer = setTimeout(
         () =>
@@ -133,6 +193,37 @@ export class BrokerConnection {
       await this.close();
       throw error;
     });
+  }
+
+  /**
+   * An attempt that timed out says nothing of why: nothing accepted the connection, or something did and never
+   * answered as a broker. A probe of its own tells them apart; anything else keeps `explained`.
+   */
+  async #explainTimeout(err: Error, explained: ConnectionError): Promise<ConnectionError> {
+    const timedOut = err.message === 'connect ETIMEDOUT' || (err as { code?: unknown }).code === 'ETIMEDOUT';
+    let target: URL;
+    try {
+      target = new URL(this.#options.url);
+    } catch {
+      return explained;
+    }
+    // amqps: the probe speaks plain TCP, and a TLS port would not answer it either way.
+    if (!timedOut || target.protocol !== 'amqp:') return explained;
+    const host = target.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(target.port || 5672);
+    const answer = await probeAmqpPort(host, port, PROBE_TIMEOUT_MS);
+    const message = explainPortAnswer(`${host}:${port}`, answer, this.#urlSource);
+    return message === undefined ? explained : new ConnectionError(message, { cause: err });
+  }
+
+  #reportRetry(retry: ConnectRetry): void {
+    if (this.#options.onConnectRetry) this.#options.onConnectRetry(retry);
+    else {
+      this.#logger.warn(
+        { attempt: retry.attempt, elapsedMs: retry.elapsedMs, timeoutMs: retry.timeoutMs, reason: retry.error.message },
+        'cannot connect yet; retrying',
+      );
+    }
   }
 
   /**

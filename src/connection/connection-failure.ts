@@ -1,4 +1,5 @@
 import { ConnectionError } from '../errors/connection-error.js';
+import { notAmqpBroker } from './not-amqp-broker.js';
 import { redactUrl } from './redact-url.js';
 
 /** A failed connection attempt, explained; `fatal` failures are not retried at startup. */
@@ -53,6 +54,14 @@ export function explainConnectionFailure(error: unknown, url: string, urlSource:
   }
   if (code === 'ETIMEDOUT')
     return retry(`connecting to ${hostPort} timed out: check the host and port in ${urlSource}`, error);
+  // amqplib read the reply to its protocol header as frames, and they made no sense: an HTTP server, say.
+  if (
+    /^(Frame size \d+ exceeds maxFrameSize|Invalid frame|Unknown frame type|Frame on channel != 0 during handshake|Expected ConnectionStart)/.test(
+      message,
+    )
+  ) {
+    return retry(notAmqpBroker(hostPort, urlSource), error);
+  }
   return retry(`cannot connect to RabbitMQ at ${shown}: ${message}`, error);
 }
 

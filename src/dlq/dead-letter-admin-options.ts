@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ConnectRetry } from '../connection/broker-connection.js';
 import type { WarrenConfig } from '../config/config-options.js';
 
 /** Options of a {@link DeadLetterAdmin}. */
@@ -7,4 +8,6 @@ export interface DeadLetterAdminOptions {
   readonly logger: Logger;
   /** How long `start()` tries to connect. @defaultValue 5000 */
   readonly connectTimeoutMs?: number;
+  /** Told of each failed attempt to connect while `start()` waits for RabbitMQ; without it each is logged at `warn`. */
+  readonly onConnectRetry?: (retry: ConnectRetry) => void;
 }

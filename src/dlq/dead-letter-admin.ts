@@ -38,6 +38,7 @@ export class DeadLetterAdmin {
       purpose: 'admin',
       heartbeatSeconds: options.config.heartbeatSeconds,
       logger: options.logger,
+      onConnectRetry: options.onConnectRetry,
     });
   }
 

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ConnectRetry } from '../connection/broker-connection.js';
 import type { WarrenConfig } from '../config/config-options.js';
 
 /** How far a replay has got, reported after each dead letter it settled. */
@@ -27,6 +28,8 @@ export interface DeadLetterReplayOptions {
   readonly logger: Logger;
   /** How long connecting may take. @defaultValue 5000 */
   readonly connectTimeoutMs?: number;
+  /** Told of each failed attempt to connect while `start()` waits for RabbitMQ; without it each is logged at `warn`. */
+  readonly onConnectRetry?: (retry: ConnectRetry) => void;
   /** Aborting stops taking dead letters; those in flight are settled and the replay ends normally. */
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ReplayProgress) => void;

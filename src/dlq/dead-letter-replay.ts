@@ -248,13 +248,14 @@ export class DeadLetterReplay {
   }
 
   #connection(purpose: 'admin' | 'publish'): BrokerConnection {
-    const { config, logger } = this.#options;
+    const { config, logger, onConnectRetry } = this.#options;
     return new BrokerConnection({
       url: config.amqpUrl,
       urlSource: settingSource(config, 'amqpUrl'),
       purpose,
       heartbeatSeconds: config.heartbeatSeconds,
       logger,
+      onConnectRetry,
     });
   }
 

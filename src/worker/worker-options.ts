@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ConnectRetry } from '../connection/broker-connection.js';
 import type { WarrenConfig } from '../config/config-options.js';
 import type { DeliveryOutcome } from '../consumer/queue-consumer.js';
 import type { Registry } from '../registry/registry.js';
@@ -17,6 +18,8 @@ export interface WorkerOptions {
   readonly logger: Logger;
   /** How long startup may wait for RabbitMQ before failing. @defaultValue 15000 */
   readonly connectTimeoutMs?: number;
+  /** Told of each failed attempt to connect while `start()` waits for RabbitMQ; without it each is logged at `warn`. */
+  readonly onConnectRetry?: (retry: ConnectRetry) => void;
   /** After the grace time, how long aborted handlers get to settle. @defaultValue 5000 */
   readonly abortWaitMs?: number;
   /** Told of every settled delivery. */

@@ -58,6 +58,7 @@ export class Worker {
         heartbeatSeconds: config.heartbeatSeconds,
         logger,
         metrics,
+        onConnectRetry: options.onConnectRetry,
       });
     this.#consumeConnection = connection('consume');
     this.#publishConnection = connection('publish');

@@ -1,3 +1,5 @@
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deadQueue, jobQueue } from 'warren';
 import { deleteNamespace, queueDepth, uniqueNamespace } from '../helpers/broker.js';
@@ -7,6 +9,12 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
+
+/** Resolves once `server` listens on a free port of 127.0.0.1. */
+async function listening<T extends Server | ReturnType<typeof createHttpServer>>(server: T): Promise<T> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
 
 function startWorker(args: string[], env: Record<string, string>): WarrenProcess {
   const proc = spawnWarren(['start', ...args], env);
@@ -122,6 +130,69 @@ describe('startup failures exit non-zero with one clear line', () => {
       /^warren: RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672 refused the login of user "guest"/m,
     );
     expect(result.stderr + result.stdout).not.toContain('nope');
+  });
+
+  it('a broker that is not there: one short line per attempt, no stack traces, exit 1 after the timeout; a port that is not AMQP says so', async () => {
+    // A port that was free a moment ago (refused), and an HTTP server (answers with bytes that are not AMQP).
+    const closed = await listening(createServer());
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const http = await listening(createHttpServer((_request, response) => response.end('hello')));
+    cleanups.push(() => new Promise((resolve) => http.close(resolve)));
+    const httpPort = (http.address() as AddressInfo).port;
+
+    const started = Date.now();
+    const [refused, redis, web] = await Promise.all([
+      runWarren(['start'], { WARREN_AMQP_URL: `amqp://guest:guest@127.0.0.1:${closedPort}` }).then((result) => ({
+        ...result,
+        ms: Date.now() - started,
+      })),
+      // Redis waits for a line and never answers the AMQP protocol header.
+      runWarren(['start'], { WARREN_AMQP_URL: 'amqp://guest:guest@127.0.0.1:6379' }),
+      runWarren(['publish', 'email.send', '{}'], {
+        WARREN_AMQP_URL: `amqp://guest:guest@127.0.0.1:${httpPort}`,
+        WARREN_LOG_LEVEL: 'debug',
+      }),
+    ]);
+
+    expect(refused.code).toBe(1);
+    expect(refused.ms).toBeGreaterThanOrEqual(15_000);
+    const lines = refused.stderr.trimEnd().split('\n');
+    const attempts = lines.slice(0, -1);
+    expect(attempts.length, refused.stderr).toBeGreaterThanOrEqual(5);
+    for (const [index, line] of attempts.entries()) {
+      expect(line).toMatch(
+        new RegExp(
+          `^warren: nothing is listening for AMQP at 127\\.0\\.0\\.1:${closedPort} \\(connection refused\\).*; retrying \\(attempt ${index + 1}, \\d+ s of 15 s\\)$`,
+        ),
+      );
+    }
+    expect(lines.at(-1)).toMatch(
+      new RegExp(
+        `^warren: could not connect to amqp://guest:\\*\\*\\*@127\\.0\\.0\\.1:${closedPort} within 15000 ms: `,
+      ),
+    );
+    expect(refused.stdout + refused.stderr).not.toMatch(/"stack"|\n\s+at /);
+
+    expect(redis.code).toBe(1);
+    expect(redis.stderr).toMatch(
+      /^warren: 127\.0\.0\.1:6379 accepted the connection, but did not answer as an AMQP broker: is this RabbitMQ's port\? Check the port in WARREN_AMQP_URL; retrying \(attempt 1, \d+ s of 15 s\)$/m,
+    );
+    expect(redis.stderr).toMatch(/within 15000 ms: 127\.0\.0\.1:6379 accepted the connection, but did not answer/);
+
+    expect(web.code).toBe(1);
+    expect(web.stderr).toContain(
+      `warren: 127.0.0.1:${httpPort} answered, but not as an AMQP broker: is this RabbitMQ's port? Check the port in WARREN_AMQP_URL; retrying (attempt 1,`,
+    );
+    // At debug level the driver's own error is logged, stack and all.
+    const debug = web.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg?: string; err?: { message?: string; stack?: string } });
+    expect(debug.find((line) => line.msg === 'connection attempt failed')?.err).toMatchObject({
+      message: expect.stringMatching(/^Frame size \d+ exceeds maxFrameSize/),
+      stack: expect.any(String),
+    });
   });
 
   it('a bad setting names the variable, the expectation and the value', async () => {

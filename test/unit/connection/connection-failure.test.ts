@@ -67,4 +67,23 @@ describe('explainConnectionFailure', () => {
       'connecting to 127.0.0.1:5672 timed out: check the host and port in WARREN_AMQP_URL',
     );
   });
+
+  it('names a port that answered with bytes that are not AMQP (an HTTP server, say), and keeps retrying', () => {
+    for (const message of [
+      'Frame size 1345270062 exceeds maxFrameSize 67108864',
+      'Unknown frame type 72',
+      'Expected ConnectionStart; got <frame>',
+    ]) {
+      const failure = explainConnectionFailure(
+        new Error(message),
+        'amqp://guest:guest@127.0.0.1:8080',
+        'WARREN_AMQP_URL',
+      );
+      expect(failure.fatal, message).toBe(false);
+      expect(failure.error.message, message).toBe(
+        "127.0.0.1:8080 answered, but not as an AMQP broker: is this RabbitMQ's port? Check the port in WARREN_AMQP_URL",
+      );
+      expect((failure.error.cause as Error).message).toBe(message);
+    }
+  });
 });
