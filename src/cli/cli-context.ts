@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { WarrenConfig } from '../config/config-options.js';
@@ -5,9 +7,9 @@ import type { ConnectRetry } from '../connection/broker-connection.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logging/logger.js';
 import { Registry } from '../registry/registry.js';
-import { loadSchedulesFile, mergeSchedules } from '../scheduler/load-schedules.js';
+import { DEFAULT_SCHEDULES_FILE, loadSchedulesFile, mergeSchedules } from '../scheduler/load-schedules.js';
 import type { ScheduleDefinition } from '../scheduler/schedule-definition.js';
-import { loadHandlersModule, resolveHandlersPath } from './load-handlers.js';
+import { DEFAULT_HANDLER_MODULES, loadHandlersModule, resolveHandlersPath } from './load-handlers.js';
 
 /** Configuration and a logger for commands whose stdout is their output (logs go to stderr). */
 export function quietContext(): { config: WarrenConfig; logger: Logger } {
@@ -28,6 +30,33 @@ export async function loadRegistry(
   const registry = new Registry().add(module.handlers);
   const schedules = mergeSchedules(loadSchedulesFile(config.schedules, process.cwd()), module.schedules);
   return { registry, path, schedules };
+}
+
+/**
+ * The schedules of the schedules file and, when there is one, of the handlers module (option → `WARREN_HANDLERS` →
+ * `handlers/index.*`); `whyNone` says where they were looked for, for when there are none.
+ */
+export async function loadSchedules(
+  option: string | undefined,
+  config: WarrenConfig,
+  cwd = process.cwd(),
+): Promise<{ schedules: ScheduleDefinition[]; whyNone: string }> {
+  const given = option ?? (config.handlers || undefined);
+  const found = given !== undefined || DEFAULT_HANDLER_MODULES.some((candidate) => existsSync(resolve(cwd, candidate)));
+  const modulePath = found ? resolveHandlersPath(given, cwd) : undefined;
+  const fromModule = modulePath === undefined ? [] : (await loadHandlersModule(modulePath)).schedules;
+  const schedules = mergeSchedules(loadSchedulesFile(config.schedules, cwd), fromModule);
+  const file = resolve(cwd, config.schedules || DEFAULT_SCHEDULES_FILE);
+  const fromFile = config.schedules
+    ? `the schedules file ${file} (WARREN_SCHEDULES) holds none`
+    : existsSync(file)
+      ? `the schedules file ${file} holds none`
+      : `there is no schedules file ${file}`;
+  const fromHandlers =
+    modulePath === undefined
+      ? `no handlers module was found (looked for ${DEFAULT_HANDLER_MODULES.join(', ')} under ${cwd})`
+      : `the handlers module ${modulePath} exports no \`schedules\``;
+  return { schedules, whyNone: `${fromFile}, and ${fromHandlers}` };
 }
 
 /** Prints a failed attempt to connect as one line on stderr (the driver's error is in the log at `debug`). */

@@ -3,8 +3,7 @@ import type { Redis } from 'ioredis';
 import { WarrenClient } from '../client/client.js';
 import { createRedis } from '../redis/create-redis.js';
 import { Scheduler, type ScheduleStatus } from '../scheduler/scheduler.js';
-import { printConnectRetry, quietContext } from './cli-context.js';
-import { loadSchedules } from './start-command.js';
+import { loadSchedules, printConnectRetry, quietContext } from './cli-context.js';
 
 /** `warren schedules [--json]` and `warren schedules trigger <name>`. */
 export function schedulesCommand(): Command {
@@ -20,7 +19,7 @@ export function schedulesCommand(): Command {
     .option('--json', 'print the list as JSON')
     .action(async (options: { handlers?: string; json?: boolean }) => {
       const { config, logger } = quietContext();
-      const schedules = await loadSchedules(options.handlers, config);
+      const { schedules, whyNone } = await loadSchedules(options.handlers, config);
       const redis = await connectRedis(config.redisUrl, logger);
       try {
         const scheduler = new Scheduler({
@@ -32,7 +31,7 @@ export function schedulesCommand(): Command {
           logger,
         });
         const list = await scheduler.describe();
-        process.stdout.write(options.json ? `${JSON.stringify(list, null, 2)}\n` : formatSchedules(list));
+        process.stdout.write(options.json ? `${JSON.stringify(list, null, 2)}\n` : formatSchedules(list, whyNone));
       } finally {
         redis?.disconnect();
       }
@@ -47,7 +46,7 @@ export function schedulesCommand(): Command {
       // `warren schedules --handlers m trigger x` gives the option to `schedules`: read both, trigger's first.
       const options = trigger.optsWithGlobals<{ handlers?: string; json?: boolean }>();
       const { config, logger } = quietContext();
-      const schedules = await loadSchedules(options.handlers, config);
+      const { schedules } = await loadSchedules(options.handlers, config);
       const client = new WarrenClient({ config, logger, connectTimeoutMs: 5_000, onConnectRetry: printConnectRetry });
       try {
         const scheduler = new Scheduler({
@@ -82,10 +81,10 @@ async function connectRedis(url: string, logger: Parameters<typeof createRedis>[
   return redis;
 }
 
-/** The list as text. */
-export function formatSchedules(list: readonly ScheduleStatus[]): string {
+/** The list as text; `whyNone` (where schedules were looked for) is said when there are none. */
+export function formatSchedules(list: readonly ScheduleStatus[], whyNone?: string): string {
   if (list.length === 0)
-    return 'no schedules (add config/schedules.json or export `schedules` from the handlers module)\n';
+    return `no schedules${whyNone === undefined ? '' : `: ${whyNone}`} (add config/schedules.json or export \`schedules\` from the handlers module)\n`;
   return `${list
     .map((s) =>
       [

@@ -1,17 +1,15 @@
-import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import type { WarrenConfig } from '../config/config-options.js';
 import { loadConfig } from '../config/load-config.js';
+import { ConfigError } from '../errors/config-error.js';
 import { createLogger } from '../logging/logger.js';
 import { Registry as PromRegistry } from 'prom-client';
 import { HealthServer } from '../metrics/http-server.js';
 import { WarrenMetrics } from '../metrics/warren-metrics.js';
 import { Registry } from '../registry/registry.js';
-import { loadSchedulesFile, mergeSchedules } from '../scheduler/load-schedules.js';
 import type { ScheduleDefinition } from '../scheduler/schedule-definition.js';
 import { Worker } from '../worker/worker.js';
-import { loadRegistry, printConnectRetry } from './cli-context.js';
-import { DEFAULT_HANDLER_MODULES, loadHandlersModule, resolveHandlersPath } from './load-handlers.js';
+import { loadRegistry, loadSchedules, printConnectRetry } from './cli-context.js';
 
 const DRAIN_HELP =
   '\nOn SIGTERM or SIGINT: stop taking jobs, let in-flight jobs finish (WARREN_SHUTDOWN_GRACE_MS, default 30s),\n' +
@@ -50,22 +48,15 @@ export function schedulerCommand(): Command {
     )
     .action(async (options: { handlers?: string }) => {
       const config = loadConfig();
-      const schedules = await loadSchedules(options.handlers, config);
+      const { schedules, whyNone } = await loadSchedules(options.handlers, config);
       if (schedules.length === 0) {
-        throw new Error(
-          'no schedules: add config/schedules.json (or set WARREN_SCHEDULES), or export `schedules` from the handlers module',
+        throw new ConfigError(
+          `no schedules to run: ${whyNone}. Add them to config/schedules.json (or the file WARREN_SCHEDULES names), ` +
+            'or export `schedules` from the handlers module',
         );
       }
       await runService(config, new Registry(), schedules, 'scheduler only');
     });
-}
-
-/** The schedules of the schedules file and, when there is one, of the handlers module. */
-export async function loadSchedules(option: string | undefined, config: WarrenConfig): Promise<ScheduleDefinition[]> {
-  const given = option ?? (config.handlers || undefined);
-  const hasModule = given !== undefined || DEFAULT_HANDLER_MODULES.some((candidate) => existsSync(candidate));
-  const fromModule = hasModule ? (await loadHandlersModule(resolveHandlersPath(given, process.cwd()))).schedules : [];
-  return mergeSchedules(loadSchedulesFile(config.schedules, process.cwd()), fromModule);
 }
 
 /** Runs a worker until a signal drains it; the only place that handles process signals. */
@@ -78,7 +69,12 @@ async function runService(
   const logger = createLogger(config.logLevel);
   const metrics = new WarrenMetrics(new PromRegistry());
   const worker = new Worker({ config, registry, logger, schedules, metrics, onConnectRetry: printConnectRetry });
-  const http = new HealthServer({ port: config.httpPort, ready: () => worker.ready, metrics: metrics.registry });
+  const http = new HealthServer({
+    port: config.httpPort,
+    ready: () => worker.ready,
+    metrics: metrics.registry,
+    portSetting: 'WARREN_HTTP_PORT',
+  });
 
   let signals = 0;
   const shutdown = async (): Promise<void> => {

@@ -2,7 +2,7 @@ import { WarrenError } from './warren-error.js';
 
 /**
  * Thrown when handlers are registered wrongly: a job type registered twice, an invalid job type name, a class without
- * `@Job` methods, an option out of range, a `schema` that is not a Standard Schema.
+ * `@Job` methods or whose constructor throws, an option out of range, a `schema` that is not a Standard Schema.
  */
 export class RegistrationError extends WarrenError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { ConfigError } from '../errors/config-error.js';
 
 /** Options of the {@link HealthServer}. */
 export interface HealthServerOptions {
@@ -10,6 +11,8 @@ export interface HealthServerOptions {
   readonly host?: string;
   /** Served at `/metrics` (Prometheus text format) when given. */
   readonly metrics?: Registry;
+  /** Where the port was set (`WARREN_HTTP_PORT`), named when it cannot be listened on. */
+  readonly portSetting?: string;
 }
 
 /**
@@ -42,12 +45,33 @@ export class HealthServer {
     });
   }
 
-  /** Listens; resolves with the bound port (useful with port 0). */
+  /**
+   * Listens; resolves with the bound port (useful with port 0).
+   * @throws ConfigError naming the port (and its setting) when it is taken or may not be used, the cause attached
+   */
   async start(): Promise<number> {
+    const { port, portSetting } = this.#options;
+    const host = this.#options.host ?? '0.0.0.0';
     await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#options.port, this.#options.host ?? '0.0.0.0', () => {
-        this.#server.off('error', reject);
+      const onError = (error: NodeJS.ErrnoException): void => {
+        const why =
+          error.code === 'EADDRINUSE'
+            ? 'is already in use (EADDRINUSE)'
+            : error.code === 'EACCES'
+              ? 'may not be used by this process (EACCES: ports below 1024 need privileges)'
+              : `cannot be listened on: ${error.message}`;
+        const setting = portSetting === undefined ? '' : ` (${portSetting})`;
+        const fix = portSetting === undefined ? '' : `: set ${portSetting} to a free port, or to 0 to pick one`;
+        reject(
+          new ConfigError(
+            `port ${port}${setting} on ${host} ${why}, so /metrics, /livez and /readyz cannot be served${fix}`,
+            { cause: error },
+          ),
+        );
+      };
+      this.#server.once('error', onError);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError);
         resolve();
       });
     });

@@ -46,13 +46,26 @@ export class Registry {
     return this;
   }
 
-  /** Instantiates a class with `@Job` methods and registers each method, bound to the instance. */
+  /**
+   * Instantiates a class with `@Job` methods and registers each method, bound to the instance.
+   * @throws RegistrationError naming the class when it has no `@Job` methods or its constructor throws (the cause)
+   */
   registerClass(target: HandlerClass): this {
     const methods = jobMethods(target);
     if (methods.length === 0) {
       throw new RegistrationError(`class ${target.name || '(anonymous)'} has no @Job methods`);
     }
-    const instance = new target() as Record<string | symbol, unknown>;
+    let instance: Record<string | symbol, unknown>;
+    try {
+      instance = new target() as Record<string | symbol, unknown>;
+    } catch (error) {
+      const thrown = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      throw new RegistrationError(
+        `class ${target.name || '(anonymous)'} (job types ${methods.map((m) => m.jobType).join(', ')}) could not be ` +
+          `created: its constructor threw ${thrown}. warren creates one instance per class, with no arguments`,
+        { cause: error },
+      );
+    }
     for (const { jobType, methodName, options } of methods) {
       const method = instance[methodName] as JobHandler<unknown>;
       this.register(defineJob(jobType, (payload, ctx) => method.call(instance, payload, ctx), options));

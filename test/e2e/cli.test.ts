@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deadQueue, jobQueue } from 'warren';
 import { deleteNamespace, queueDepth, uniqueNamespace } from '../helpers/broker.js';
-import { logLines, runWarren, spawnWarren, type WarrenProcess } from '../helpers/cli.js';
+import { logLines, ROOT, runWarren, spawnWarren, type WarrenProcess } from '../helpers/cli.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -193,6 +193,43 @@ describe('startup failures exit non-zero with one clear line', () => {
       message: expect.stringMatching(/^Frame size \d+ exceeds maxFrameSize/),
       stack: expect.any(String),
     });
+  });
+
+  it('a busy HTTP port names WARREN_HTTP_PORT and the port, for start and scheduler, before connecting', async () => {
+    const taken = await listening(createServer());
+    cleanups.push(() => new Promise((resolve) => taken.close(resolve)));
+    const port = (taken.address() as AddressInfo).port;
+    // Nothing listens on the broker port either: the port must be named before any connection is tried.
+    const env = { WARREN_HTTP_PORT: String(port), WARREN_AMQP_URL: 'amqp://guest:guest@127.0.0.1:9' };
+    const results = await Promise.all([runWarren(['start'], env), runWarren(['scheduler'], env)]);
+    for (const result of results) {
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `warren: port ${port} (WARREN_HTTP_PORT) on 0.0.0.0 is already in use (EADDRINUSE), so /metrics, /livez and ` +
+          '/readyz cannot be served: set WARREN_HTTP_PORT to a free port, or to 0 to pick one\n',
+      );
+    }
+  });
+
+  it('a handler class whose constructor throws is named, with what it threw', async () => {
+    const result = await runWarren(['start', '--handlers', 'test/fixtures/throwing-constructor-handlers.ts']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'warren: class Invoices (job types invoice.send) could not be created: its constructor threw ' +
+        'Error: INVOICE_API_KEY is not set. warren creates one instance per class, with no arguments\n',
+    );
+  });
+
+  it('warren scheduler with no schedules says where it looked', async () => {
+    const result = await runWarren(['scheduler', '--handlers', 'test/fixtures/dlq-handlers.ts'], {
+      WARREN_SCHEDULES: 'test/fixtures/schedule-none.json',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `warren: no schedules to run: the schedules file ${ROOT}test/fixtures/schedule-none.json (WARREN_SCHEDULES) ` +
+        `holds none, and the handlers module ${ROOT}test/fixtures/dlq-handlers.ts exports no \`schedules\`. Add ` +
+        'them to config/schedules.json (or the file WARREN_SCHEDULES names), or export `schedules` from the handlers module\n',
+    );
   });
 
   it('a bad setting names the variable, the expectation and the value', async () => {
