@@ -43,12 +43,12 @@ function listCommand(): Command {
     )
     .action(async (options: { handlers?: string; json?: boolean }) => {
       const { config, logger } = quietContext();
-      const { registry } = await loadRegistry(options.handlers, config);
+      const { registry, path } = await loadRegistry(options.handlers, config);
       const admin = new DeadLetterAdmin({ config, logger, onConnectRetry: printConnectRetry });
       try {
         await admin.start();
         const stats = await admin.list(registry.list().map((job) => job.jobType));
-        process.stdout.write(options.json ? `${JSON.stringify(stats, null, 2)}\n` : formatQueueTable(stats));
+        process.stdout.write(options.json ? `${JSON.stringify(stats, null, 2)}\n` : formatQueueTable(stats, path));
       } finally {
         await admin.close();
       }
@@ -219,9 +219,9 @@ function progressPrinter(): (progress: ReplayProgress) => void {
   };
 }
 
-/** `warren dlq list` as a table. */
-export function formatQueueTable(stats: readonly DeadLetterQueueStats[]): string {
-  if (stats.length === 0) return 'no job types are registered\n';
+/** `warren dlq list` as a table; `module` is the handlers module, named when it registers no job types. */
+export function formatQueueTable(stats: readonly DeadLetterQueueStats[], module?: string): string {
+  if (stats.length === 0) return `no job types are registered${module === undefined ? '' : ` in ${module}`}\n`;
   const rows = [
     ['JOB TYPE', 'DEAD-LETTER QUEUE', 'MESSAGES'],
     ...stats.map((s) => [s.jobType, s.queue, s.declared ? String(s.messages) : '0 (not declared)']),

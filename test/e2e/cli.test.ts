@@ -232,6 +232,19 @@ describe('startup failures exit non-zero with one clear line', () => {
     );
   });
 
+  it('warren start with nothing to run names the handlers module and where it looked for schedules', async () => {
+    const result = await runWarren(['start', '--handlers', 'test/fixtures/empty-handlers.ts'], {
+      WARREN_SCHEDULES: 'test/fixtures/schedule-none.json',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `warren: nothing to run: the handlers module ${ROOT}test/fixtures/empty-handlers.ts registers no job types ` +
+        '(its `handlers` array is empty), and there are no schedules: the schedules file ' +
+        `${ROOT}test/fixtures/schedule-none.json (WARREN_SCHEDULES) holds none, and the handlers module ` +
+        `${ROOT}test/fixtures/empty-handlers.ts exports no \`schedules\`\n`,
+    );
+  });
+
   it('a bad setting names the variable, the expectation and the value', async () => {
     const result = await runWarren(['start'], { WARREN_QUEUE_TYPE: 'fast' });
     expect(result.code).toBe(1);
