@@ -68,4 +68,9 @@ export { DeadLetterReplay } from './dlq/dead-letter-replay.js';
 export type { ReplayPlan, ReplayPlanEntry, ReplaySummary } from './dlq/dead-letter-replay.js';
 export type { DeadLetterReplayOptions, ReplayProgress } from './dlq/dead-letter-replay-options.js';
 export { readDeadLetterContext } from './dlq/dead-letter-context.js';
-export type { DeadLetterContext, DeadLetterMessage, DeadLetterSource } from './dlq/dead-letter-context.js';
+export type {
+  DeadLetterContext,
+  DeadLetterMessage,
+  DeadLetterSettings,
+  DeadLetterSource,
+} from './dlq/dead-letter-context.js';

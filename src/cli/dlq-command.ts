@@ -234,9 +234,7 @@ export function formatQueueTable(stats: readonly DeadLetterQueueStats[], module?
 export function formatPeek(contexts: readonly DeadLetterContext[], queue: string, inQueue: number): string {
   if (contexts.length === 0) return `${queue} is empty\n`;
   const blocks = contexts.map((c, index) => {
-    const lines = [
-      `#${index + 1}  ${c.messageId ?? '(no message id)'}  ${c.reason ?? 'unknown reason'}${c.attempts === undefined ? '' : `, ${plural(c.attempts, 'attempt')}`}`,
-    ];
+    const lines = [`#${index + 1}  ${c.messageId ?? '(no message id)'}  ${c.reason ?? 'unknown reason'}${tally(c)}`];
     const field = (name: string, value: string | undefined): void => {
       if (value !== undefined) lines.push(`  ${`${name}:`.padEnd(12)}${value}`);
     };
@@ -272,6 +270,18 @@ export function formatPeek(contexts: readonly DeadLetterContext[], queue: string
   });
   const more = inQueue > contexts.length ? `; ${inQueue - contexts.length} more in the queue` : '';
   return `${blocks.join('\n\n')}\n\n${plural(contexts.length, 'dead letter')} shown, all still in ${queue}${more} (--json for stacks and full bodies)\n`;
+}
+
+/**
+ * `, 3 attempts`; for a dead letter the broker took past the delivery limit, how often it was delivered (`, delivered
+ * 6 times`), with the last attempt when that differs (it had been retried before it started crashing).
+ */
+function tally(c: DeadLetterContext): string {
+  if (c.deliveries !== undefined) {
+    const last = c.attempts !== undefined && c.attempts !== c.deliveries ? `, last attempt ${c.attempts}` : '';
+    return `, delivered ${plural(c.deliveries, 'time')}${last}`;
+  }
+  return c.attempts === undefined ? '' : `, ${plural(c.attempts, 'attempt')}`;
 }
 
 /** `warren dlq replay --dry-run` for a person. */

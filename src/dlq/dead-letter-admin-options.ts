@@ -4,7 +4,9 @@ import type { WarrenConfig } from '../config/config-options.js';
 
 /** Options of a {@link DeadLetterAdmin}. */
 export interface DeadLetterAdminOptions {
-  readonly config: Pick<WarrenConfig, 'amqpUrl' | 'namespace' | 'heartbeatSeconds'>;
+  /** `deliveryLimit`, when given, tells how often a `delivery_limit` dead letter was delivered (see `peek`). */
+  readonly config: Pick<WarrenConfig, 'amqpUrl' | 'namespace' | 'heartbeatSeconds'> &
+    Partial<Pick<WarrenConfig, 'deliveryLimit'>>;
   readonly logger: Logger;
   /** How long `start()` tries to connect. @defaultValue 5000 */
   readonly connectTimeoutMs?: number;

@@ -77,7 +77,7 @@ export class DeadLetterAdmin {
       while (contexts.length < limit) {
         const message = await channel.get(queue, { noAck: false });
         if (message === false) break;
-        contexts.push(readDeadLetterContext(message));
+        contexts.push(readDeadLetterContext(message, { deliveryLimit: this.#options.config.deliveryLimit }));
       }
       // Given back explicitly: a nack with requeue is not counted as a failed delivery (closing alone would also return them).
       if (contexts.length > 0) channel.nackAll(true);

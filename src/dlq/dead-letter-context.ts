@@ -38,9 +38,18 @@ export interface DeadLetterContext {
   readonly reason: string | undefined;
   /**
    * Attempts made (`x-warren-attempt`). For a broker dead letter, the attempt whose deliveries crashed past the
-   * delivery limit (1 when it never reached a handler's catch).
+   * delivery limit (1 when it never reached a handler's catch), plus, when the limit is known, the redeliveries it
+   * took to pass it: the last `ctx.attempt` a handler saw.
    */
   readonly attempts: number | undefined;
+  /**
+   * For a `delivery_limit` dead letter, how many times its job queue delivered it: `deliveryLimit + 1` for each time
+   * it was dead-lettered from there for that reason (the `x-death` entry's `count`). RabbitMQ dead-letters a message
+   * once it has been returned more than `deliveryLimit` times, but the dead letter does not carry the job queue's
+   * delivery count: its `x-delivery-count` is the dead-letter queue's own (it grows with every peek). Undefined for
+   * other dead letters and when the limit is not known.
+   */
+  readonly deliveries: number | undefined;
   readonly errorName: string | undefined;
   readonly errorMessage: string | undefined;
   /** Truncated by the worker that recorded it. */
@@ -68,11 +77,20 @@ export interface DeadLetterContext {
   readonly bodyBytes: number;
 }
 
+/** What a dead letter's context is read with besides the message. */
+export interface DeadLetterSettings {
+  /** The job queues' `x-delivery-limit` (the `deliveryLimit` setting): turns a `delivery_limit` death into deliveries. */
+  readonly deliveryLimit?: number | undefined;
+}
+
 /**
  * Reads a dead letter's context from its properties, without I/O: warren's `x-warren-*` headers first, the broker's
  * `x-death` / `x-first-death-*` headers for what warren did not record.
  */
-export function readDeadLetterContext(message: DeadLetterMessage): DeadLetterContext {
+export function readDeadLetterContext(
+  message: DeadLetterMessage,
+  settings: DeadLetterSettings = {},
+): DeadLetterContext {
   const { properties } = message;
   const headers = isRecord(properties.headers) ? properties.headers : {};
   const death = latestDeath(headers);
@@ -89,12 +107,19 @@ export function readDeadLetterContext(message: DeadLetterMessage): DeadLetterCon
   const messageId = text(properties.messageId);
   const body = decodeText(message.content);
   const attempt = count(headers[HEADERS.attempt]);
+  const reason = warrenReason ?? text(death?.['reason']) ?? text(headers['x-first-death-reason']);
+  const limit = settings.deliveryLimit;
+  const limited = source === 'broker' && reason === 'delivery_limit' && limit !== undefined && limit >= 0;
+  // Each delivery_limit death took limit + 1 deliveries: the broker dead-letters on the return past the limit.
+  const deaths = death === undefined ? undefined : count(death['count']);
+  const deliveries = limited ? (limit + 1) * (death?.['reason'] === 'delivery_limit' ? (deaths ?? 1) : 1) : undefined;
   return {
     messageId,
     identity: `${messageId ?? `sha256:${createHash('sha256').update(message.content).digest('hex')}`}|${lastFailureAt ?? time(properties.timestamp) ?? ''}`,
     source,
-    reason: warrenReason ?? text(death?.['reason']) ?? text(headers['x-first-death-reason']),
-    attempts: source === 'broker' ? (attempt ?? 1) : attempt,
+    reason,
+    attempts: source === 'broker' ? (attempt ?? 1) + (limited ? limit : 0) : attempt,
+    deliveries,
     errorName: text(headers[HEADERS.errorName]),
     errorMessage: text(headers[HEADERS.errorMessage]),
     errorStack: text(headers[HEADERS.errorStack]),
@@ -108,7 +133,7 @@ export function readDeadLetterContext(message: DeadLetterMessage): DeadLetterCon
       source === 'broker' ? firstText(death?.['routing-keys']) : text(headers[HEADERS.originalRoutingKey]),
     workerHost: text(headers[HEADERS.workerHost]),
     workerPid: count(headers[HEADERS.workerPid]),
-    deaths: death === undefined ? undefined : count(death['count']),
+    deaths,
     replayOf: text(headers[HEADERS.replayOf]),
     type: text(properties.type),
     contentType: text(properties.contentType),

@@ -223,7 +223,7 @@ export class DeadLetterReplay {
         while (entries.length < take) {
           const message = await channel.get(this.#queues.dead, { noAck: false });
           if (message === false) break;
-          const context = readDeadLetterContext(message);
+          const context = readDeadLetterContext(message, { deliveryLimit: this.#options.config.deliveryLimit });
           entries.push({ context, alreadyReplayed: ledger.has(context.identity) || seen.has(context.identity) });
           seen.add(context.identity);
         }
@@ -530,7 +530,7 @@ export class DeadLetterReplay {
       // Past the total, or stopping: left unacknowledged, it returns to the queue when the channel closes.
       if (taken >= total || failure !== undefined || signal?.aborted === true) return;
       taken += 1;
-      const context = readDeadLetterContext(message);
+      const context = readDeadLetterContext(message, { deliveryLimit: this.#options.config.deliveryLimit });
       if (ledger.has(context.identity) || sent.has(context.identity)) {
         // Republished by an earlier replay that did not acknowledge it (or a second copy of one dead letter).
         if (ack(message)) {

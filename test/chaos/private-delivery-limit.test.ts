@@ -2,7 +2,7 @@ import amqp, { type GetMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadQueue, jobQueue, WarrenClient } from 'warren';
 import { memoryLogger, testConfig, uniqueNamespace, waitFor } from '../helpers/broker.js';
-import { logLines, spawnWarren, type WarrenProcess } from '../helpers/cli.js';
+import { logLines, runWarren, spawnWarren, type WarrenProcess } from '../helpers/cli.js';
 import { startPrivateBroker, type PrivateBroker } from '../helpers/private-broker.js';
 
 const JOB_TYPE = 'crash.job';
@@ -116,6 +116,26 @@ describe('a handler that kills its worker process (process.exit) on one message,
     await last.waitForOutput(/"msg":"worker started"/, 30_000);
     last.child.kill('SIGTERM');
     await supervisor;
+
+    // warren dlq peek tells how often the poison was delivered (the limit plus one, each delivery a crash), not
+    // "1 attempt". Peeked twice: the second read must not count the first (the dead-letter queue's own
+    // x-delivery-count grows with every peek).
+    for (let peek = 0; peek < 2; peek += 1) {
+      const json = await runWarren(['dlq', 'peek', JOB_TYPE, '--json'], env);
+      expect(json.code, json.stderr).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject([
+        {
+          messageId: 'poison',
+          source: 'broker',
+          reason: 'delivery_limit',
+          deliveries: DELIVERY_LIMIT + 1,
+          attempts: DELIVERY_LIMIT + 1,
+          originalQueue: jobQueue(namespace, JOB_TYPE),
+        },
+      ]);
+    }
+    const text = await runWarren(['dlq', 'peek', JOB_TYPE], env);
+    expect(text.stdout).toMatch(new RegExp(`^#1 {2}poison {2}delivery_limit, delivered ${DELIVERY_LIMIT + 1} times\n`));
 
     // Only the poison was dead-lettered, by the broker, for passing the delivery limit.
     const { depth, message } = await inspect(node.url, dead, true);

@@ -156,7 +156,9 @@ describe('dead letters of the broker (delivery limit)', () => {
       source: 'broker',
       reason: 'delivery_limit',
       originalQueue: queue,
-      attempts: 1,
+      // Returned more than the limit (5) times: delivered 6 times, the last of them attempt 6.
+      deliveries: config.deliveryLimit + 1,
+      attempts: config.deliveryLimit + 1,
     });
     expect(context?.identity).toMatch(/^crash-1\|\d{4}-/);
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { HEADERS, readDeadLetterContext } from 'warren';
 import { replayCopy } from '../../../src/dlq/replay-copy.js';
-import { formatQueueTable } from '../../../src/cli/dlq-command.js';
+import { formatPeek, formatQueueTable } from '../../../src/cli/dlq-command.js';
 
 const message = (properties: Record<string, unknown>, body = '{"to":"a@example.com"}') => ({
   content: Buffer.from(body),
@@ -103,6 +103,65 @@ describe('readDeadLetterContext', () => {
       originalQueue: 'warren.job.report',
       originalRoutingKey: '1s.report',
       deaths: 1,
+    });
+  });
+
+  describe('a delivery_limit dead letter, with the delivery limit known', () => {
+    // As RabbitMQ 3.10 hands it out of a quorum dead-letter queue after two peeks: its x-delivery-count is the
+    // dead-letter queue's, not the job queue's.
+    const crashed = (extra: Record<string, unknown> = {}, deathCount = 1) =>
+      message({
+        messageId: 'poison',
+        headers: {
+          'x-death': [
+            {
+              count: deathCount,
+              reason: 'delivery_limit',
+              queue: 'warren.job.crash',
+              time: { '!': 'timestamp', value: 1_767_261_600 },
+              exchange: '',
+              'routing-keys': ['crash'],
+            },
+          ],
+          'x-first-death-reason': 'delivery_limit',
+          'x-first-death-queue': 'warren.job.crash',
+          'x-delivery-count': 2,
+          ...extra,
+        },
+      });
+
+    it('was delivered limit + 1 times, the last of them attempt limit + 1; x-delivery-count is not read', () => {
+      expect(readDeadLetterContext(crashed(), { deliveryLimit: 3 })).toMatchObject({
+        reason: 'delivery_limit',
+        deliveries: 4,
+        attempts: 4,
+        deaths: 1,
+      });
+    });
+
+    it('counts from the attempt it had reached (retried before it started crashing) and every death', () => {
+      expect(readDeadLetterContext(crashed({ [HEADERS.attempt]: 3 }), { deliveryLimit: 5 })).toMatchObject({
+        deliveries: 6,
+        attempts: 8,
+      });
+      expect(readDeadLetterContext(crashed({}, 2), { deliveryLimit: 3 })).toMatchObject({ deliveries: 8 });
+    });
+
+    it('without the limit, or for warren’s own dead letters, there is no delivery count', () => {
+      expect(readDeadLetterContext(crashed())).toMatchObject({ deliveries: undefined, attempts: 1 });
+      expect(readDeadLetterContext(message({ headers: warrenHeaders }), { deliveryLimit: 3 })).toMatchObject({
+        deliveries: undefined,
+        attempts: 3,
+      });
+    });
+
+    it('warren dlq peek shows the deliveries, not "1 attempt"', () => {
+      const text = (headers?: Record<string, unknown>) =>
+        formatPeek([readDeadLetterContext(crashed(headers), { deliveryLimit: 3 })], 'warren.dead.crash', 1).split(
+          '\n',
+        )[0];
+      expect(text()).toBe('#1  poison  delivery_limit, delivered 4 times');
+      expect(text({ [HEADERS.attempt]: 2 })).toBe('#1  poison  delivery_limit, delivered 4 times, last attempt 5');
     });
   });
 
