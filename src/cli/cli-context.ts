@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { WarrenConfig } from '../config/config-options.js';
 import type { ConnectRetry } from '../connection/broker-connection.js';
+import { jobTypeProblem } from '../config/name-rules.js';
+import { ConfigError } from '../errors/config-error.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logging/logger.js';
 import { Registry } from '../registry/registry.js';
@@ -57,6 +59,15 @@ export async function loadSchedules(
       ? `no handlers module was found (looked for ${DEFAULT_HANDLER_MODULES.join(', ')} under ${cwd})`
       : `the handlers module ${modulePath} exports no \`schedules\``;
   return { schedules, whyNone: `${fromFile}, and ${fromHandlers}` };
+}
+
+/**
+ * Checks a job type given on the command line the way a worker checks a registered one, before anything connects.
+ * @throws ConfigError naming it
+ */
+export function requireValidJobType(jobType: string): void {
+  const problem = jobTypeProblem(jobType);
+  if (problem !== undefined) throw new ConfigError(`job type ${JSON.stringify(jobType)} is not valid: ${problem}`);
 }
 
 /** Prints a failed attempt to connect as one line on stderr (the driver's error is in the log at `debug`). */

@@ -4,7 +4,7 @@ import { DeadLetterAdmin, type DeadLetterQueueStats } from '../dlq/dead-letter-a
 import { DeadLetterReplay, type ReplayPlan, type ReplaySummary } from '../dlq/dead-letter-replay.js';
 import type { ReplayProgress } from '../dlq/dead-letter-replay-options.js';
 import { deadQueue } from '../topology/names.js';
-import { loadRegistry, printConnectRetry, quietContext } from './cli-context.js';
+import { loadRegistry, printConnectRetry, quietContext, requireValidJobType } from './cli-context.js';
 
 /**
  * FAULT INJECTION, for tests only: `WARREN_DLQ_REPLAY_CRASH_AFTER=N` makes `warren dlq replay` kill itself with
@@ -67,6 +67,7 @@ function peekCommand(): Command {
         'what is given back at its end, so peeking may change their order).',
     )
     .action(async (jobType: string, options: { limit: number; json?: boolean }) => {
+      requireValidJobType(jobType); // before connecting: a typo need not wait for the broker
       const { config, logger } = quietContext();
       const admin = new DeadLetterAdmin({ config, logger, onConnectRetry: printConnectRetry });
       try {
@@ -106,6 +107,7 @@ function replayCommand(): Command {
         '<namespace>.replayed.<jobType> tells it what was already sent. SIGINT or SIGTERM stops it cleanly.',
     )
     .action(async (jobType: string, options: { limit?: number; dryRun?: boolean; json?: boolean }) => {
+      requireValidJobType(jobType); // before connecting: a typo need not wait for the broker
       const { config, logger } = quietContext();
       const limit = options.limit === undefined ? {} : { limit: options.limit };
       if (options.dryRun) {
@@ -172,6 +174,7 @@ function purgeCommand(): Command {
     .option('--yes', 'really delete them (without it, only says how many there are and exits 1)')
     .option('--json', 'print {"jobType", "queue", "purged"} as JSON')
     .action(async (jobType: string, options: { yes?: boolean; json?: boolean }) => {
+      requireValidJobType(jobType); // before connecting: a typo need not wait for the broker
       const { config, logger } = quietContext();
       const admin = new DeadLetterAdmin({ config, logger, onConnectRetry: printConnectRetry });
       const queue = deadQueue(config.namespace, jobType);

@@ -1,9 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { WarrenClient } from '../client/client.js';
 import { parseDuration } from '../config/duration.js';
-import { jobTypeProblem } from '../config/name-rules.js';
-import { ConfigError } from '../errors/config-error.js';
-import { printConnectRetry, quietContext } from './cli-context.js';
+import { printConnectRetry, quietContext, requireValidJobType } from './cli-context.js';
 import { readPayload } from './read-payload.js';
 
 /** `warren publish <jobType> <json | @file | ->`. */
@@ -37,9 +35,7 @@ export function publishCommand(): Command {
     .action(
       async (jobType: string, json: string, options: { id?: string; json?: boolean; delay?: number; at?: Date }) => {
         // Both checked before connecting: a typo should not wait for the broker, nor reach it.
-        const problem = jobTypeProblem(jobType);
-        if (problem !== undefined)
-          throw new ConfigError(`job type ${JSON.stringify(jobType)} is not valid: ${problem}`);
+        requireValidJobType(jobType);
         const payload = await readPayload(json, process.cwd(), process.stdin);
         const { config, logger } = quietContext();
         const client = new WarrenClient({ config, logger, connectTimeoutMs: 5_000, onConnectRetry: printConnectRetry });

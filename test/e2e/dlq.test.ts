@@ -156,6 +156,22 @@ describe('warren dlq', () => {
     expect(copies.map((m) => m.properties.messageId).sort()).toEqual([...ids].sort());
   });
 
+  it('refuses a job type that is not valid before connecting', async () => {
+    // Nothing listens here: a check made after connecting would end in a connection error instead.
+    const env = { WARREN_AMQP_URL: 'amqp://guest:guest@127.0.0.1:9' };
+    const results = await Promise.all(
+      [['peek'], ['replay', '--dry-run'], ['replay'], ['purge', '--yes']].map((args) =>
+        runWarren(['dlq', ...args, 'email send'], env),
+      ),
+    );
+    for (const result of results) {
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        'warren: job type "email send" is not valid: use letters, digits, "-" and "_" in dot-separated words, at most 150 characters (it is the routing key)\n',
+      );
+    }
+  });
+
   it('names the job type when its dead-letter queue does not exist', async () => {
     const env = { WARREN_NAMESPACE: uniqueNamespace('e2e') };
     for (const args of [
