@@ -53,7 +53,7 @@ export function describeJsonError(text: string, error: Error): string {
     .replace(/ in JSON at position \d+[\s\S]*$/, '')
     .trim()
     // V8 quotes the offending character as it is: a newline there would break the one-line message.
-    .replace(/[\u0000-\u001f]/g, (control) => JSON.stringify(control).slice(1, -1));
+    .replace(/\p{Cc}/gu, (control) => (control < ' ' ? JSON.stringify(control).slice(1, -1) : control));
   const position = stated ? Number(stated[1]) : jsonErrorOffset(text);
   if (position === undefined) return complaint;
   const before = text.slice(0, position);

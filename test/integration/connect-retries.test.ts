@@ -72,7 +72,7 @@ describe('waiting for RabbitMQ at startup', () => {
     expect(retries.length).toBeGreaterThanOrEqual(1);
     expect(retries[0]).toMatchObject({ purpose: 'publish', attempt: 1, timeoutMs: 4_000 });
     expect(retries[0]?.elapsedMs).toBeLessThan(4_000);
-    expect(retries[0]?.error.message).toMatch(new RegExp(`^${expected.replace(/[.?()]/g, '\\$&')} Check the port in `));
+    expect(retries[0]?.error.message.startsWith(`${expected} Check the port in `)).toBe(true);
   });
 
   it('a port that answers something else is named as not an AMQP broker at once', async () => {

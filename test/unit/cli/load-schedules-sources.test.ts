@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from 'warren';
 import { loadSchedules } from '../../../src/cli/cli-context.js';
+import { DEFAULT_HANDLER_MODULES } from '../../../src/cli/load-handlers.js';
 
 describe('loadSchedules: where it looked, when there are none', () => {
   it('names the default schedules file that does not exist and the handlers modules it looked for', async () => {
@@ -12,7 +13,7 @@ describe('loadSchedules: where it looked, when there are none', () => {
     expect(schedules).toEqual([]);
     expect(whyNone).toBe(
       `there is no schedules file ${join(dir, 'config/schedules.json')}, and no handlers module was found ` +
-        `(looked for handlers/index.js, handlers/index.mjs, handlers/index.ts under ${dir})`,
+        `(looked for ${DEFAULT_HANDLER_MODULES.join(', ')} under ${dir})`,
     );
   });
 
