@@ -83,7 +83,7 @@ describe.concurrent('a handlers module of every extension in every kind of packa
         expect(await worker.exited).toBe(0);
       } finally {
         await client.close();
-        if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+        worker.killAll();
         await worker.exited;
         await deleteNamespace(namespace, ['format.check']);
       }

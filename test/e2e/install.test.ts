@@ -126,7 +126,7 @@ describe.each([
       expect(await worker.exited).toBe(0);
       expect(worker.output()).toMatch(/"msg":"worker stopped"/);
     } finally {
-      if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+      worker.killAll();
       await worker.exited;
       await deleteNamespace(namespace, ['hello.greet', 'hello.report']);
     }

@@ -153,6 +153,8 @@ export interface UserProcess {
   readonly output: () => string;
   readonly stdout: () => string;
   readonly exited: Promise<number | string>;
+  /** SIGKILLs the process and everything it started. */
+  killAll(): void;
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
@@ -167,6 +169,9 @@ export function spawnIn(
     cwd,
     env: { ...process.env, WARREN_AMQP_URL: AMQP_URL, WARREN_HTTP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: `npx` runs warren under npm and a shell, and a SIGKILL of npx alone would leave the
+    // worker running (and re-declaring the queues a test deletes).
+    detached: true,
   });
   let output = '';
   let stdout = '';
@@ -180,6 +185,14 @@ export function spawnIn(
   );
   return {
     child,
+    killAll: () => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    },
     output: () => output,
     stdout: () => stdout,
     exited,
