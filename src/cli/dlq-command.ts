@@ -35,7 +35,7 @@ export function dlqCommand(): Command {
 function listCommand(): Command {
   return new Command('list')
     .description('Show the dead-letter queue of every registered job type and how many messages it holds')
-    .option('--handlers <module>', 'handlers module (default: handlers/index.{js,mjs,ts})')
+    .option('--handlers <module>', 'handlers module (default: handlers/index.{js,mjs,cjs,ts,mts,cts})')
     .option('--json', 'print [{"jobType", "queue", "messages", "declared"}] as JSON')
     .addHelpText(
       'after',

@@ -14,7 +14,7 @@ export function schedulesCommand(): Command {
     .enablePositionalOptions()
     .option(
       '--handlers <module>',
-      'module whose `schedules` export to add (default: handlers/index.{js,mjs,ts} if present)',
+      'module whose `schedules` export to add (default: handlers/index.* if present)',
     )
     .option('--json', 'print the list as JSON')
     .action(async (options: { handlers?: string; json?: boolean }) => {

@@ -23,7 +23,7 @@ export function startCommand(): Command {
     )
     .option(
       '--handlers <module>',
-      'handlers module (.js, .mjs or .ts) exporting `handlers`; default: handlers/index.{js,mjs,ts}',
+      'handlers module exporting `handlers` (.js, .mjs, .cjs, .ts, .mts or .cts); default: the first handlers/index.* there is',
     )
     .addHelpText('after', DRAIN_HELP)
     .action(async (options: { handlers?: string }) => {
@@ -46,7 +46,7 @@ export function schedulerCommand(): Command {
     .description('Run only the cron publisher: fire the schedules, consume nothing')
     .option(
       '--handlers <module>',
-      'module whose `schedules` export to add (default: handlers/index.{js,mjs,ts} if present)',
+      'module whose `schedules` export to add (default: handlers/index.* if present)',
     )
     .addHelpText(
       'after',

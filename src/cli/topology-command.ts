@@ -10,7 +10,7 @@ import { loadRegistry, printConnectRetry, quietContext } from './cli-context.js'
 export function topologyCommand(): Command {
   return new Command('topology')
     .description('Print the exchanges, queues, bindings and arguments warren declares for the registered handlers')
-    .option('--handlers <module>', 'handlers module (default: handlers/index.{js,mjs,ts})')
+    .option('--handlers <module>', 'handlers module (default: handlers/index.{js,mjs,cjs,ts,mts,cts})')
     .option(
       '--apply',
       'declare them on the broker (idempotent; fails naming any queue that exists with other arguments)',

@@ -41,7 +41,7 @@ export interface WarrenConfig {
   readonly fireLockTtlMs: number;
   /** Schedules file; empty means `config/schedules.json` under the working directory when it exists. @defaultValue `""` */
   readonly schedules: string;
-  /** Handlers module loaded by `warren start`; empty means `handlers/index.{js,mjs,ts}` under the working directory. @defaultValue `""` */
+  /** Handlers module loaded by `warren start`; empty means the first `handlers/index.{js,mjs,cjs,ts,mts,cts}` under the working directory. @defaultValue `""` */
   readonly handlers: string;
 }
 
