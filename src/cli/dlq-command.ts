@@ -6,17 +6,17 @@ import type { ReplayProgress } from '../dlq/dead-letter-replay-options.js';
 import { deadQueue } from '../topology/names.js';
 import { loadRegistry, printConnectRetry, quietContext, requireValidJobType } from './cli-context.js';
 
-/**
- * FAULT INJECTION, for tests only: `WARREN_DLQ_REPLAY_CRASH_AFTER=N` makes `warren dlq replay` kill itself with
- * SIGKILL right after the broker confirmed its Nth republish and before that dead letter is acknowledged.
- */
-const CRASH_AFTER_VARIABLE = 'WARREN_DLQ_REPLAY_CRASH_AFTER';
-
 /** Characters of a body shown by `dlq peek` without `--json`. */
 const BODY_PREVIEW_CHARS = 200;
 
+/** Hooks of the `warren dlq` commands, for a program that embeds the CLI (tests inject faults through them). */
+export interface DlqCommandHooks {
+  /** Passed to {@link DeadLetterReplay} by `warren dlq replay`: see `DeadLetterReplayOptions#afterConfirm`. */
+  readonly afterReplayConfirm?: (confirmed: number) => void;
+}
+
 /** `warren dlq list|peek|replay|purge`. */
-export function dlqCommand(): Command {
+export function dlqCommand(hooks: DlqCommandHooks = {}): Command {
   return new Command('dlq')
     .description('Inspect, replay and purge the dead-letter queues of your job types')
     .addHelpText(
@@ -28,7 +28,7 @@ export function dlqCommand(): Command {
     )
     .addCommand(listCommand())
     .addCommand(peekCommand())
-    .addCommand(replayCommand())
+    .addCommand(replayCommand(hooks))
     .addCommand(purgeCommand());
 }
 
@@ -86,7 +86,7 @@ function peekCommand(): Command {
     });
 }
 
-function replayCommand(): Command {
+function replayCommand(hooks: DlqCommandHooks): Command {
   return new Command('replay')
     .description(
       "Move dead letters back to the job's queue, attempts reset, exactly once each (even across a killed run)",
@@ -140,7 +140,6 @@ function replayCommand(): Command {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      const crashAfter = Number(process.env[CRASH_AFTER_VARIABLE] ?? 0);
       const printer = progressPrinter();
       try {
         const summary = await new DeadLetterReplay({
@@ -151,13 +150,7 @@ function replayCommand(): Command {
           onConnectRetry: printConnectRetry,
           signal: controller.signal,
           onProgress: printer,
-          ...(crashAfter > 0
-            ? {
-                afterConfirm: (confirmed: number) => {
-                  if (confirmed === crashAfter) process.kill(process.pid, 'SIGKILL');
-                },
-              }
-            : {}),
+          ...(hooks.afterReplayConfirm ? { afterConfirm: hooks.afterReplayConfirm } : {}),
         }).run();
         process.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary));
       } finally {

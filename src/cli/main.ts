@@ -1,13 +1,16 @@
 import { Command, CommanderError } from 'commander';
-import { dlqCommand } from './dlq-command.js';
+import { dlqCommand, type DlqCommandHooks } from './dlq-command.js';
 import { publishCommand } from './publish-command.js';
 import { schedulerCommand, startCommand } from './start-command.js';
 import { schedulesCommand } from './schedules-command.js';
 import { topologyCommand } from './topology-command.js';
 import { VERSION } from './version.js';
 
+/** What a program that embeds the CLI may pass in: hooks of its commands. */
+export type ProgramOptions = DlqCommandHooks;
+
 /** Builds the `warren` command (no side effects until parsed). */
-export function buildProgram(): Command {
+export function buildProgram(options: ProgramOptions = {}): Command {
   const program = new Command('warren')
     .description(
       'Background jobs on RabbitMQ: run handlers and schedules, publish jobs, inspect topology and dead letters.',
@@ -26,13 +29,13 @@ export function buildProgram(): Command {
   program.addCommand(schedulesCommand());
   program.addCommand(publishCommand());
   program.addCommand(topologyCommand());
-  program.addCommand(dlqCommand());
+  program.addCommand(dlqCommand(options));
   return program;
 }
 
 /** Runs the CLI; the only place warren sets an exit code. */
-export async function main(argv: readonly string[]): Promise<void> {
-  const program = buildProgram().exitOverride();
+export async function main(argv: readonly string[], options: ProgramOptions = {}): Promise<void> {
+  const program = buildProgram(options).exitOverride();
   try {
     await program.parseAsync([...argv]);
   } catch (error) {

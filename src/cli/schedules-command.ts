@@ -12,10 +12,7 @@ export function schedulesCommand(): Command {
     // Options of `schedules` only before `trigger`: otherwise `schedules trigger x --handlers m` hands
     // `--handlers` to the list, and `trigger` never sees it. `trigger` reads both (see optsWithGlobals below).
     .enablePositionalOptions()
-    .option(
-      '--handlers <module>',
-      'module whose `schedules` export to add (default: handlers/index.* if present)',
-    )
+    .option('--handlers <module>', 'module whose `schedules` export to add (default: handlers/index.* if present)')
     .option('--json', 'print the list as JSON')
     .action(async (options: { handlers?: string; json?: boolean }) => {
       const { config, logger } = quietContext();

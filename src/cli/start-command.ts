@@ -44,10 +44,7 @@ export function startCommand(): Command {
 export function schedulerCommand(): Command {
   return new Command('scheduler')
     .description('Run only the cron publisher: fire the schedules, consume nothing')
-    .option(
-      '--handlers <module>',
-      'module whose `schedules` export to add (default: handlers/index.* if present)',
-    )
+    .option('--handlers <module>', 'module whose `schedules` export to add (default: handlers/index.* if present)')
     .addHelpText(
       'after',
       "\nSchedules come from config/schedules.json (or WARREN_SCHEDULES) and the handlers module's `schedules` export.\n" +

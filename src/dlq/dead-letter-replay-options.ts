@@ -34,8 +34,8 @@ export interface DeadLetterReplayOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ReplayProgress) => void;
   /**
-   * FAULT INJECTION, for tests only: called after the broker confirmed the `confirmed`-th republish and before its
-   * dead letter is acknowledged, so a test can kill the process at exactly the point the replay ledger exists for.
+   * Called after the broker confirmed the `confirmed`-th republish and before its dead letter is acknowledged: the
+   * point the replay ledger exists for, where tests kill the process (`test/fixtures/warren-crash-after.ts`).
    */
   readonly afterConfirm?: (confirmed: number) => void;
 }

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { deadQueue, jobQueue } from 'warren';
 import { replayLedgerQueue } from '../../src/topology/names.js';
 import { deleteNamespace, queueDepth, uniqueNamespace } from '../helpers/broker.js';
-import { runWarren, spawnWarren } from '../helpers/cli.js';
+import { crashingReplayEntry, runWarren, spawnWarren } from '../helpers/cli.js';
 import { drainQueue, fillDeadLetters, waitUntilUnconsumed } from '../helpers/dlq-dead-letters.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -42,8 +42,8 @@ async function expectEachExactlyOnce(namespace: string, ids: readonly string[]):
 describe('warren dlq replay is exactly once across a kill', () => {
   it('killed between a confirm and its ack (fault injection): the rerun skips what was sent, sends the rest once', async () => {
     const { namespace, env, ids } = await setUp(400);
-    // WARREN_DLQ_REPLAY_CRASH_AFTER: the process SIGKILLs itself right after the 150th confirm, before that ack.
-    const killed = await runWarren(['dlq', 'replay', 'dlq.replay'], { ...env, WARREN_DLQ_REPLAY_CRASH_AFTER: '150' });
+    // The CLI with a hook injected: the process SIGKILLs itself right after the 150th confirm, before that ack.
+    const killed = await runWarren(['dlq', 'replay', 'dlq.replay'], env, { entry: crashingReplayEntry(150) });
     expect(killed.code, killed.stderr).toBe('SIGKILL');
     expect(killed.stderr).toMatch(/replayed \d+\/400/);
     await waitUntilUnconsumed(deadQueue(namespace, 'dlq.replay'));

@@ -16,13 +16,24 @@ export interface WarrenProcess {
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
-/** Runs `node bin/warren.js …args` with the test broker and the given environment; `input`, when given, is its stdin. */
+/** What runs the CLI instead of `bin/warren.js`: node's arguments before warren's (a fixture with a fault injected). */
+export type WarrenEntry = readonly string[];
+
+/** `warren` with `warren dlq replay` SIGKILLing itself after its `n`th confirmed republish, before that ack. */
+export function crashingReplayEntry(n: number): WarrenEntry {
+  return ['--import', 'tsx', fileURLToPath(new URL('../fixtures/warren-crash-after.ts', import.meta.url)), String(n)];
+}
+
+/**
+ * Runs `node bin/warren.js …args` with the test broker and the given environment; `input`, when given, is its stdin,
+ * and `entry` replaces `bin/warren.js`.
+ */
 export function spawnWarren(
   args: readonly string[],
   env: Record<string, string> = {},
-  { input }: { input?: string | Buffer } = {},
+  { input, entry = [BIN] }: { input?: string | Buffer; entry?: WarrenEntry } = {},
 ): WarrenProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...entry, ...args], {
     cwd: ROOT,
     env: { ...process.env, WARREN_AMQP_URL: AMQP_URL, WARREN_HTTP_PORT: '0', ...env },
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -53,7 +64,7 @@ export function spawnWarren(
 export async function runWarren(
   args: readonly string[],
   env: Record<string, string> = {},
-  options: { input?: string | Buffer } = {},
+  options: { input?: string | Buffer; entry?: WarrenEntry } = {},
 ): Promise<{ code: number | string; stdout: string; stderr: string }> {
   const proc = spawnWarren(args, env, options);
   const code = await proc.exited;
