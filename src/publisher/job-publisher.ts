@@ -8,7 +8,6 @@ import { PublishOptionsError } from '../errors/publish-options-error.js';
 import { UnroutableError } from '../errors/unroutable-error.js';
 import { encodePayload, jobProperties } from '../messages/encode.js';
 import { HEADERS, HEADER_PREFIX } from '../messages/headers.js';
-import { hasOwnHeaders } from '../messages/own-headers.js';
 import { validatePayload, type Validated } from '../registry/validate-payload.js';
 import { declareTopology } from '../topology/declare-topology.js';
 import { DELAY_LEVELS, MAX_DELAY_MS, delayLevel, delayRoutingKey, jobQueue, jobsExchange } from '../topology/names.js';
@@ -48,7 +47,7 @@ function isPlainObject(value: unknown): value is Readonly<Record<string, unknown
 function optionsProblem(options: PublishOptions): string | undefined {
   if (typeof options !== 'object' || options === null)
     return `publish options must be an object; got ${shown(options)}`;
-  const { messageId, delayMs, runAt, headers } = options;
+  const { messageId, delayMs, runAt, headers, schedule } = options;
   if (
     messageId !== undefined &&
     // A UTF-16 unit takes at most 3 bytes in UTF-8: short ids need no counting.
@@ -78,13 +77,13 @@ function optionsProblem(options: PublishOptions): string | undefined {
   if (headers !== undefined) {
     if (!isPlainObject(headers))
       return `headers must be a plain object of header names and values; got ${shown(headers)}`;
-    if (!hasOwnHeaders(options)) {
-      for (const name of Object.keys(headers)) {
-        if (name.toLowerCase().startsWith(HEADER_PREFIX))
-          return `header ${JSON.stringify(name)} is in warren's own ${HEADER_PREFIX} space (warren sets those itself); use another name`;
-      }
+    for (const name of Object.keys(headers)) {
+      if (name.toLowerCase().startsWith(HEADER_PREFIX))
+        return `header ${JSON.stringify(name)} is in warren's own ${HEADER_PREFIX} space (warren sets those itself); use another name`;
     }
   }
+  if (schedule !== undefined && (typeof schedule !== 'string' || schedule === ''))
+    return `schedule must be the name of a schedule; got ${shown(schedule)}`;
   return undefined;
 }
 
@@ -176,22 +175,25 @@ export class JobPublisher {
     const problem = optionsProblem(options);
     if (problem !== undefined)
       return Promise.reject(new PublishOptionsError(`cannot publish "${jobType}": ${problem}`));
+    // Encoded before the schema answers: what is sent is what was validated, even when an async schema answers
+    // after the caller changed the object.
+    const body = encodePayload(payload);
+    if (typeof body === 'string')
+      return Promise.reject(new PayloadInvalidError(`cannot publish "${jobType}": ${body}`));
     // Own entries only: a job type named "constructor" must not find Object.prototype's.
     const schema = Object.hasOwn(this.#schemas, jobType) ? this.#schemas[jobType] : undefined;
     // Validate, but send what the caller gave: consumers parse (and transform) it themselves.
     const validated = schema ? validatePayload(schema, payload, jobType) : undefined;
-    if (validated instanceof Promise) return validated.then((result) => this.#send(jobType, payload, options, result));
-    return this.#send(jobType, payload, options, validated);
+    if (validated instanceof Promise) return validated.then((result) => this.#send(jobType, body, options, result));
+    return this.#send(jobType, body, options, validated);
   }
 
-  /** Encodes and sends a job its schema (if any) accepted. */
-  #send(jobType: string, payload: unknown, options: PublishOptions, validated: Validated | undefined): Promise<string> {
+  /** Sends an encoded job its schema (if any) accepted. */
+  #send(jobType: string, body: Buffer, options: PublishOptions, validated: Validated | undefined): Promise<string> {
     if (validated?.ok === false) return Promise.reject(new PayloadInvalidError(validated.message));
     const messageId = options.messageId ?? randomUUID();
-    const body = encodePayload(payload);
-    if (typeof body === 'string')
-      return Promise.reject(new PayloadInvalidError(`cannot publish "${jobType}": ${body}`));
-    const headers = options.headers;
+    const headers =
+      options.schedule === undefined ? options.headers : { ...options.headers, [HEADERS.schedule]: options.schedule };
     const dueAt =
       options.runAt?.getTime() ?? (options.delayMs === undefined ? undefined : Date.now() + options.delayMs);
     if (dueAt === undefined) {

@@ -2,8 +2,6 @@ import type { Logger as CronLogger, ScheduledTask } from 'node-cron';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
-import { HEADERS } from '../messages/headers.js';
-import { ownHeaders } from '../messages/own-headers.js';
 import { FireLock } from './fire-lock.js';
 import { loadNodeCron } from './load-node-cron.js';
 import type { ScheduleDefinition } from './schedule-definition.js';
@@ -22,13 +20,13 @@ export const FIRE_OUTCOMES = [
 export type FireOutcome = (typeof FIRE_OUTCOMES)[number];
 
 /**
- * Publishes a job; the scheduler's only way out. Its options carry warren's `x-warren-schedule` header and are marked
- * as warren's own: hand them to `WarrenClient#publish` as they are (a copy loses the mark, and is refused).
+ * Publishes a job; the scheduler's only way out. Its options name the fire's message id and its schedule: hand them
+ * to `WarrenClient#publish` (whose `schedule` option makes the job a scheduled one, de-duplicated by message id).
  */
 export type SchedulePublish = (
   jobType: string,
   payload: unknown,
-  options: { messageId: string; headers: Record<string, unknown> },
+  options: { readonly messageId: string; readonly schedule: string },
 ) => Promise<string>;
 
 /** Options of a {@link Scheduler}. */
@@ -140,11 +138,7 @@ export class Scheduler {
   async #fire(schedule: ScheduleDefinition, fireTime: Date, outcome: 'published' | 'caught_up'): Promise<void> {
     const messageId = fireMessageId(schedule.name, fireTime);
     try {
-      await this.#options.publish(
-        schedule.jobType,
-        schedule.payload,
-        ownHeaders({ messageId, headers: { [HEADERS.schedule]: schedule.name } }),
-      );
+      await this.#options.publish(schedule.jobType, schedule.payload, { messageId, schedule: schedule.name });
     } catch (err) {
       this.#logger.error({ err, schedule: schedule.name, messageId }, 'scheduled publish failed');
       this.#options.onFire?.(schedule.name, 'publish_error');
@@ -230,11 +224,7 @@ export class Scheduler {
     const now = new Date();
     now.setMilliseconds(0);
     const messageId = fireMessageId(schedule.name, now);
-    return this.#options.publish(
-      schedule.jobType,
-      schedule.payload,
-      ownHeaders({ messageId, headers: { [HEADERS.schedule]: schedule.name } }),
-    );
+    return this.#options.publish(schedule.jobType, schedule.payload, { messageId, schedule: schedule.name });
   }
 
   /** Stops every timer. Idempotent. */

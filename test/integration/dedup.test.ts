@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineJob, HEADERS, Registry, WarrenClient, Worker, type DeliveryOutcome, type WarrenConfig } from 'warren';
-import { ownHeaders } from '../../src/messages/own-headers.js';
+import { defineJob, Registry, WarrenClient, Worker, type DeliveryOutcome, type WarrenConfig } from 'warren';
 import { deleteNamespace, memoryLogger, testConfig, waitFor } from '../helpers/broker.js';
 import { deleteRedisNamespace, freePort, sharedRedis, SHARED_REDIS_URL } from '../helpers/redis-server.js';
 
@@ -58,16 +57,13 @@ async function start(overrides: Partial<WarrenConfig> = {}) {
   return { config, worker, client, runs, outcomes, settled, ran, lines };
 }
 
-/** What a scheduled job carries; `publish` takes warren's own headers only in options warren made (as the scheduler does). */
-const scheduled = { [HEADERS.schedule]: 'nightly' };
-
 describe('consumer-side de-duplication (Redis SET NX after success)', () => {
   it('a scheduled job delivered twice with its fire id runs once; the second is acked as a duplicate', async () => {
     const { client, config, settled, ran } = await start();
     const id = 'nightly@2026-01-01T03:00:00.000Z';
-    await client.publish('dedup.scheduled', { n: 1 }, ownHeaders({ messageId: id, headers: scheduled }));
+    await client.publish('dedup.scheduled', { n: 1 }, { messageId: id, schedule: 'nightly' });
     await waitFor('the first delivery to succeed', () => settled('dedup.scheduled').includes('success'));
-    await client.publish('dedup.scheduled', { n: 1 }, ownHeaders({ messageId: id, headers: scheduled }));
+    await client.publish('dedup.scheduled', { n: 1 }, { messageId: id, schedule: 'nightly' });
     await waitFor('the second delivery to settle', () => settled('dedup.scheduled').length === 2);
     expect(settled('dedup.scheduled')).toEqual(['success', 'duplicate']);
     expect(ran('dedup.scheduled', id)).toBe(1);
@@ -82,7 +78,7 @@ describe('consumer-side de-duplication (Redis SET NX after success)', () => {
     await client.publish(
       'dedup.scheduled',
       { n: 2 },
-      ownHeaders({ messageId: 'nightly@2026-01-02T03:00:00.000Z', headers: scheduled }),
+      { messageId: 'nightly@2026-01-02T03:00:00.000Z', schedule: 'nightly' },
     );
     await waitFor('the next fire to run', () => ran('dedup.scheduled') === 2);
   });
@@ -121,8 +117,8 @@ describe('consumer-side de-duplication (Redis SET NX after success)', () => {
 
   it('is per job type: the same message id of two job types runs in each', async () => {
     const { client, ran, settled } = await start();
-    await client.publish('dedup.idempotent', {}, ownHeaders({ messageId: 'shared-id', headers: scheduled }));
-    await client.publish('dedup.scheduled', {}, ownHeaders({ messageId: 'shared-id', headers: scheduled }));
+    await client.publish('dedup.idempotent', {}, { messageId: 'shared-id', schedule: 'nightly' });
+    await client.publish('dedup.scheduled', {}, { messageId: 'shared-id', schedule: 'nightly' });
     await waitFor(
       'both to run',
       () => ran('dedup.idempotent', 'shared-id') === 1 && ran('dedup.scheduled', 'shared-id') === 1,
@@ -133,17 +129,9 @@ describe('consumer-side de-duplication (Redis SET NX after success)', () => {
   it('with Redis unreachable, duplicates run (at least once, never dropped) and the worker says why', async () => {
     const port = await freePort();
     const { client, settled, ran, lines } = await start({ redisUrl: `redis://127.0.0.1:${port}` });
-    await client.publish(
-      'dedup.scheduled',
-      {},
-      ownHeaders({ messageId: 'nightly@2026-01-03T03:00:00.000Z', headers: scheduled }),
-    );
+    await client.publish('dedup.scheduled', {}, { messageId: 'nightly@2026-01-03T03:00:00.000Z', schedule: 'nightly' });
     await waitFor('the first delivery to succeed', () => settled('dedup.scheduled').includes('success'));
-    await client.publish(
-      'dedup.scheduled',
-      {},
-      ownHeaders({ messageId: 'nightly@2026-01-03T03:00:00.000Z', headers: scheduled }),
-    );
+    await client.publish('dedup.scheduled', {}, { messageId: 'nightly@2026-01-03T03:00:00.000Z', schedule: 'nightly' });
     await waitFor('two deliveries settled', () => settled('dedup.scheduled').length === 2, 10_000);
     expect(settled('dedup.scheduled')).toEqual(['success', 'success']);
     expect(ran('dedup.scheduled')).toBe(2);
@@ -188,10 +176,10 @@ describe('consumer-side de-duplication (Redis SET NX after success)', () => {
     expect(await workerClients()).toBe(0);
 
     const id = 'nightly@2026-03-01T03:00:00.000Z';
-    await client.publish('dedup.plain', {}, ownHeaders({ messageId: id, headers: scheduled }));
+    await client.publish('dedup.plain', {}, { messageId: id, schedule: 'nightly' });
     // One after the other: de-duplication records a success, so two copies running at once would both run.
     await waitFor('the first scheduled delivery to settle', () => outcomes.length === 2);
-    await client.publish('dedup.plain', {}, ownHeaders({ messageId: id, headers: scheduled }));
+    await client.publish('dedup.plain', {}, { messageId: id, schedule: 'nightly' });
     await waitFor('the second scheduled delivery to settle', () => outcomes.length === 3);
     expect(outcomes).toEqual(['success', 'success', 'duplicate']);
     expect(runs).toBe(2);

@@ -75,8 +75,7 @@ describe('catch-up of fires missed while no scheduler ran', () => {
     const { schedules, minutely, daily } = catchUpSchedules();
     await recordLastFires(inspect, namespace, minutely, daily);
 
-    const published: Array<{ messageId: string; jobType: string; payload: unknown; headers: Record<string, unknown> }> =
-      [];
+    const published: Array<{ messageId: string; jobType: string; payload: unknown; schedule: string }> = [];
     const outcomes: Array<[string, FireOutcome]> = [];
     const { logger } = memoryLogger('silent');
     const schedulers = await Promise.all(
@@ -109,7 +108,7 @@ describe('catch-up of fires missed while no scheduler ran', () => {
         jobType: 'catch.up',
         payload: { from: 'minutely' },
         messageId: `minutely@${minutely.toISOString()}`,
-        headers: { [HEADERS.schedule]: 'minutely' },
+        schedule: 'minutely',
       },
     ]);
     expect(outcomes.filter(([, outcome]) => outcome === 'caught_up')).toEqual([['minutely', 'caught_up']]);

@@ -1,8 +1,7 @@
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, HEADERS, MAX_DELAY_MS, PublishOptionsError, WarrenClient, hasCode } from 'warren';
-import { ownHeaders } from '../../../src/messages/own-headers.js';
+import { DEFAULT_CONFIG, MAX_DELAY_MS, PublishOptionsError, WarrenClient, hasCode } from 'warren';
 
 /**
  * A client that was never started: nothing can be sent, so a publish that passes its checks rejects from the
@@ -136,16 +135,22 @@ describe('publish refuses a bad job type or option before sending', () => {
       { messageId: 'm'.repeat(255) },
       { headers: { 'x-trace': 't', 'x-warren': 'not the prefix', warren: 1 } },
       { headers: Object.assign(Object.create(null) as object, { a: 1 }) },
-      // A Scheduler's options, handed on as they are: warren's own header.
-      ownHeaders({ messageId: 'nightly@2030-01-01T00:00:00.000Z', headers: { [HEADERS.schedule]: 'nightly' } }),
+      // A Scheduler's options, handed on as they are, or copied with more headers.
+      { messageId: 'nightly@2030-01-01T00:00:00.000Z', schedule: 'nightly' },
+      { ...{ messageId: 'nightly@x', schedule: 'nightly' }, headers: { traceparent: 't' } },
     ];
     for (const options of valid) {
       await expect(publish('email.send', options), JSON.stringify(options)).rejects.toSatisfy(passed);
     }
   });
 
-  it("refuses a copy of warren's own options: only the options warren made may carry its headers", async () => {
-    const own = ownHeaders({ messageId: 'nightly@x', headers: { [HEADERS.schedule]: 'nightly' } });
-    await expect(publish('email.send', { ...own })).rejects.toBeInstanceOf(PublishOptionsError);
+  it('refuses a schedule that is no name', async () => {
+    for (const schedule of ['', 42, null]) {
+      const error = await publish('email.send', { schedule }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PublishOptionsError);
+      expect((error as Error).message).toMatch(
+        /^cannot publish "email\.send": schedule must be the name of a schedule; got /,
+      );
+    }
   });
 });
