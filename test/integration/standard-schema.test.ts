@@ -118,7 +118,11 @@ describe('payload schemas are any Standard Schema: valibot on the real broker', 
     await expect(client.publish('user.signup', { email: 'taken@example.com' })).rejects.toThrow(
       new PayloadInvalidError('payload does not match the schema of "user.signup": email: email is taken'),
     );
-    await client.publish('user.signup', { email: 'new@example.com' }, { messageId: 'new' });
+    // What is sent is what was validated: changing the object while the async check runs changes nothing.
+    const payload = { email: 'new@example.com' };
+    const published = client.publish('user.signup', payload, { messageId: 'new' });
+    payload.email = 'taken@example.com';
+    await published;
     await publishRaw(config.namespace, 'user.signup', {
       taken: { email: 'taken@example.com' },
       down: { email: 'down@example.com' },
