@@ -275,8 +275,17 @@ export class QueueConsumer {
     pending: Promise<Validated>,
   ): Promise<void> {
     let validated: Validated;
+    // The job's timeout covers its schema too: a check that never answers must not hold a prefetch slot forever.
+    const timeoutMs = this.job.timeoutMs ?? this.#options.jobTimeoutMs;
     try {
-      validated = await pending;
+      validated = await withTimeout(
+        pending,
+        timeoutMs,
+        () =>
+          new JobTimeoutError(
+            `job "${ctx.jobType}" ${ctx.jobId}: its payload schema did not answer within its timeout of ${timeoutMs} ms`,
+          ),
+      );
     } catch (thrown) {
       return this.#schemaFailed(channel, message, ctx, thrown);
     }

@@ -4,17 +4,17 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /**
- * Settles with a handler's pending result, or rejects with `onTimeout()`'s error after `timeoutMs`, whichever comes
+ * Settles with a pending result (a handler's, an async schema's), or rejects with `onTimeout()`'s error after `timeoutMs`, whichever comes
  * first: one timer and one promise (a `Promise.race` against a timeout promise cost three). Synchronous handlers
  * never get here: they cost no timer and no promise at all.
  */
-export function withTimeout(pending: PromiseLike<unknown>, timeoutMs: number, onTimeout: () => Error): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+export function withTimeout<T>(pending: PromiseLike<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(onTimeout()), timeoutMs);
     pending.then(
-      () => {
+      (value) => {
         clearTimeout(timer);
-        resolve();
+        resolve(value);
       },
       (error: unknown) => {
         clearTimeout(timer);

@@ -146,6 +146,36 @@ describe('payload schemas are any Standard Schema: valibot on the real broker', 
     expect(handled).toEqual(['new@example.com']);
   });
 
+  it('an async check that never answers fails its attempt at the job timeout, and frees the slot', async () => {
+    const Hanging = v.objectAsync({
+      id: v.pipeAsync(
+        v.string(),
+        v.checkAsync((id) => (id === 'hang' ? new Promise<boolean>(() => {}) : Promise.resolve(true)), 'never'),
+      ),
+    });
+    const handled: string[] = [];
+    const job = defineJob('check.hangs', (payload) => void handled.push(payload.id), {
+      schema: Hanging,
+      concurrency: 1,
+      timeoutMs: 300,
+      retry: { maxAttempts: 1 },
+    });
+    harness = await startHarness([job]);
+    const { config } = harness;
+    await publishRaw(config.namespace, 'check.hangs', { hang: { id: 'hang' }, after: { id: 'after' } });
+
+    const [dead] = await takeDeadLetters(config.namespace, 'check.hangs', 1);
+    expect(dead?.properties.messageId).toBe('hang');
+    expect(dead?.properties.headers).toMatchObject({
+      [HEADERS.reason]: 'exhausted',
+      [HEADERS.errorName]: 'JobTimeoutError',
+      [HEADERS.errorMessage]: 'job "check.hangs" hang: its payload schema did not answer within its timeout of 300 ms',
+    });
+    // Concurrency 1: the job behind it runs only because the hanging check gave its slot back.
+    await waitFor('the job behind it', () => handled.length === 1);
+    expect(handled).toEqual(['after']);
+  });
+
   it('a handler whose schema is { parse() {} } is refused at registration, naming the job and what was given', async () => {
     const bad = defineJob('bad.schema', () => {}, { schema: { parse() {} } as never }) as JobDefinition;
     const starting = startHarness([bad]);

@@ -13,8 +13,8 @@ describe('isThenable', () => {
 });
 
 describe('withTimeout', () => {
-  it('settles with the handler, or with the timeout error first', async () => {
-    await expect(withTimeout(Promise.resolve('ok'), 1_000, () => new Error('late'))).resolves.toBeUndefined();
+  it('settles with the pending result (its value passed on), or with the timeout error first', async () => {
+    await expect(withTimeout(Promise.resolve('ok'), 1_000, () => new Error('late'))).resolves.toBe('ok');
     await expect(withTimeout(Promise.reject(new Error('boom')), 1_000, () => new Error('late'))).rejects.toThrow(
       'boom',
     );
