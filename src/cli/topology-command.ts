@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { ChannelModel } from 'amqplib';
+import { settingSource } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { declareTopology } from '../topology/declare-topology.js';
 import { plannedJobs } from '../retry/retry-policy.js';
@@ -23,6 +24,7 @@ export function topologyCommand(): Command {
       if (options.apply) {
         const connection = new BrokerConnection({
           url: config.amqpUrl,
+          urlSource: settingSource(config, 'amqpUrl'),
           purpose: 'admin',
           heartbeatSeconds: config.heartbeatSeconds,
           logger,

@@ -22,6 +22,7 @@ const PROBE_TIMEOUT_MS = 1_000;
 
 /** A failed attempt to connect while {@link BrokerConnection.start} waits for RabbitMQ. */
 export interface ConnectRetry {
+  /** Which of the process's connections it is: `publish`, `consume` or `admin`. */
   readonly purpose: BrokerConnectionOptions['purpose'];
   /** 1 for the first attempt. */
   readonly attempt: number;

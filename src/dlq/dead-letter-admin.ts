@@ -79,7 +79,8 @@ export class DeadLetterAdmin {
         if (message === false) break;
         contexts.push(readDeadLetterContext(message, { deliveryLimit: this.#options.config.deliveryLimit }));
       }
-      // Given back explicitly: a nack with requeue is not counted as a failed delivery (closing alone would also return them).
+      // Given back explicitly (closing alone would also return them). RabbitMQ 4.3 does not count a nack toward the
+      // delivery limit; 4.0-4.2 count every return (README: RabbitMQ versions).
       if (contexts.length > 0) channel.nackAll(true);
     } finally {
       await channel.close().catch(() => {});
