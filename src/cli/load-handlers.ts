@@ -58,7 +58,7 @@ export async function loadHandlersModule(
   const format = moduleFormat(path);
   let module: Record<string, unknown>;
   try {
-    module = format.format === 'module' ? await importModule(path) : requireModule(path);
+    module = loadsAsEsm(format) ? await importModule(path) : requireModule(path);
   } catch (error) {
     throw new ConfigError(`handlers module ${path} failed to load: ${explainLoadFailure(error, format)}`, {
       cause: error,
@@ -77,6 +77,16 @@ export async function loadHandlersModule(
   if (!Array.isArray(schedules))
     throw new ConfigError(`handlers module ${path}: \`schedules\` must be an array of defineSchedule() results`);
   return { handlers, schedules };
+}
+
+/**
+ * Whether to load the module with `import()`: every ES module, and a `.js` file no `"type"` decided, which Node
+ * itself runs through its ES module loader (an ES module if its syntax is one, top-level await included; else
+ * CommonJS). A CommonJS TypeScript module is required: compiled by tsx's ES module hooks, its `require()` of warren
+ * fails.
+ */
+function loadsAsEsm(format: ModuleFormat): boolean {
+  return format.format === 'module' || (format.extension === '.js' && !format.explicit);
 }
 
 async function importModule(path: string): Promise<Record<string, unknown>> {

@@ -9,6 +9,11 @@ export interface ModuleFormat {
   readonly packageJson: string | undefined;
   /** Why, in words: `.mts file`, `"type": "module" in /app/package.json`, `no package.json above it`. */
   readonly reason: string;
+  /**
+   * Whether the extension or a `"type"` field decided the format. When neither did (`.js`/`.ts` with no `"type"`),
+   * Node runs a `.js` file as an ES module if its syntax is one; `format` is then only the default.
+   */
+  readonly explicit: boolean;
 }
 
 const BY_EXTENSION: Readonly<Record<string, 'module' | 'commonjs'>> = {
@@ -26,19 +31,21 @@ const BY_EXTENSION: Readonly<Record<string, 'module' | 'commonjs'>> = {
 export function moduleFormat(path: string): ModuleFormat {
   const extension = extname(path);
   const fixed = BY_EXTENSION[extension];
-  if (fixed !== undefined) return { format: fixed, extension, packageJson: undefined, reason: `a ${extension} file` };
+  if (fixed !== undefined)
+    return { format: fixed, extension, packageJson: undefined, reason: `a ${extension} file`, explicit: true };
   const packageJson = nearestPackageJson(dirname(path));
   if (packageJson === undefined) {
-    return { format: 'commonjs', extension, packageJson, reason: 'no package.json above it' };
+    return { format: 'commonjs', extension, packageJson, reason: 'no package.json above it', explicit: false };
   }
   const type = packageType(packageJson);
   if (type === 'module')
-    return { format: 'module', extension, packageJson, reason: `"type": "module" in ${packageJson}` };
+    return { format: 'module', extension, packageJson, reason: `"type": "module" in ${packageJson}`, explicit: true };
   return {
     format: 'commonjs',
     extension,
     packageJson,
     reason: type === undefined ? `${packageJson} sets no "type"` : `"type": "${type}" in ${packageJson}`,
+    explicit: type !== undefined,
   };
 }
 

@@ -38,8 +38,9 @@ function source(folder: Folder, extension: string): string {
 const CASES = (['commonjs', 'module', 'none'] as const).flatMap((folder) =>
   ['ts', 'mts', 'cts', 'js', 'mjs', 'cjs'].map((extension) => ({ folder, extension, code: source(folder, extension) })),
 );
-// Node 20.19+ runs a .js with import syntax as an ES module when no package.json says otherwise.
+// With no "type" to say otherwise, a .js with import syntax is an ES module, as when Node runs it: top-level await too.
 CASES.push({ folder: 'none', extension: 'js', code: IMPORT_SYNTAX });
+CASES.push({ folder: 'none', extension: 'js', code: `await Promise.resolve();\n${IMPORT_SYNTAX}` });
 
 let base: string;
 let pack: { tarball: string; dir: string };
@@ -64,31 +65,35 @@ afterAll(() => {
 });
 
 describe.concurrent('a handlers module of every extension in every kind of package runs a job', () => {
-  it.for(CASES.map((c, index) => ({ ...c, index, syntax: c.code === IMPORT_SYNTAX ? 'import' : 'require' })))(
-    '$folder package, .$extension module ($syntax syntax)',
-    async ({ folder, extension, code, index }, { expect }) => {
-      const file = `jobs-${index}.${extension}`;
-      writeFileSync(join(base, folder, file), code);
-      const namespace = uniqueNamespace('fmt');
-      const worker = spawnIn(join(base, folder), process.execPath, [bin, 'start', '--handlers', file], {
-        WARREN_NAMESPACE: namespace,
-      });
-      const client = new WarrenClient({ config: testConfig({ namespace }), logger: memoryLogger().logger });
-      try {
-        await worker.waitForOutput(/"msg":"worker started"/);
-        await client.start();
-        const jobId = await client.publish('format.check', { folder, extension }, { messageId: `fmt-${index}` });
-        await worker.waitForOutput(new RegExp(`"jobId":"${jobId}".*"msg":"format handled"`));
-        worker.child.kill('SIGTERM');
-        expect(await worker.exited).toBe(0);
-      } finally {
-        await client.close();
-        worker.killAll();
-        await worker.exited;
-        await deleteNamespace(namespace, ['format.check']);
-      }
-    },
-  );
+  it.for(
+    CASES.map((c, index) => ({
+      ...c,
+      index,
+      syntax:
+        c.code === REQUIRE_SYNTAX ? 'require' : c.code === IMPORT_SYNTAX ? 'import' : 'import and top-level await',
+    })),
+  )('$folder package, .$extension module ($syntax syntax)', async ({ folder, extension, code, index }, { expect }) => {
+    const file = `jobs-${index}.${extension}`;
+    writeFileSync(join(base, folder, file), code);
+    const namespace = uniqueNamespace('fmt');
+    const worker = spawnIn(join(base, folder), process.execPath, [bin, 'start', '--handlers', file], {
+      WARREN_NAMESPACE: namespace,
+    });
+    const client = new WarrenClient({ config: testConfig({ namespace }), logger: memoryLogger().logger });
+    try {
+      await worker.waitForOutput(/"msg":"worker started"/);
+      await client.start();
+      const jobId = await client.publish('format.check', { folder, extension }, { messageId: `fmt-${index}` });
+      await worker.waitForOutput(new RegExp(`"jobId":"${jobId}".*"msg":"format handled"`));
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
+    } finally {
+      await client.close();
+      worker.killAll();
+      await worker.exited;
+      await deleteNamespace(namespace, ['format.check']);
+    }
+  });
 });
 
 describe.concurrent('a module whose syntax does not fit how Node runs it is refused with what to change', () => {

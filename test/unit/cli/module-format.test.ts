@@ -35,6 +35,7 @@ describe('moduleFormat', () => {
       extension: '.ts',
       packageJson: join(root, 'esm', 'package.json'),
       reason: `"type": "module" in ${join(root, 'esm', 'package.json')}`,
+      explicit: true,
     });
     expect(moduleFormat(join(cjs, 'index.js'))).toMatchObject({
       format: 'commonjs',
@@ -43,6 +44,7 @@ describe('moduleFormat', () => {
     expect(moduleFormat(join(untyped, 'index.ts'))).toMatchObject({
       format: 'commonjs',
       reason: `${join(root, 'untyped', 'package.json')} sets no "type"`,
+      explicit: false,
     });
     expect(moduleFormat(join(broken, 'index.js'))).toMatchObject({ format: 'commonjs' });
   });
@@ -53,6 +55,7 @@ describe('moduleFormat', () => {
       extension: '.ts',
       packageJson: undefined,
       reason: 'no package.json above it',
+      explicit: false,
     });
   });
 
