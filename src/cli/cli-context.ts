@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { WarrenConfig } from '../config/config-options.js';
 import type { ConnectRetry } from '../connection/broker-connection.js';
-import { jobTypeProblem } from '../config/name-rules.js';
+import { invalidJobType } from '../config/name-rules.js';
 import { ConfigError } from '../errors/config-error.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logging/logger.js';
@@ -66,8 +66,8 @@ export async function loadSchedules(
  * @throws ConfigError naming it
  */
 export function requireValidJobType(jobType: string): void {
-  const problem = jobTypeProblem(jobType);
-  if (problem !== undefined) throw new ConfigError(`job type ${JSON.stringify(jobType)} is not valid: ${problem}`);
+  const invalid = invalidJobType(jobType);
+  if (invalid !== undefined) throw new ConfigError(invalid);
 }
 
 /** Prints a failed attempt to connect as one line on stderr (the driver's error is in the log at `debug`). */

@@ -1,6 +1,6 @@
 import type { ChannelModel } from 'amqplib';
 import { ConfigError } from '../errors/config-error.js';
-import { jobTypeProblem } from '../config/name-rules.js';
+import { invalidJobType } from '../config/name-rules.js';
 import { deadQueue } from '../topology/names.js';
 import { queueStatus } from './queue-status.js';
 
@@ -10,8 +10,8 @@ import { queueStatus } from './queue-status.js';
  * @throws ConfigError naming the job type when it is not valid or has no dead-letter queue in this namespace.
  */
 export async function requireDeadLetterQueue(model: ChannelModel, namespace: string, jobType: string): Promise<number> {
-  const problem = jobTypeProblem(jobType);
-  if (problem !== undefined) throw new ConfigError(`job type ${JSON.stringify(jobType)} is not valid: ${problem}`);
+  const invalid = invalidJobType(jobType);
+  if (invalid !== undefined) throw new ConfigError(invalid);
   const queue = deadQueue(namespace, jobType);
   const count = (await queueStatus(model, queue))?.messages;
   if (count === undefined) {

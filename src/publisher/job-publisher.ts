@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { types } from 'node:util';
 import type { WarrenConfig } from '../config/config-options.js';
-import { jobTypeProblem } from '../config/name-rules.js';
+import { invalidJobType } from '../config/name-rules.js';
 import type { BrokerConnection } from '../connection/broker-connection.js';
 import { PayloadInvalidError } from '../errors/payload-invalid-error.js';
 import { PublishOptionsError } from '../errors/publish-options-error.js';
@@ -138,12 +138,9 @@ export class JobPublisher {
    * a PublishOptionsError (never throws, even for plain JavaScript's wrong types).
    */
   publish(jobType: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
-    const typeProblem = jobTypeProblem(jobType);
+    const invalid = invalidJobType(jobType);
     // Not counted: the job_type label takes only job types, and this is any value a caller passed.
-    if (typeProblem !== undefined)
-      return Promise.reject(
-        new PublishOptionsError(`cannot publish: job type ${shown(jobType)} is not valid: ${typeProblem}`),
-      );
+    if (invalid !== undefined) return Promise.reject(new PublishOptionsError(`cannot publish: ${invalid}`));
     let pending: Promise<string>;
     try {
       pending = this.#publish(jobType, payload, options);

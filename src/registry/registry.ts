@@ -1,4 +1,4 @@
-import { jobTypeProblem } from '../config/name-rules.js';
+import { invalidJobType } from '../config/name-rules.js';
 import { RegistrationError } from '../errors/registration-error.js';
 import { defineJob } from './define-job.js';
 import { jobMethods } from './job-decorator.js';
@@ -21,10 +21,8 @@ export class Registry {
   /** Registers one job definition. */
   register(definition: JobDefinition): this {
     const { jobType } = definition;
-    const problem = jobTypeProblem(jobType);
-    if (problem !== undefined) {
-      throw new RegistrationError(`job type ${JSON.stringify(jobType)} is not valid: ${problem}`);
-    }
+    const invalid = invalidJobType(jobType);
+    if (invalid !== undefined) throw new RegistrationError(invalid);
     if (this.#jobs.has(jobType)) throw new RegistrationError(`job type "${jobType}" is registered twice`);
     const { concurrency, timeoutMs, schema } = definition;
     if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 65_535)) {

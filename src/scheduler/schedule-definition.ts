@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors/config-error.js';
 import { parseDuration } from '../config/duration.js';
-import { jobTypeProblem } from '../config/name-rules.js';
+import { invalidJobType } from '../config/name-rules.js';
 import { loadNodeCron } from './load-node-cron.js';
 
 /** A schedule as declared, in code (`defineSchedule`) or in the schedules file. */
@@ -54,7 +54,7 @@ export function defineSchedule(input: ScheduleInput): ScheduleDefinition {
   const timeZone = input.timeZone ?? 'UTC';
   if (!isTimeZone(timeZone))
     fail(`unknown time zone ${JSON.stringify(timeZone)} (use an IANA name such as Europe/Berlin)`);
-  if (jobTypeProblem(input.jobType) !== undefined)
+  if (invalidJobType(input.jobType) !== undefined)
     fail(`jobType must be a job type; got ${JSON.stringify(input.jobType)}`);
   const catchUp = input.catchUpMs ?? 0;
   const catchUpMs = typeof catchUp === 'string' ? parseDuration(catchUp) : catchUp;
