@@ -21,17 +21,18 @@ export function quietContext(): { config: WarrenConfig; logger: Logger } {
 
 /**
  * Loads the handlers module (option → `WARREN_HANDLERS` → `handlers/index.*`) into a registry, with the
- * schedules of the schedules file and of the module's `schedules` export.
+ * schedules of the schedules file and of the module's `schedules` export; `whyNone` as {@link loadSchedules}'.
  */
 export async function loadRegistry(
   option: string | undefined,
   config: WarrenConfig,
-): Promise<{ registry: Registry; path: string; schedules: ScheduleDefinition[] }> {
-  const path = resolveHandlersPath(option ?? (config.handlers || undefined), process.cwd());
+  cwd = process.cwd(),
+): Promise<{ registry: Registry; path: string; schedules: ScheduleDefinition[]; whyNone: string }> {
+  const path = resolveHandlersPath(option ?? (config.handlers || undefined), cwd);
   const module = await loadHandlersModule(path);
   const registry = new Registry().add(module.handlers);
-  const schedules = mergeSchedules(loadSchedulesFile(config.schedules, process.cwd()), module.schedules);
-  return { registry, path, schedules };
+  const schedules = mergeSchedules(loadSchedulesFile(config.schedules, cwd), module.schedules);
+  return { registry, path, schedules, whyNone: whyNoSchedules(config, path, cwd) };
 }
 
 /**
@@ -48,6 +49,11 @@ export async function loadSchedules(
   const modulePath = found ? resolveHandlersPath(given, cwd) : undefined;
   const fromModule = modulePath === undefined ? [] : (await loadHandlersModule(modulePath)).schedules;
   const schedules = mergeSchedules(loadSchedulesFile(config.schedules, cwd), fromModule);
+  return { schedules, whyNone: whyNoSchedules(config, modulePath, cwd) };
+}
+
+/** Where schedules were looked for, for a message that there are none. */
+function whyNoSchedules(config: WarrenConfig, modulePath: string | undefined, cwd: string): string {
   const file = resolve(cwd, config.schedules || DEFAULT_SCHEDULES_FILE);
   const fromFile = config.schedules
     ? `the schedules file ${file} (WARREN_SCHEDULES) holds none`
@@ -58,7 +64,7 @@ export async function loadSchedules(
     modulePath === undefined
       ? `no handlers module was found (looked for ${DEFAULT_HANDLER_MODULES.join(', ')} under ${cwd})`
       : `the handlers module ${modulePath} exports no \`schedules\``;
-  return { schedules, whyNone: `${fromFile}, and ${fromHandlers}` };
+  return `${fromFile}, and ${fromHandlers}`;
 }
 
 /**

@@ -28,9 +28,8 @@ export function startCommand(): Command {
     .addHelpText('after', DRAIN_HELP)
     .action(async (options: { handlers?: string }) => {
       const config = loadConfig();
-      const { registry, path, schedules } = await loadRegistry(options.handlers, config);
+      const { registry, path, schedules, whyNone } = await loadRegistry(options.handlers, config);
       if (registry.list().length === 0 && schedules.length === 0) {
-        const { whyNone } = await loadSchedules(options.handlers, config);
         throw new ConfigError(
           `nothing to run: the handlers module ${path} registers no job types (its \`handlers\` array is empty), ` +
             `and there are no schedules: ${whyNone}`,
