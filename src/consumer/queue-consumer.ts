@@ -612,8 +612,13 @@ export class QueueConsumer {
     // together at the end of a drain, 167 were lost (RabbitMQ 3.10 and 4.0) and those jobs ran again. The stash
     // leaves with the queue's next commit, so wait until the last settle is SETTLE_FLUSH_MS old; then a basic.qos
     // round trip makes sure the channel has handled every frame before it (a passive queue.declare does not).
-    const quietMs = SETTLE_FLUSH_MS - (Date.now() - this.#lastSettleAt);
-    if (quietMs > 0) await new Promise((resolve) => setTimeout(resolve, quietMs));
+    // A handler aborted at the end of the grace time may still settle meanwhile: wait again, a few times at most.
+    const latest = Date.now() + 4 * SETTLE_FLUSH_MS;
+    for (;;) {
+      const quietMs = Math.min(SETTLE_FLUSH_MS - (Date.now() - this.#lastSettleAt), latest - Date.now());
+      if (quietMs <= 0) break;
+      await new Promise((resolve) => setTimeout(resolve, quietMs));
+    }
     await this.#channel.current?.prefetch(this.concurrency).catch(() => {});
     await this.#channel.close();
   }
