@@ -10,6 +10,11 @@ export interface ManagedChannelOptions<C extends Channel> {
   readonly setup: (channel: C, connection: ChannelModel) => Promise<void>;
   /** Called when a channel this object handed out has closed, for whatever reason. */
   readonly onClose?: (channel: C) => void;
+  /**
+   * Called with the error that closed a channel (a channel-level exception from the broker). Returns true when it
+   * logged the error itself, in words of its own; otherwise the error is logged as a warning.
+   */
+  readonly onError?: (channel: C, error: Error) => boolean;
   readonly logger: Logger;
 }
 
@@ -58,8 +63,10 @@ export class ManagedChannel<C extends Channel> {
       let channel: C | undefined;
       try {
         channel = (this.#options.confirm ? await model.createConfirmChannel() : await model.createChannel()) as C;
-        channel.on('error', (err: Error) => this.#logger.warn({ err }, 'channel error'));
         const opened = channel;
+        opened.on('error', (err: Error) => {
+          if (this.#options.onError?.(opened, err) !== true) this.#logger.warn({ err }, 'channel error');
+        });
         opened.on('close', () => this.#closed(model, opened));
         await this.#options.setup(opened, model);
         if (this.#closing) {

@@ -26,6 +26,12 @@ export const HEADERS = Object.freeze({
    * it, so a replay that was killed knows what it already sent.
    */
   replayOf: 'x-warren-replay-of',
+  /**
+   * On the deferred copy of a suspect (a delivery the broker handed back after a crash or a lost channel, moved to
+   * the back of its queue to run alone later): how many times it had been handed back. Its presence makes the copy
+   * a suspect too.
+   */
+  suspect: 'x-warren-suspect',
 });
 
 /** Every reason a message is dead-lettered for. */

@@ -63,6 +63,11 @@ export function replayRoutingKey(jobType: string): string {
   return `replay.${jobType}`;
 }
 
+/** Routing key of a suspect's deferred copy on the requeue exchange (it returns to the back of its own queue). */
+export function suspectRoutingKey(jobType: string): string {
+  return `suspect.${jobType}`;
+}
+
 /**
  * The replay ledger of a job type: each replayed copy is also routed here in the same publish (sender-selected
  * `BCC`), so a replay that was killed can tell which dead letters it already republished.

@@ -2,6 +2,7 @@ import {
   Registry,
   Worker,
   WarrenClient,
+  type DeliveryOutcome,
   type HandlerEntry,
   type SchemaMap,
   type WarrenConfig,
@@ -23,12 +24,23 @@ export interface Harness {
 /** Starts a worker for `handlers` and a client, on a fresh namespace; `close()` stops both and deletes the namespace. */
 export async function startHarness(
   handlers: readonly HandlerEntry[],
-  options: { config?: Partial<WarrenConfig>; schemas?: SchemaMap; metrics?: WarrenMetrics } = {},
+  options: {
+    config?: Partial<WarrenConfig>;
+    schemas?: SchemaMap;
+    metrics?: WarrenMetrics;
+    onOutcome?: (outcome: DeliveryOutcome, jobType: string) => void;
+  } = {},
 ): Promise<Harness> {
   const config = testConfig(options.config);
   const { logger, lines } = memoryLogger();
   const registry = new Registry().add(handlers);
-  const worker = new Worker({ config, registry, logger, ...(options.metrics ? { metrics: options.metrics } : {}) });
+  const worker = new Worker({
+    config,
+    registry,
+    logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
+  });
   const client = new WarrenClient({
     config,
     logger,

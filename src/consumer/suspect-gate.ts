@@ -1,0 +1,124 @@
+/**
+ * What the consumer does with a delivery: run it now, defer it (a confirmed copy to the back of its queue, then an
+ * ack), hold it (unacknowledged, to run alone later) or give it back; and whether to stop the flow of deliveries
+ * first (cancel the consumer).
+ */
+export interface Admission {
+  readonly action: 'run' | 'defer' | 'hold' | 'give-back';
+  readonly pause: boolean;
+}
+
+/** What the consumer does next once nothing is in flight. */
+export type GateStep<T> =
+  | { readonly kind: 'wait' }
+  | { readonly kind: 'run-alone'; readonly item: T }
+  | { readonly kind: 'resume'; readonly prefetch: 'one' | 'full' }
+  | { readonly kind: 'give-back'; readonly items: readonly T[] };
+
+const RUN: Admission = Object.freeze({ action: 'run', pause: false });
+const WAIT = Object.freeze({ kind: 'wait' as const });
+
+/**
+ * When a suspect may run, for one consumer channel: a pure state machine, no I/O. A crash hands back every
+ * unacknowledged delivery of the process and the broker counts each toward the delivery limit; a suspect (a
+ * delivery handed back) therefore runs only when nothing else is unacknowledged in this process, so a further crash
+ * is charged to it alone.
+ *
+ * - `flowing` (prefetch = concurrency): a suspect stops the flow (`isolating`) and is held;
+ * - `isolating`: the consumer is being cancelled or is; deliveries already on their way run (non-suspects), the
+ *   first suspect is held, later ones are deferred (they would be charged if the held one crashed). When the broker
+ *   has confirmed the cancel and nothing is in flight, the held suspects run one at a time; then consuming resumes,
+ *   with a prefetch of one (`cautious`) if a suspect ran, at full prefetch otherwise;
+ * - `cautious` (prefetch 1): each delivery arrives alone, so a suspect runs at once; the first job that is not a
+ *   suspect widens the flow again (the consumer is cancelled and re-created at full prefetch, since RabbitMQ applies a
+ *   new prefetch only to new consumers). After a crash, the suspects that reached this worker thus run one by one
+ *   without being copied again and again.
+ */
+export class SuspectGate<T> {
+  #mode: 'flowing' | 'isolating' | 'cautious' = 'flowing';
+  #held: T[] = [];
+  #paused = false;
+  #running = false;
+  #ranSuspect = false;
+
+  get mode(): 'flowing' | 'isolating' | 'cautious' {
+    return this.#mode;
+  }
+
+  /** How many suspects wait for their turn alone. */
+  get held(): number {
+    return this.#held.length;
+  }
+
+  /** Decides what becomes of a delivery on arrival. */
+  admit(item: T, suspect: boolean, draining: boolean): Admission {
+    // Shutting down: a suspect runs alone in the next worker, not beside the jobs this one is finishing.
+    if (draining) return suspect ? { action: 'give-back', pause: false } : RUN;
+    switch (this.#mode) {
+      case 'flowing':
+        if (!suspect) return RUN;
+        this.#isolate([item]);
+        return { action: 'hold', pause: true };
+      case 'isolating':
+        if (!suspect) return RUN;
+        if (this.#held.length > 0 || this.#running) return { action: 'defer', pause: false };
+        this.#held.push(item);
+        return { action: 'hold', pause: false };
+      case 'cautious':
+        if (suspect) return RUN;
+        // The first job that is not a suspect: back to full prefetch.
+        this.#isolate([]);
+        return { action: 'run', pause: true };
+    }
+  }
+
+  /** A suspect's deferring copy was not confirmed: it waits here for its own turn instead. */
+  deferFailed(item: T): void {
+    if (this.#mode === 'isolating') this.#held.push(item);
+  }
+
+  /** The broker confirmed the cancel: nothing more arrives until consuming resumes. */
+  paused(): void {
+    if (this.#mode === 'isolating') this.#paused = true;
+  }
+
+  /** The held suspect that ran alone is settled. */
+  ranAlone(): void {
+    this.#running = false;
+  }
+
+  /** What to do next, given how many deliveries are in flight. */
+  next(inFlight: number, draining: boolean): GateStep<T> {
+    if (this.#mode !== 'isolating' || !this.#paused || this.#running || inFlight > 0) return WAIT;
+    if (draining) {
+      const items = this.#held.splice(0);
+      this.reset();
+      return { kind: 'give-back', items };
+    }
+    const item = this.#held.shift();
+    if (item !== undefined) {
+      this.#running = true;
+      this.#ranSuspect = true;
+      return { kind: 'run-alone', item };
+    }
+    this.#mode = this.#ranSuspect ? 'cautious' : 'flowing';
+    return { kind: 'resume', prefetch: this.#ranSuspect ? 'one' : 'full' };
+  }
+
+  /** The channel closed (its deliveries, held ones too, are back in the queue) or the gate gave its suspects back. */
+  reset(): void {
+    this.#mode = 'flowing';
+    this.#held = [];
+    this.#paused = false;
+    this.#running = false;
+    this.#ranSuspect = false;
+  }
+
+  #isolate(held: T[]): void {
+    this.#mode = 'isolating';
+    this.#held = held;
+    this.#paused = false;
+    this.#running = false;
+    this.#ranSuspect = false;
+  }
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { SuspectGate } from '../../../src/consumer/suspect-gate.js';
+
+describe('SuspectGate', () => {
+  it('lets jobs that are not suspects flow, without pausing', () => {
+    const gate = new SuspectGate<string>();
+    expect(gate.admit('a', false, false)).toEqual({ action: 'run', pause: false });
+    expect(gate.mode).toBe('flowing');
+    expect(gate.next(0, false)).toEqual({ kind: 'wait' });
+  });
+
+  it('holds the first suspect and pauses; defers later ones; runs the held one only when paused and alone', () => {
+    const gate = new SuspectGate<string>();
+    expect(gate.admit('s1', true, false)).toEqual({ action: 'hold', pause: true });
+    // Deliveries already on their way: jobs run, suspects are deferred.
+    expect(gate.admit('j1', false, false)).toEqual({ action: 'run', pause: false });
+    expect(gate.admit('s2', true, false)).toEqual({ action: 'defer', pause: false });
+    expect(gate.next(0, false)).toEqual({ kind: 'wait' }); // the cancel is not confirmed yet
+    gate.paused();
+    expect(gate.next(1, false)).toEqual({ kind: 'wait' }); // j1 still in flight
+    expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's1' });
+    expect(gate.next(1, false)).toEqual({ kind: 'wait' }); // s1 running
+    gate.ranAlone();
+    expect(gate.next(0, false)).toEqual({ kind: 'resume', prefetch: 'one' });
+    expect(gate.mode).toBe('cautious');
+  });
+
+  it('runs suspects one by one at prefetch 1, and widens again at the first job that is not one', () => {
+    const gate = new SuspectGate<string>();
+    gate.admit('s1', true, false);
+    gate.paused();
+    gate.next(0, false);
+    gate.ranAlone();
+    gate.next(0, false);
+    expect(gate.admit('s2', true, false)).toEqual({ action: 'run', pause: false });
+    expect(gate.admit('j1', false, false)).toEqual({ action: 'run', pause: true });
+    expect(gate.mode).toBe('isolating');
+    // A suspect that slips in before the cancel is confirmed is held, not deferred: nothing else is held.
+    expect(gate.admit('s3', true, false)).toEqual({ action: 'hold', pause: false });
+    gate.paused();
+    expect(gate.next(1, false)).toEqual({ kind: 'wait' });
+    expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's3' });
+    gate.ranAlone();
+    expect(gate.next(0, false)).toEqual({ kind: 'resume', prefetch: 'one' });
+  });
+
+  it('widens straight to full prefetch when no suspect came in meanwhile', () => {
+    const gate = new SuspectGate<string>();
+    gate.admit('s1', true, false);
+    gate.paused();
+    gate.next(0, false);
+    gate.ranAlone();
+    gate.next(0, false);
+    gate.admit('j1', false, false);
+    gate.paused();
+    expect(gate.next(0, false)).toEqual({ kind: 'resume', prefetch: 'full' });
+    expect(gate.mode).toBe('flowing');
+  });
+
+  it('keeps a suspect whose deferring copy failed for its own turn', () => {
+    const gate = new SuspectGate<string>();
+    gate.admit('s1', true, false);
+    gate.admit('s2', true, false);
+    gate.deferFailed('s2');
+    expect(gate.held).toBe(2);
+    gate.paused();
+    expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's1' });
+    gate.ranAlone();
+    expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's2' });
+  });
+
+  it('at shutdown gives suspects back instead of running them, held ones included', () => {
+    const gate = new SuspectGate<string>();
+    expect(gate.admit('s0', true, true)).toEqual({ action: 'give-back', pause: false });
+    expect(gate.admit('j0', false, true)).toEqual({ action: 'run', pause: false });
+    gate.admit('s1', true, false);
+    gate.paused();
+    expect(gate.next(0, true)).toEqual({ kind: 'give-back', items: ['s1'] });
+    expect(gate.mode).toBe('flowing');
+  });
+
+  it('starts afresh after its channel closed', () => {
+    const gate = new SuspectGate<string>();
+    gate.admit('s1', true, false);
+    gate.reset();
+    expect(gate.mode).toBe('flowing');
+    expect(gate.held).toBe(0);
+    expect(gate.admit('j', false, false)).toEqual({ action: 'run', pause: false });
+  });
+});
