@@ -128,7 +128,7 @@ describe('VerdictApplier', () => {
 
   it('gives a job back with nack, which RabbitMQ 4.3 does not count', () => {
     const { channel, applier, outcomes } = setup();
-    applier.apply(channel, delivery({}), id, GIVE_BACK);
+    expect(applier.apply(channel, delivery({}), id, GIVE_BACK)).toBeUndefined();
     expect(channel.settles).toEqual(['nack 1 requeue=true']);
     expect(outcomes).toEqual(['requeued']);
   });
@@ -166,7 +166,7 @@ describe('VerdictApplier', () => {
 
   it('drops and counts a settle for a channel that has closed', () => {
     const { channel, applier, outcomes } = setup({ live: false });
-    applier.apply(channel, delivery({}), id, SUCCESS);
+    expect(applier.apply(channel, delivery({}), id, SUCCESS)).toBeUndefined();
     expect(channel.settles).toEqual([]);
     expect(applier.staleSettles).toBe(1);
     expect(outcomes).toEqual(['stale']);
