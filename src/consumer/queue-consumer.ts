@@ -14,8 +14,13 @@ import { DEFAULT_CONCURRENCY, type JobDefinition } from '../registry/job-definit
 import { validatePayload, type Validated } from '../registry/validate-payload.js';
 import { decide } from '../retry/decide.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../retry/retry-policy.js';
-import { declareTopology } from '../topology/declare-topology.js';
-import { jobTopology, type TopologyPlan, type TopologySettings } from '../topology/topology-plan.js';
+import { declareTopology, type DeclaredTopology } from '../topology/declare-topology.js';
+import {
+  jobTopology,
+  legacyDeadLetterQueueWarning,
+  type TopologyPlan,
+  type TopologySettings,
+} from '../topology/topology-plan.js';
 import { deadExchange, jobQueue, retryExchange, retryRoutingKey } from '../topology/names.js';
 import type { WarrenConfig } from '../config/config-options.js';
 import type { Publisher } from '../publisher/publisher.js';
@@ -85,6 +90,9 @@ export class QueueConsumer {
   readonly concurrency: number;
   readonly retryPolicy: RetryPolicy;
   readonly #topology: TopologyPlan;
+  readonly #connection: BrokerConnection;
+  /** Legacy queues already warned of: once per process, not on every reconnect. */
+  readonly #warnedLegacy = new Set<string>();
   readonly #options: QueueConsumerOptions;
   readonly #logger: Logger;
   readonly #channel: ManagedChannel<Channel>;
@@ -102,6 +110,7 @@ export class QueueConsumer {
 
   constructor(connection: BrokerConnection, job: JobDefinition, options: QueueConsumerOptions) {
     this.job = job;
+    this.#connection = connection;
     this.#options = options;
     this.queue = jobQueue(options.settings.namespace, job.jobType);
     this.concurrency = job.concurrency ?? DEFAULT_CONCURRENCY;
@@ -138,7 +147,7 @@ export class QueueConsumer {
       confirm: false,
       logger: this.#logger,
       setup: async (channel, model) => {
-        await declareTopology(channel, this.#topology, model);
+        this.#warnOfLegacyQueues(await declareTopology(channel, this.#topology, model));
         await channel.prefetch(this.concurrency);
         // Live before consuming: deliveries can arrive (and a sync handler settle them) before setup resolves.
         this.#live.add(channel);
@@ -187,7 +196,7 @@ export class QueueConsumer {
     const attempt = async (delayMs: number): Promise<void> => {
       if (this.#draining || !this.#live.has(channel)) return;
       try {
-        await declareTopology(channel, this.#topology);
+        this.#warnOfLegacyQueues(await declareTopology(channel, this.#topology, this.#connection.manager.connection));
         await this.#subscribe(channel);
         this.#logger.info('re-subscribed after a server-sent cancel');
       } catch (err) {
@@ -196,6 +205,18 @@ export class QueueConsumer {
       }
     };
     void attempt(500);
+  }
+
+  /** A dead-letter queue declared by an earlier warren works as it is; say once what it risks and how to fix it. */
+  #warnOfLegacyQueues({ legacyQueues }: DeclaredTopology): void {
+    for (const { name } of legacyQueues) {
+      if (this.#warnedLegacy.has(name)) continue;
+      this.#warnedLegacy.add(name);
+      this.#logger.warn(
+        { deadLetterQueue: name },
+        legacyDeadLetterQueueWarning(name, this.#options.settings.namespace),
+      );
+    }
   }
 
   #onDelivery(channel: Channel, message: ConsumeMessage): void {
