@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { planTopology } from 'warren';
 import {
@@ -137,6 +138,12 @@ describe('the arguments of each role', () => {
     ]) {
       expect(pattern.test(other), other).toBe(false);
     }
+  });
+
+  it('the README gives the same command for the default namespace', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(`\n  ${deadLetterLimitPolicy('warren').command}\n`);
+    expect(readme).toContain(`x-delivery-limit: ${DEAD_LETTER_DELIVERY_LIMIT}`);
   });
 
   it('the warning names the queue, what it risks and the exact policy', () => {
