@@ -4,6 +4,7 @@ import { DeadLetterAdmin, type DeadLetterQueueStats } from '../dlq/dead-letter-a
 import { DeadLetterReplay, type ReplayPlan, type ReplaySummary } from '../dlq/dead-letter-replay.js';
 import type { ReplayProgress } from '../dlq/dead-letter-replay-options.js';
 import { deadQueue } from '../topology/names.js';
+import { legacyDeadLetterQueueWarning } from '../topology/topology-plan.js';
 import { loadRegistry, printConnectRetry, quietContext, requireValidJobType } from './cli-context.js';
 
 /** Characters of a body shown by `dlq peek` without `--json`. */
@@ -63,8 +64,11 @@ function peekCommand(): Command {
     .option('--json', 'print an array with every field, the full body and the stack trace')
     .addHelpText(
       'after',
-      '\nThe messages are fetched unacknowledged and given back at once: the queue keeps them (a quorum queue puts\n' +
-        'what is given back at its end, so peeking may change their order).',
+      '\nThe messages are fetched unacknowledged and given back at once: the queue keeps them however often they are\n' +
+        'read (dead-letter queues carry an x-delivery-limit no reads can reach). What is given back goes ahead of what\n' +
+        'was never read, behind what was read before: a smaller --limit than an earlier read moves the dead letters it\n' +
+        'shows behind the others that read gave back. A dead-letter queue declared by an earlier warren is named on\n' +
+        'stderr with the fix.',
     )
     .action(async (jobType: string, options: { limit: number; json?: boolean }) => {
       requireValidJobType(jobType); // before connecting: a typo need not wait for the broker
@@ -80,6 +84,10 @@ function peekCommand(): Command {
             ? `${JSON.stringify(contexts, null, 2)}\n`
             : formatPeek(contexts, deadQueue(config.namespace, jobType), inQueue),
         );
+        if (await admin.lacksDeliveryLimit(jobType)) {
+          const queue = deadQueue(config.namespace, jobType);
+          process.stderr.write(`warren: ${legacyDeadLetterQueueWarning(queue, config.namespace)}\n`);
+        }
       } finally {
         await admin.close();
       }

@@ -4,7 +4,7 @@ import { settingSource } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { declareTopology } from '../topology/declare-topology.js';
 import { plannedJobs } from '../retry/retry-policy.js';
-import { planTopology, type TopologyPlan } from '../topology/topology-plan.js';
+import { legacyDeadLetterQueueWarning, planTopology, type TopologyPlan } from '../topology/topology-plan.js';
 import { loadRegistry, printConnectRetry, quietContext } from './cli-context.js';
 
 /** `warren topology [--apply] [--json]`. */
@@ -35,8 +35,11 @@ export function topologyCommand(): Command {
           const model = connection.manager.connection as ChannelModel;
           const channel = await model.createChannel();
           channel.on('error', () => {});
-          await declareTopology(channel, plan, model);
+          const { legacyQueues } = await declareTopology(channel, plan, model);
           await channel.close();
+          for (const queue of legacyQueues) {
+            process.stderr.write(`warren: ${legacyDeadLetterQueueWarning(queue.name, config.namespace)}\n`);
+          }
         } finally {
           await connection.close();
         }

@@ -12,8 +12,13 @@ import { attemptOf } from '../messages/attempt.js';
 import { DEAD_LETTER_REASONS } from '../messages/headers.js';
 import { DEFAULT_CONCURRENCY, type JobDefinition } from '../registry/job-definition.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../retry/retry-policy.js';
-import { declareTopology } from '../topology/declare-topology.js';
-import { jobTopology, type TopologyPlan, type TopologySettings } from '../topology/topology-plan.js';
+import { declareTopology, type DeclaredTopology } from '../topology/declare-topology.js';
+import {
+  jobTopology,
+  legacyDeadLetterQueueWarning,
+  type TopologyPlan,
+  type TopologySettings,
+} from '../topology/topology-plan.js';
 import { jobQueue, tierName } from '../topology/names.js';
 import type { WarrenConfig } from '../config/config-options.js';
 import type { Publisher } from '../publisher/publisher.js';
@@ -63,6 +68,10 @@ export class QueueConsumer {
   readonly concurrency: number;
   readonly retryPolicy: RetryPolicy;
   readonly #topology: TopologyPlan;
+  readonly #connection: BrokerConnection;
+  readonly #namespace: string;
+  /** Legacy queues already warned of: once per process, not on every reconnect. */
+  readonly #warnedLegacy = new Set<string>();
   readonly #logger: Logger;
   readonly #channel: ManagedChannel<Channel>;
   readonly #runner: DeliveryRunner;
@@ -84,7 +93,9 @@ export class QueueConsumer {
 
   constructor(connection: BrokerConnection, job: JobDefinition, options: QueueConsumerOptions) {
     this.job = job;
+    this.#connection = connection;
     const { namespace } = options.settings;
+    this.#namespace = namespace;
     this.queue = jobQueue(namespace, job.jobType);
     this.concurrency = job.concurrency ?? DEFAULT_CONCURRENCY;
     this.retryPolicy = resolveRetryPolicy(job.jobType, job.retry, options.settings);
@@ -121,7 +132,7 @@ export class QueueConsumer {
       confirm: false,
       logger: this.#logger,
       setup: async (channel, model) => {
-        await declareTopology(channel, this.#topology, model);
+        this.#warnOfLegacyQueues(await declareTopology(channel, this.#topology, model));
         await channel.prefetch(this.concurrency);
         // Live before consuming: deliveries can arrive (and a sync handler settle them) before setup resolves.
         this.#live.add(channel);
@@ -183,7 +194,7 @@ export class QueueConsumer {
       // Paused for a suspect: consuming resumes when it has run.
       if (this.#gateChannel === channel && this.#gate.mode === 'isolating') return;
       try {
-        await declareTopology(channel, this.#topology);
+        this.#warnOfLegacyQueues(await declareTopology(channel, this.#topology, this.#connection.manager.connection));
         await this.#subscribe(channel);
         this.#logger.info('re-subscribed after a server-sent cancel');
       } catch (err) {
@@ -192,6 +203,15 @@ export class QueueConsumer {
       }
     };
     void attempt(500);
+  }
+
+  /** A dead-letter queue declared by an earlier warren works as it is; say once what it risks and how to fix it. */
+  #warnOfLegacyQueues({ legacyQueues }: DeclaredTopology): void {
+    for (const { name } of legacyQueues) {
+      if (this.#warnedLegacy.has(name)) continue;
+      this.#warnedLegacy.add(name);
+      this.#logger.warn({ deadLetterQueue: name }, legacyDeadLetterQueueWarning(name, this.#namespace));
+    }
   }
 
   /** A channel-level exception closed the channel; the one users must act on is named in words of its own. */

@@ -4,9 +4,12 @@ import type { WarrenConfig } from '../config/config-options.js';
 
 /** Options of a {@link DeadLetterAdmin}. */
 export interface DeadLetterAdminOptions {
-  /** `deliveryLimit`, when given, tells how often a `delivery_limit` dead letter was delivered (see `peek`). */
+  /**
+   * `deliveryLimit`, when given, tells how often a `delivery_limit` dead letter was delivered (see `peek`);
+   * `queueType` (default `quorum`) is the type the dead-letter queues were declared with (see `lacksDeliveryLimit`).
+   */
   readonly config: Pick<WarrenConfig, 'amqpUrl' | 'namespace' | 'heartbeatSeconds'> &
-    Partial<Pick<WarrenConfig, 'deliveryLimit'>>;
+    Partial<Pick<WarrenConfig, 'deliveryLimit' | 'queueType'>>;
   readonly logger: Logger;
   /** How long `start()` tries to connect. @defaultValue 5000 */
   readonly connectTimeoutMs?: number;

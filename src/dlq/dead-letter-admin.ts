@@ -1,8 +1,12 @@
 import type { ChannelModel } from 'amqplib';
 import { settingSource } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
+import { DEFAULT_CONFIG } from '../config/config-options.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
+import { TopologyConflictError } from '../errors/topology-conflict-error.js';
+import { declareQueueOrLegacy, toTopologyError } from '../topology/declare-topology.js';
 import { deadQueue } from '../topology/names.js';
+import { jobTopology } from '../topology/topology-plan.js';
 import { readDeadLetterContext, type DeadLetterContext } from './dead-letter-context.js';
 import type { DeadLetterAdminOptions } from './dead-letter-admin-options.js';
 import { queueStatus } from './queue-status.js';
@@ -22,7 +26,9 @@ type State = 'idle' | 'running' | 'stopped';
 
 /**
  * Counts, peeks at and purges dead-letter queues, on a connection of its own. Peeking never consumes: the
- * messages are fetched unacknowledged and given back. For replaying, see `DeadLetterReplay`.
+ * messages are fetched unacknowledged and given back, and a dead-letter queue's delivery limit
+ * (`DEAD_LETTER_DELIVERY_LIMIT`) keeps those returns from ever counting a dead letter out. For replaying, see
+ * `DeadLetterReplay`.
  */
 export class DeadLetterAdmin {
   readonly #options: DeadLetterAdminOptions;
@@ -63,7 +69,14 @@ export class DeadLetterAdmin {
 
   /**
    * Up to `limit` dead letters from the head of the queue, with their context, left in the queue: they are fetched
-   * without acknowledgement and returned (`nack` with requeue) before this resolves.
+   * without acknowledgement and given back together (`nack` with requeue) before this resolves. Each read raises
+   * their `x-delivery-count`, nothing else.
+   *
+   * The order: a quorum queue puts what is given back ahead of every message never given back, behind what was
+   * given back before it (measured on RabbitMQ 3.10 with a delivery limit and on 4.0). So peeks keep the queue's
+   * order as long as none reads fewer than an earlier read gave back (the same `limit` again keeps it); a smaller one
+   * moves the dead letters it shows behind the others read before. Reading on past `limit` through what was given
+   * back would keep the order, but would cost a read of all of it each time, and add one to it.
    * @throws ConfigError naming the job type when it has no dead-letter queue.
    */
   async peek(jobType: string, limit: number): Promise<DeadLetterContext[]> {
@@ -79,13 +92,39 @@ export class DeadLetterAdmin {
         if (message === false) break;
         contexts.push(readDeadLetterContext(message, { deliveryLimit: this.#options.config.deliveryLimit }));
       }
-      // Given back explicitly (closing alone would also return them). RabbitMQ 4.3 does not count a nack toward the
-      // delivery limit; 4.0-4.2 count every return (README: RabbitMQ versions).
+      // Given back explicitly, all at once after the last read, so that none is fetched twice and they go back in
+      // their order. A nack, not a reject, and not left to the channel's close: from RabbitMQ 4.3 a nack with
+      // requeue no longer counts toward the delivery limit while a reject does (as a crash or a lost connection
+      // do), so on 4.3+ this read costs nothing at all. 3.x and 4.0-4.2 count every return however it is made;
+      // there the dead-letter queue's own limit (DEAD_LETTER_DELIVERY_LIMIT) keeps reads from counting a dead letter
+      // out (README: RabbitMQ versions).
       if (contexts.length > 0) channel.nackAll(true);
     } finally {
       await channel.close().catch(() => {});
     }
     return contexts;
+  }
+
+  /**
+   * True when a job type's dead-letter queue was declared by an earlier warren without the delivery limit that keeps
+   * reads from counting its dead letters out (`legacyDeadLetterQueueWarning` says what that risks); false when it
+   * has it, is a classic queue, or differs in more than that (a worker's start names the conflict).
+   * @throws ConfigError naming the job type when it has no dead-letter queue.
+   */
+  async lacksDeliveryLimit(jobType: string): Promise<boolean> {
+    const model = this.#model();
+    const { namespace, queueType = DEFAULT_CONFIG.queueType } = this.#options.config;
+    await requireDeadLetterQueue(model, namespace, jobType);
+    const settings = { namespace, queueType, deliveryLimit: DEFAULT_CONFIG.deliveryLimit };
+    const dead = jobTopology(settings, jobType).queues.find((queue) => queue.role === 'dead');
+    if (!dead?.legacyArguments) return false;
+    try {
+      // The queue exists: declaring it with the arguments it already has changes nothing.
+      return (await declareQueueOrLegacy(model, dead)) === 'legacy';
+    } catch (error) {
+      if (toTopologyError(error) instanceof TopologyConflictError) return false;
+      throw error;
+    }
   }
 
   /** Messages ready in a job type's dead-letter queue. @throws ConfigError naming the job type when it has none. */

@@ -37,6 +37,13 @@ export interface QueueSpec {
   readonly jobType: string;
   readonly role: 'job' | 'dead' | 'retry' | 'ledger' | 'delay';
   readonly arguments: Readonly<Record<string, string | number>>;
+  /**
+   * The arguments an earlier warren declared this queue with, when they differ from today's only by what is
+   * optional for the queue to work. A queue that exists with these is used as it is (declaring it again with
+   * `arguments` would fail with PRECONDITION_FAILED), and `declareTopology` reports it so that the caller can say how
+   * to bring it up to date.
+   */
+  readonly legacyArguments?: Readonly<Record<string, string | number>>;
 }
 
 /** A binding of a queue to an exchange. */
@@ -53,6 +60,67 @@ export interface TopologyPlan {
   readonly bindings: readonly BindingSpec[];
   /** Exchange-to-exchange bindings (the delay cascade), declared after the queue bindings. */
   readonly exchangeBindings?: readonly ExchangeBindingSpec[];
+}
+
+/**
+ * The `x-delivery-limit` of a quorum dead-letter queue: `Number.MAX_SAFE_INTEGER`, so that no number of reads can
+ * take a dead letter out of it.
+ *
+ * `warren dlq peek` and `replay --dry-run` (and the management UI's "Get messages") read a dead letter and hand it
+ * back, and RabbitMQ counts each return toward the queue's delivery limit: on 4.0-4.2 every return counts and a
+ * quorum queue that sets no limit has one of 20, so the 21st read dropped the dead letter (measured on 4.0.5). The
+ * value must be right on every version at once, since a broker upgraded from 3.x to 4.x keeps each queue's arguments
+ * and a declaration with other ones fails. Measured with 30 reads of one message: no argument keeps it on 3.10 and
+ * drops it on 4.0; `-1` (unlimited on 4.x) drops it on the first read on 3.10; `0` drops it on both; any large
+ * positive value keeps it on both. The largest integer a JS number carries exactly is that value: a dead letter read
+ * a thousand times a second would last for hundreds of thousands of years.
+ *
+ * It also keeps the order: RabbitMQ 3.x puts a message given back to a quorum queue without a delivery limit at the
+ * end of the queue, so peeking at the first 2 of 5 rotated them; with a limit, 3.10 and 4.0 put it back at the
+ * head. RabbitMQ takes the lower of this argument and a policy's `delivery-limit`, so a policy with a lower one that
+ * matches the dead-letter queues brings the loss back.
+ */
+export const DEAD_LETTER_DELIVERY_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/** An operator policy that gives the dead-letter queues of a namespace the delivery limit warren declares them with. */
+export interface DeadLetterLimitPolicy {
+  readonly name: string;
+  /** Matches every `<ns>.dead.<jobType>` queue (and no exchange: it applies to queues). */
+  readonly pattern: string;
+  readonly definition: { readonly 'delivery-limit': number };
+  /** The `rabbitmqctl` command that sets it on the default vhost. */
+  readonly command: string;
+}
+
+/**
+ * The policy that brings dead-letter queues declared by an earlier warren (without `x-delivery-limit`) up to date
+ * without touching their messages: RabbitMQ applies a policy's `delivery-limit` to a quorum queue that has none of
+ * its own (measured on 3.10 and 4.0.5: 30 reads of 5 dead letters keep all 5, in order). An operator policy, so it
+ * combines with a policy of the user's own instead of replacing it.
+ */
+export function deadLetterLimitPolicy(namespace: string): DeadLetterLimitPolicy {
+  const name = `${namespace}.dead-letter-limit`;
+  const pattern = `^${deadQueue(namespace, '').replace(/[.]/g, '\\.')}`;
+  const definition = { 'delivery-limit': DEAD_LETTER_DELIVERY_LIMIT } as const;
+  // Namespaces are letters, digits, '-', '_' and dots: nothing the single quotes need to escape.
+  const command = `rabbitmqctl set_operator_policy ${name} '${pattern}' '${JSON.stringify(definition)}' --apply-to queues`;
+  return { name, pattern, definition, command };
+}
+
+/**
+ * What a worker (and `warren topology --apply`, `warren dlq peek`) says about a dead-letter queue that an earlier
+ * warren declared without `x-delivery-limit`: what it risks, and the exact fix.
+ */
+export function legacyDeadLetterQueueWarning(queue: string, namespace: string): string {
+  return (
+    `${queue} was declared by an earlier warren without x-delivery-limit and is used as it is. On RabbitMQ 4.0-4.2 ` +
+    `it drops a dead letter read more than 20 times (warren dlq peek, replay --dry-run, the management UI); on 3.x ` +
+    `reads change the order of its dead letters. To keep every dead letter, give the dead-letter queues of ` +
+    `"${namespace}" the limit with an operator policy (add -p <vhost> outside the default vhost): ` +
+    `${deadLetterLimitPolicy(namespace).command}. warren cannot see policies, so this warning stays until the queue ` +
+    `is declared again: empty it (warren dlq replay or purge), delete it and restart a worker, which declares it ` +
+    `with the limit`
+  );
 }
 
 /** The settings a topology depends on. */
@@ -81,6 +149,11 @@ function atLeastOnce(settings: TopologySettings): Record<string, string> {
  * One retry tier: a queue with a queue-level TTL (never per-message TTLs, which expire only at the head and
  * would hold a 1 s retry behind a 1 h one) that dead-letters to the requeue exchange, keeping the routing key
  * `<tier>.<jobType>` that leads back to the job's own queue.
+ *
+ * No `x-delivery-limit`: nothing consumes a tier, so its messages are never handed back and never counted. Only a
+ * person reading one (the management UI's "Get messages", requeue) counts; past 20 such reads RabbitMQ 4.0-4.2
+ * dead-letters it on to the requeue exchange early (measured on 4.0.5), which is a retry that comes before its
+ * delay, never a loss. Adding the argument would make every existing tier conflict at the next start.
  */
 export function tierTopology(settings: TopologySettings, delayMs: number): { queue: QueueSpec; binding: BindingSpec } {
   const name = retryQueue(settings.namespace, delayMs);
@@ -125,12 +198,18 @@ export function jobTopology(
       ...deadLettering,
     },
   };
-  const dead: QueueSpec = {
-    name: deadQueue(namespace, jobType),
-    jobType,
-    role: 'dead',
-    arguments: { 'x-queue-type': queueType },
-  };
+  // A dead-letter queue is read by the tools any number of times (DEAD_LETTER_DELIVERY_LIMIT); one declared by an
+  // earlier warren, without the limit, is used as it is and reported. Classic queues have no delivery limit.
+  const dead: QueueSpec =
+    queueType === 'quorum'
+      ? {
+          name: deadQueue(namespace, jobType),
+          jobType,
+          role: 'dead',
+          arguments: { 'x-queue-type': queueType, 'x-delivery-limit': DEAD_LETTER_DELIVERY_LIMIT },
+          legacyArguments: { 'x-queue-type': queueType },
+        }
+      : { name: deadQueue(namespace, jobType), jobType, role: 'dead', arguments: { 'x-queue-type': queueType } };
   const tiers = [...new Set(tiersMs)].map((delayMs) => tierTopology(settings, delayMs));
   return {
     exchanges: baseExchanges(namespace),
@@ -183,6 +262,7 @@ export function planTopology(settings: TopologySettings, jobs: readonly PlannedJ
  * messages 2^k s (queue-level TTL, so no head-of-line blocking) and dead-letters to level k − 1; the exchange sends a
  * message whose bit k is 1 to its queue and one whose bit k is 0 straight on to level k − 1. Level 0 leads to the
  * delayed exchange, where each job queue is bound with its own key. Declared on the first delayed publish.
+ * Like the retry tiers (see `tierTopology`), the levels are never consumed and need no `x-delivery-limit`.
  */
 export function delayTopology(settings: TopologySettings): TopologyPlan {
   const { namespace } = settings;

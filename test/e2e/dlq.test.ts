@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { deadQueue, jobQueue } from 'warren';
-import { deleteNamespace, queueDepth, uniqueNamespace } from '../helpers/broker.js';
+import { HEADERS, deadQueue, jobQueue } from 'warren';
+import { deadLetterLimitPolicy } from '../../src/topology/topology-plan.js';
+import { deleteNamespace, queueDepth, rawConnection, uniqueNamespace } from '../helpers/broker.js';
 import { runWarren } from '../helpers/cli.js';
 import { drainQueue, fillDeadLetters } from '../helpers/dlq-dead-letters.js';
 
@@ -73,6 +74,76 @@ describe('warren dlq', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^#1 {2}dl-\d {2}exhausted, 3 attempts\n {2}error: +TypeError: boom \d\n/);
     expect(human.stdout).toContain(`3 dead letters shown, all still in ${deadQueue(namespace, 'dlq.replay')}`);
+  });
+
+  it('30 peeks and a list leave the 5 dead letters as they were: same ids, same headers, same order', async () => {
+    const { namespace, env, ids } = await namespaceWithDeadLetters(5);
+    const queue = deadQueue(namespace, 'dlq.replay');
+    // The first 2 of 5, 30 times: a queue that put what is given back at its end (RabbitMQ 3.x without a delivery
+    // limit) would show others from the second peek on; one with 4.0's default limit of 20 would lose these 2.
+    let first: unknown;
+    for (let n = 1; n <= 30; n += 1) {
+      const peek = await runWarren(['dlq', 'peek', 'dlq.replay', '--limit', '2', '--json'], env);
+      expect(peek.code, peek.stderr).toBe(0);
+      expect(peek.stderr, 'no warning about the queue').toBe('');
+      const shown = JSON.parse(peek.stdout) as Array<Record<string, unknown>>;
+      if (n === 1) {
+        expect(shown.map((c) => c.messageId)).toEqual(ids.slice(0, 2));
+        first = shown;
+      } else expect(shown, `peek ${n}`).toEqual(first);
+    }
+    const list = await runWarren(['dlq', 'list', '--handlers', HANDLERS, '--json'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toContainEqual({ jobType: 'dlq.replay', queue, messages: 5, declared: true });
+    const all = await runWarren(['dlq', 'peek', 'dlq.replay', '--json'], env);
+    const before = JSON.parse(all.stdout) as Array<Record<string, unknown>>;
+    expect(before.map((c) => c.messageId)).toEqual(ids);
+    expect(before.slice(0, 2)).toEqual(first);
+
+    const left = await drainQueue(queue);
+    expect(left.map((m) => m.properties.messageId)).toEqual(ids);
+    for (const [n, message] of left.entries()) {
+      // Every header as fillDeadLetters published it; only the broker's own count of returns may have moved.
+      const { 'x-delivery-count': _returns, ...headers } = message.properties.headers ?? {};
+      expect(headers).toEqual({
+        [HEADERS.reason]: 'exhausted',
+        [HEADERS.attempt]: 3,
+        [HEADERS.errorName]: 'TypeError',
+        [HEADERS.errorMessage]: `boom ${n}`,
+        [HEADERS.errorStack]: `TypeError: boom ${n}\n    at handler`,
+        [HEADERS.firstFailureAt]: before[n]?.firstFailureAt,
+        [HEADERS.lastFailureAt]: before[n]?.lastFailureAt,
+        [HEADERS.originalQueue]: jobQueue(namespace, 'dlq.replay'),
+        [HEADERS.originalRoutingKey]: 'dlq.replay',
+        [HEADERS.workerHost]: 'worker-1',
+        [HEADERS.workerPid]: 4242,
+        'x-app-tag': 'kept',
+      });
+      expect(JSON.parse(message.content.toString())).toEqual({ n });
+    }
+  });
+
+  it('peek of a dead-letter queue an earlier warren declared shows it and names the fix on stderr', async () => {
+    const namespace = uniqueNamespace('e2e');
+    cleanups.push(() => deleteNamespace(namespace, ['dlq.replay']));
+    const queue = deadQueue(namespace, 'dlq.replay');
+    const connection = await rawConnection();
+    try {
+      const channel = await connection.createConfirmChannel();
+      await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+      channel.sendToQueue(queue, Buffer.from('{}'), { messageId: 'old-1', persistent: true });
+      await channel.waitForConfirms();
+    } finally {
+      await connection.close();
+    }
+    const peek = await runWarren(['dlq', 'peek', 'dlq.replay', '--json'], { WARREN_NAMESPACE: namespace });
+    expect(peek.code, peek.stderr).toBe(0);
+    expect((JSON.parse(peek.stdout) as Array<{ messageId: string }>).map((c) => c.messageId)).toEqual(['old-1']);
+    expect(peek.stderr).toMatch(
+      new RegExp(`^warren: ${queue.replace(/[.]/g, '\\.')} was declared by an earlier warren without x-delivery-limit`),
+    );
+    expect(peek.stderr).toContain(deadLetterLimitPolicy(namespace).command);
+    expect(await queueDepth(queue)).toBe(1);
   });
 
   it('options work before, between and after the arguments of each subcommand; dlq itself takes none', async () => {

@@ -1,6 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { planTopology } from 'warren';
-import { delayTopology } from '../../../src/topology/topology-plan.js';
+import {
+  DEAD_LETTER_DELIVERY_LIMIT,
+  deadLetterLimitPolicy,
+  delayTopology,
+  legacyDeadLetterQueueWarning,
+} from '../../../src/topology/topology-plan.js';
 import { delayRoutingKey } from '../../../src/topology/names.js';
 import { toTopologyError } from '../../../src/topology/declare-topology.js';
 
@@ -64,6 +70,87 @@ describe('planTopology', () => {
       'x-dead-letter-exchange': 'acme.dead',
       'x-dead-letter-routing-key': 'a',
     });
+    // A classic queue puts a message given back where it was and has no delivery limit to reach.
+    expect(plan.queues[1]).toEqual({
+      name: 'acme.dead.a',
+      jobType: 'a',
+      role: 'dead',
+      arguments: { 'x-queue-type': 'classic' },
+    });
+  });
+});
+
+describe('the arguments of each role', () => {
+  const plan = planTopology({ namespace: 'acme', queueType: 'quorum', deliveryLimit: 5 }, [
+    { jobType: 'email.send', tiersMs: [1_000, 30_000] },
+  ]);
+  const byRole = (role: string) => plan.queues.filter((q) => q.role === role);
+
+  it('a dead-letter queue carries a delivery limit no number of reads reaches, on 3.x and 4.x alike', () => {
+    expect(byRole('dead')).toEqual([
+      {
+        name: 'acme.dead.email.send',
+        jobType: 'email.send',
+        role: 'dead',
+        arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': DEAD_LETTER_DELIVERY_LIMIT },
+        // What warren declared before: such a queue is used as it is, and reported.
+        legacyArguments: { 'x-queue-type': 'quorum' },
+      },
+    ]);
+    // Positive (-1, unlimited on 4.x, drops a message at its first return on 3.10; 0 on both), and exact in a JS
+    // number, so amqplib sends the very value a re-declaration is compared with.
+    expect(Number.isSafeInteger(DEAD_LETTER_DELIVERY_LIMIT)).toBe(true);
+    expect(DEAD_LETTER_DELIVERY_LIMIT).toBeGreaterThan(2 ** 50);
+  });
+
+  it('a job queue keeps the deliveryLimit setting; tiers and delay levels, which nothing consumes, carry none', () => {
+    expect(byRole('job').map((q) => q.arguments['x-delivery-limit'])).toEqual([5]);
+    const unconsumed = [
+      ...byRole('retry'),
+      ...delayTopology({ namespace: 'acme', queueType: 'quorum', deliveryLimit: 5 }).queues,
+    ];
+    expect(unconsumed).toHaveLength(2 + 28);
+    for (const queue of unconsumed) {
+      expect(queue.arguments, queue.name).not.toHaveProperty('x-delivery-limit');
+      expect(queue.legacyArguments, queue.name).toBeUndefined();
+    }
+    expect(byRole('job')[0]?.legacyArguments).toBeUndefined();
+  });
+
+  it('the policy for dead-letter queues of an earlier warren matches exactly those of its namespace', () => {
+    const policy = deadLetterLimitPolicy('acme.eu-1');
+    expect(policy).toEqual({
+      name: 'acme.eu-1.dead-letter-limit',
+      pattern: '^acme\\.eu-1\\.dead\\.',
+      definition: { 'delivery-limit': DEAD_LETTER_DELIVERY_LIMIT },
+      command:
+        "rabbitmqctl set_operator_policy acme.eu-1.dead-letter-limit '^acme\\.eu-1\\.dead\\.' " +
+        `'{"delivery-limit":${DEAD_LETTER_DELIVERY_LIMIT}}' --apply-to queues`,
+    });
+    const pattern = new RegExp(policy.pattern);
+    expect(pattern.test('acme.eu-1.dead.email.send')).toBe(true);
+    for (const other of [
+      'acme.eu-1.job.email.send',
+      'acme.eu-1.retry.1s',
+      'acme.eu-1.dead',
+      'acmeXeu-1.dead.a',
+      'x.acme.eu-1.dead.a',
+    ]) {
+      expect(pattern.test(other), other).toBe(false);
+    }
+  });
+
+  it('the README gives the same command for the default namespace', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(`\n  ${deadLetterLimitPolicy('warren').command}\n`);
+    expect(readme).toContain(`x-delivery-limit: ${DEAD_LETTER_DELIVERY_LIMIT}`);
+  });
+
+  it('the warning names the queue, what it risks and the exact policy', () => {
+    const warning = legacyDeadLetterQueueWarning('acme.dead.email.send', 'acme');
+    expect(warning).toMatch(/^acme\.dead\.email\.send was declared by an earlier warren without x-delivery-limit/);
+    expect(warning).toContain('more than 20 times');
+    expect(warning).toContain(deadLetterLimitPolicy('acme').command);
   });
 });
 
