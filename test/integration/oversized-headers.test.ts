@@ -4,7 +4,7 @@ import * as consumerModule from '../../src/consumer/queue-consumer.js';
 import { tableBytes } from '../../src/messages/header-bytes.js';
 import { MAX_HEADER_TABLE_BYTES } from '../../src/messages/headers.js';
 import { attemptOf } from '../../src/messages/read-headers.js';
-import { queueDepth, rawConnection, waitFor } from '../helpers/broker.js';
+import { queueDepth, rawConnection, run, waitFor } from '../helpers/broker.js';
 import { takeDeadLetters } from '../helpers/dead-letters.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
@@ -139,6 +139,46 @@ describe('a job whose own headers are near the AMQP limit', () => {
     // Each original was acked: nothing is left in, or came back to, the job queue.
     expect(await queueDepth(jobQueue(namespace, 'big.job'))).toBe(0);
     expect(seen).toHaveLength(4);
+  });
+});
+
+describe('a job from amqp-publish with a header table larger than amqplib can publish', () => {
+  it('keeps as many of its headers as fit, largest left out first, and counts a string x-warren-attempt', async () => {
+    const seen: Seen[] = [];
+    harness = await startHarness([failingJob('wide.job', seen)], {
+      config: { maxAttempts: 4, retryTiersMs: [300] },
+    });
+    const { namespace, amqpUrl } = harness.config;
+    // Ten headers of 9,000 bytes: a 90 KB table, which RabbitMQ takes from a client that is not amqplib.
+    const names = Array.from({ length: 10 }, (_, i) => `h${i}`);
+    const args = ['--url', amqpUrl, '-e', jobsExchange(namespace), '-r', 'wide.job', '-C', 'application/json', '-p'];
+    for (const name of names) args.push('-H', `${name}: ${name.repeat(4_500)}`);
+    // amqp-publish sends every header as a string.
+    args.push('-H', `${HEADERS.attempt}: 3`, '-b', '{"n":1}');
+    await run('amqp-publish', args);
+
+    // No message id: the worker generates one, which the copies keep.
+    await waitFor('two attempts', () => seen.length >= 2);
+    const jobId = seen[0]?.jobId ?? '';
+    const [dead] = await takeDeadLetters(namespace, 'wide.job', 1);
+    expect(seen.map((s) => [s.jobId, s.attempt])).toEqual([
+      [jobId, 3],
+      [jobId, 4],
+    ]);
+    expect(Object.keys(seen[0]?.headers ?? {}).filter((name) => names.includes(name))).toEqual(names);
+    expect(tableBytes(seen[0]?.headers ?? {}, true)).toBeGreaterThan(MAX_HEADER_TABLE_BYTES + 20_000);
+
+    for (const headers of [seen[1]?.headers ?? {}, dead?.properties.headers ?? {}]) {
+      const kept = names.filter((name) => name in headers);
+      const dropped = headers[HEADERS.droppedHeaders] as string[];
+      // All the same size: left out in name order until the rest fits beside warren's context.
+      expect(dropped).toEqual(names.slice(0, names.length - kept.length));
+      expect(kept.length).toBeGreaterThanOrEqual(6);
+      for (const name of kept) expect(headers[name]).toBe(name.repeat(4_500));
+    }
+    expect(dead?.properties.messageId).toBe(jobId);
+    expect(dead?.properties.headers).toMatchObject({ [HEADERS.reason]: 'exhausted', [HEADERS.attempt]: 4 });
+    expect(seen).toHaveLength(2);
   });
 });
 
