@@ -215,9 +215,18 @@ function fit(
   const ownBytes = (): number => own.reduce((sum, name) => sum + entryBytes(name, headers[name], true), 0);
   let carriedBytes = [...sizes.values()].reduce((sum, bytes) => sum + bytes, 0);
   let fixedBytes = ownBytes();
+  // The record is measured again only while it grows: once it ends in `…` more names no longer change it (thousands
+  // of tiny headers must not cost a measurement each).
+  let recordBytes = 0;
+  let recorded = -1;
+  let full = false;
   const excess = (): number => {
-    const record = dropRecord(earlier, dropped);
-    const recordBytes = record.length === 0 ? 0 : entryBytes(HEADERS.droppedHeaders, record, true);
+    if (!full && recorded !== dropped.length) {
+      const record = dropRecord(earlier, dropped);
+      recordBytes = record.length === 0 ? 0 : entryBytes(HEADERS.droppedHeaders, record, true);
+      recorded = dropped.length;
+      full = record.at(-1) === ELLIPSIS;
+    }
     return 4 + carriedBytes + fixedBytes + recordBytes - budget;
   };
   const foreign = bySize(carried.filter((name) => sizes.has(name) && !isOwnOrBookkeeping(name)));

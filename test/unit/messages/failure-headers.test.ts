@@ -112,6 +112,14 @@ describe('failureHeaders: the copy always fits the header limit', () => {
     for (const name of record.slice(0, -1)) expect(headers).not.toHaveProperty([name]);
   });
 
+  it('copes with 14,000 tiny headers (a 130 KB table from a client that is not amqplib)', () => {
+    const previous = Object.fromEntries(Array.from({ length: 14_000 }, (_, i) => [`k${i}`, i]));
+    const headers = copy(previous);
+    expectFits(headers);
+    expect(Object.keys(headers).length).toBeGreaterThan(7_000);
+    expect((headers[HEADERS.droppedHeaders] as string[]).at(-1)).toBe('…');
+  });
+
   it('drops a header holding a huge array or table (another client may send up to the frame size)', () => {
     const list = Array.from({ length: 20_000 }, (_, i) => `item-${i}`);
     const table = Object.fromEntries(Array.from({ length: 8_000 }, (_, i) => [`k${i}`, { v: i }]));
