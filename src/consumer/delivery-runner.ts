@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import { decodeBody } from '../messages/decode.js';
-import { HEADERS } from '../messages/headers.js';
+import { readSchedule } from '../messages/read-headers.js';
 import type { JobDefinition } from '../registry/job-definition.js';
 import { validatePayload, type Validated } from '../registry/validate-payload.js';
 import type { RetryPolicy } from '../retry/retry-policy.js';
@@ -148,7 +148,7 @@ export class DeliveryRunner {
     payload: unknown,
   ): Verdict | Promise<Verdict> {
     const { dedup } = this.#options;
-    if (dedup && hasId && (this.#job.idempotent || ctx.headers[HEADERS.schedule] !== undefined))
+    if (dedup && hasId && (this.#job.idempotent || readSchedule(ctx.headers) !== undefined))
       return this.#runUnlessDone(message, ctx, payload, dedup);
     return this.#run(message, ctx, payload, false);
   }

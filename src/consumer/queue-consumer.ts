@@ -8,7 +8,7 @@ import { DeliveryRunner, type DeliveryIdentity } from './delivery-runner.js';
 import { VerdictApplier, type BoundMetrics, type DeliveryOutcome } from './verdict-applier.js';
 import { DEFER, GIVE_BACK, consumerTimeoutMs, isSuspect, type Verdict } from './verdict.js';
 import { SuspectGate } from './suspect-gate.js';
-import { attemptOf } from '../messages/attempt.js';
+import { attemptOf } from '../messages/read-headers.js';
 import { DEAD_LETTER_REASONS } from '../messages/headers.js';
 import { DEFAULT_CONCURRENCY, type JobDefinition } from '../registry/job-definition.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../retry/retry-policy.js';

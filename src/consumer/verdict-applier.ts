@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import { failureHeaders } from '../messages/failure-headers.js';
 import { HEADERS } from '../messages/headers.js';
+import { readDeliveryCount, readInteger } from '../messages/read-headers.js';
 import type { ProcessOutcome, WarrenMetrics } from '../metrics/warren-metrics.js';
 import type { Publisher } from '../publisher/publisher.js';
 import {
@@ -255,13 +256,9 @@ export class VerdictApplier<C extends SettleChannel> {
  * in, since the copy starts its own count) and how often it has been handed back so far.
  */
 function deferredHeaders(id: DeliveryIdentity, redelivered: boolean): Record<string, unknown> {
-  const { 'x-delivery-count': count, ...headers } = id.headers;
-  const before = Number(headers[HEADERS.suspect] ?? 0);
+  const { 'x-delivery-count': _count, ...headers } = id.headers;
+  const before = readInteger(headers[HEADERS.suspect], 1) ?? 0;
   // Quorum queues count the returns; a classic queue only flags a redelivery.
-  const returned = typeof count === 'number' && Number.isSafeInteger(count) && count > 0 ? count : redelivered ? 1 : 0;
-  return {
-    ...headers,
-    [HEADERS.attempt]: id.attempt,
-    [HEADERS.suspect]: (Number.isSafeInteger(before) && before > 0 ? before : 0) + returned,
-  };
+  const returned = readDeliveryCount(id.headers) || (redelivered ? 1 : 0);
+  return { ...headers, [HEADERS.attempt]: id.attempt, [HEADERS.suspect]: before + returned };
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { HEADERS } from '../messages/headers.js';
+import { readAttempt, readFirstFailureAt, readLastFailureAt, readWorkerPid } from '../messages/read-headers.js';
 
 /** The parts of a message (an amqplib `Message` fits) that a dead letter's context is read from. */
 export interface DeadLetterMessage {
@@ -102,11 +103,10 @@ export function readDeadLetterContext(
         ? 'broker'
         : 'unknown';
   const deathAt = death === undefined ? undefined : time(death['time']);
-  const lastFailureAt =
-    source === 'broker' ? (deathAt ?? time(headers[HEADERS.lastFailureAt])) : time(headers[HEADERS.lastFailureAt]);
+  const lastFailureAt = source === 'broker' ? (deathAt ?? readLastFailureAt(headers)) : readLastFailureAt(headers);
   const messageId = text(properties.messageId);
   const body = decodeText(message.content);
-  const attempt = count(headers[HEADERS.attempt]);
+  const attempt = readAttempt(headers);
   const reason = warrenReason ?? text(death?.['reason']) ?? text(headers['x-first-death-reason']);
   const limit = settings.deliveryLimit;
   const limited = source === 'broker' && reason === 'delivery_limit' && limit !== undefined && limit >= 0;
@@ -123,7 +123,7 @@ export function readDeadLetterContext(
     errorName: text(headers[HEADERS.errorName]),
     errorMessage: text(headers[HEADERS.errorMessage]),
     errorStack: text(headers[HEADERS.errorStack]),
-    firstFailureAt: time(headers[HEADERS.firstFailureAt]) ?? (source === 'broker' ? lastFailureAt : undefined),
+    firstFailureAt: readFirstFailureAt(headers) ?? (source === 'broker' ? lastFailureAt : undefined),
     lastFailureAt,
     originalQueue:
       source === 'broker'
@@ -132,7 +132,7 @@ export function readDeadLetterContext(
     originalRoutingKey:
       source === 'broker' ? firstText(death?.['routing-keys']) : text(headers[HEADERS.originalRoutingKey]),
     workerHost: text(headers[HEADERS.workerHost]),
-    workerPid: count(headers[HEADERS.workerPid]),
+    workerPid: readWorkerPid(headers),
     deaths,
     replayOf: text(headers[HEADERS.replayOf]),
     type: text(properties.type),

@@ -32,6 +32,14 @@ export const HEADERS = Object.freeze({
    * a suspect too.
    */
   suspect: 'x-warren-suspect',
+  /**
+   * On a retry copy or dead letter that would not have fitted the AMQP header limit ({@link MAX_HEADER_TABLE_BYTES})
+   * with all of the original's headers: the names of the headers left out (the largest foreign ones first), or
+   * shortened (`x-warren-error-stack`, `x-warren-error-message`, `x-death`), or dropped because amqplib cannot encode
+   * them or because they are warren's and invalid. An array of strings, kept across copies, at most
+   * {@link MAX_DROPPED_NAMES} entries: when more were dropped, the last is `…`.
+   */
+  droppedHeaders: 'x-warren-dropped-headers',
 });
 
 /** Every reason a message is dead-lettered for. */
@@ -46,6 +54,18 @@ export const DEAD_LETTER_REASONS = [
 /** Why a message was dead-lettered. */
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
+/**
+ * The largest header table warren publishes, in encoded bytes (its 4-byte length prefix included). amqplib encodes
+ * a message's headers into a 64 KiB buffer and throws a `RangeError` for a larger table (measured: 65,536 bytes
+ * publish on RabbitMQ 3.10 and 4.0, 65,537 do not). Retry and dead-letter copies are cut to fit.
+ */
+export const MAX_HEADER_TABLE_BYTES = 65_536;
+/** Most names recorded in {@link HEADERS.droppedHeaders}. */
+export const MAX_DROPPED_NAMES = 16;
+/** Most `x-death` entries a copy carries (the newest: RabbitMQ keeps one per queue and reason, latest first). */
+export const MAX_DEATHS = 16;
+/** Longest error name kept in a copy's headers. */
+export const MAX_ERROR_NAME_CHARS = 200;
 /** Longest stack trace kept in a dead letter's headers. */
 export const MAX_STACK_CHARS = 2_000;
 /** Longest error message kept in a dead letter's headers. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HEADERS } from 'warren';
 import { decodeBody } from '../../../src/messages/decode.js';
 import { failureHeaders, toError } from '../../../src/messages/failure-headers.js';
-import { attemptOf } from '../../../src/messages/attempt.js';
+import { attemptOf } from '../../../src/messages/read-headers.js';
 
 const body = (text: string, properties: Record<string, unknown> = {}) => ({
   content: Buffer.from(text),
