@@ -63,6 +63,11 @@ export interface PrivateBrokerOptions {
   readonly bootTimeoutMs?: number;
   /** Extra lines for the node's rabbitmq.conf. */
   readonly config?: readonly string[];
+  /**
+   * The node's advanced.config (Erlang terms), for settings rabbitmq.conf has no key for, e.g.
+   * `[{rabbit, [{channel_tick_interval, 1000}]}].`
+   */
+  readonly advancedConfig?: string;
   /** AMQP port. @defaultValue a free one, picked by the OS */
   readonly port?: number;
   /** Erlang distribution port. @defaultValue a free one, picked by the OS */
@@ -368,6 +373,7 @@ async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
   const paths = {
     cookie: join(dir, '.erlang.cookie'),
     config: join(dir, 'rabbitmq.conf'),
+    advancedConfig: join(dir, 'advanced.config'),
     envConf: join(dir, 'rabbitmq-env.conf'),
     plugins: join(dir, 'enabled_plugins'),
     mnesia: join(dir, 'mnesia'),
@@ -380,6 +386,8 @@ async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
   // Erlang refuses a cookie file that others can read.
   writeFileSync(paths.cookie, erlangCookie(), { mode: 0o600 });
   chmodSync(paths.cookie, 0o600);
+  // Always written: without one, the node would read the tree's or the machine's /etc/rabbitmq/advanced.config.
+  writeFileSync(paths.advancedConfig, `${options.advancedConfig ?? '[].'}\n`);
   // No plugins: no management or prometheus listeners to collide with the shared node's.
   writeFileSync(paths.plugins, '[].\n');
   // Our own env file, so /etc/rabbitmq/rabbitmq-env.conf (NODENAME, ERL_FLAGS of the shared node) is not read.
@@ -411,6 +419,7 @@ async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
     RABBITMQ_MNESIA_BASE: inside(paths.mnesia),
     RABBITMQ_LOG_BASE: inside(paths.logs),
     RABBITMQ_CONFIG_FILE: inside(paths.config),
+    RABBITMQ_ADVANCED_CONFIG_FILE: inside(paths.advancedConfig),
     RABBITMQ_CONF_ENV_FILE: inside(paths.envConf),
     RABBITMQ_ENABLED_PLUGINS_FILE: inside(paths.plugins),
     RABBITMQ_PID_FILE: inside(paths.pid),
