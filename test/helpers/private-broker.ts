@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The RabbitMQ versions a private node can run. */
@@ -122,7 +122,9 @@ export function rabbitmqSbin(): string {
 /** The Debian 13 tree that holds the 4.0 server: `$WARREN_RABBITMQ4_ROOT`, as `.ci/rabbitmq4` has it. */
 export function rabbitmq4Root(): string {
   const root = process.env['WARREN_RABBITMQ4_ROOT'];
-  return root !== undefined && root !== '' ? root : RABBITMQ4_ROOT_DEFAULT;
+  // Absolute and without a trailing slash: paths inside the tree are this prefix cut off, and /proc/self/mountinfo
+  // names mount points absolutely.
+  return resolve(root !== undefined && root !== '' ? root : RABBITMQ4_ROOT_DEFAULT);
 }
 
 /**
