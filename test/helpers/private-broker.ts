@@ -14,15 +14,21 @@ import {
 } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+/** The RabbitMQ versions a private node can run. */
+export type PrivateBrokerVersion = '3.10' | '4.0';
 
 /**
  * A RabbitMQ node of a test's own, on ports of its own, for faults that must not touch the shared broker
- * (stop_app/start_app, crash loops). It runs the server's `sbin/rabbitmq-server` script directly, with its own
- * HOME, node name, data, log and config paths, no plugins, and listens on 127.0.0.1 only.
+ * (stop_app/start_app, crash loops). It runs the server's `rabbitmq-server` script directly, with its own
+ * HOME, node name, data, log and config paths, no plugins, and listens on 127.0.0.1 only: 3.10 is the machine's
+ * own server, 4.0 the one in the Debian 13 tree of `.ci/rabbitmq4`, run there with chroot.
  */
 export interface PrivateBroker {
+  /** Which server runs the node. */
+  readonly version: PrivateBrokerVersion;
   /** `amqp://guest:guest@127.0.0.1:<port>` (guest may log in over loopback on a fresh node). */
   readonly url: string;
   /** Erlang node name, e.g. `warren-test-1a2b3c4d@localhost`. */
@@ -47,10 +53,21 @@ export interface PrivateBroker {
 
 /** Options of {@link startPrivateBroker}. */
 export interface PrivateBrokerOptions {
+  /**
+   * Which server to run: the machine's 3.10, or the 4.0 of the Debian 13 tree at `$WARREN_RABBITMQ4_ROOT`
+   * (default `/var/cache/warren-ci/rabbitmq4-trixie`, built by `bash .ci/rabbitmq4 start`; needs root).
+   * @defaultValue '3.10'
+   */
+  readonly version?: PrivateBrokerVersion;
   /** How long boot may take before it fails (and the node is killed). @defaultValue 60000 */
   readonly bootTimeoutMs?: number;
   /** Extra lines for the node's rabbitmq.conf. */
   readonly config?: readonly string[];
+  /**
+   * The node's advanced.config (Erlang terms), for settings rabbitmq.conf has no key for, e.g.
+   * `[{rabbit, [{channel_tick_interval, 1000}]}].`
+   */
+  readonly advancedConfig?: string;
   /** AMQP port. @defaultValue a free one, picked by the OS */
   readonly port?: number;
   /** Erlang distribution port. @defaultValue a free one, picked by the OS */
@@ -66,6 +83,12 @@ class PortTakenError extends Error {
 const BOOT_ATTEMPTS = 3;
 
 const SERVER_ROOT = '/usr/lib/rabbitmq/lib';
+/** Where `.ci/rabbitmq4` builds the Debian 13 tree (same variable, same default). */
+const RABBITMQ4_ROOT_DEFAULT = '/var/cache/warren-ci/rabbitmq4-trixie';
+/** The 4.0 server's scripts, inside the tree. */
+const RABBITMQ4_BIN = '/usr/lib/rabbitmq/bin';
+/** PATH of a process inside the tree. */
+const RABBITMQ4_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 const SYSTEM_COOKIE = '/var/lib/rabbitmq/.erlang.cookie';
 /** rabbitmqctl itself listens on 35672-35682 (RABBITMQ_CTL_DIST_PORT_MIN/MAX); never hand those out. */
 const CTL_PORTS = { min: 35_672, max: 35_682 };
@@ -94,6 +117,107 @@ export function rabbitmqSbin(): string {
   const chosen = newestFirst.find((name) => name.startsWith('rabbitmq_server-3.10.')) ?? newestFirst[0];
   if (chosen === undefined) throw new Error(`no RabbitMQ server under ${SERVER_ROOT}/rabbitmq_server-*`);
   return join(SERVER_ROOT, chosen, 'sbin');
+}
+
+/** The Debian 13 tree that holds the 4.0 server: `$WARREN_RABBITMQ4_ROOT`, as `.ci/rabbitmq4` has it. */
+export function rabbitmq4Root(): string {
+  const root = process.env['WARREN_RABBITMQ4_ROOT'];
+  // Absolute and without a trailing slash: paths inside the tree are this prefix cut off, and /proc/self/mountinfo
+  // names mount points absolutely.
+  return resolve(root !== undefined && root !== '' ? root : RABBITMQ4_ROOT_DEFAULT);
+}
+
+/**
+ * The versions chaos tests run over (`describe.each(privateBrokerVersions())`): 3.10 and 4.0, or the
+ * comma-separated list in `WARREN_PRIVATE_BROKER_VERSIONS` (e.g. `3.10` where there is no 4.0 tree). 4.0 is not
+ * left out silently when its tree is missing: its tests then fail, saying how to build it.
+ */
+export function privateBrokerVersions(): readonly PrivateBrokerVersion[] {
+  const all: readonly PrivateBrokerVersion[] = ['3.10', '4.0'];
+  const wanted = process.env['WARREN_PRIVATE_BROKER_VERSIONS'];
+  if (wanted === undefined || wanted.trim() === '') return all;
+  const listed = wanted.split(',').map((version) => version.trim());
+  const unknown = listed.filter((version) => !all.includes(version as PrivateBrokerVersion));
+  if (unknown.length > 0)
+    throw new Error(`WARREN_PRIVATE_BROKER_VERSIONS: expected some of ${all.join(', ')}, got ${unknown.join(', ')}`);
+  return all.filter((version) => listed.includes(version));
+}
+
+/** How one version's server is run: where its node directories live and how its scripts are started. */
+interface Flavour {
+  readonly version: PrivateBrokerVersion;
+  /** The (host) directory that holds the node directories. */
+  readonly parent: string;
+  /** The path the node sees for a host path under `parent`. */
+  inside(hostPath: string): string;
+  /** The command line that runs one of the server's scripts with exactly `env`. */
+  command(
+    script: 'rabbitmq-server' | 'rabbitmqctl',
+    args: readonly string[],
+    env: NodeJS.ProcessEnv,
+  ): { file: string; args: string[]; env: NodeJS.ProcessEnv };
+}
+
+/** The machine's own 3.10 server, run directly. */
+function flavour310(): Flavour {
+  const sbin = rabbitmqSbin();
+  return {
+    version: '3.10',
+    parent: tmpdir(),
+    inside: (hostPath) => hostPath,
+    command: (script, args, env) => ({ file: join(sbin, script), args: [...args], env }),
+  };
+}
+
+/** True when something is mounted on `path` (an entry of this process's mount table). */
+function isMountPoint(path: string): boolean {
+  // /proc/self/mountinfo: "id parent major:minor root mount-point options …", spaces in paths written as \040.
+  return readOr('/proc/self/mountinfo')
+    .split('\n')
+    .some((line) => line.split(' ')[4]?.replace(/\\040/g, ' ') === path);
+}
+
+/**
+ * The 4.0 server of the Debian 13 tree, run inside it with chroot (so it needs root), as `.ci/rabbitmq4` runs
+ * the shared 4.0 node; node directories go under the tree's /tmp, which the node sees as /tmp.
+ */
+async function flavour40(): Promise<Flavour> {
+  const root = rabbitmq4Root();
+  if (!existsSync(join(root, RABBITMQ4_BIN, 'rabbitmq-server')))
+    throw new Error(
+      `no RabbitMQ 4.0 tree at ${root} (${join(root, RABBITMQ4_BIN, 'rabbitmq-server')} is missing): build it ` +
+        'with `bash .ci/rabbitmq4 start` (as root; debootstrap of Debian 13 and apt-get install rabbitmq-server, ' +
+        'a few minutes, once; it also starts the shared 4.0 node on 5674), or point WARREN_RABBITMQ4_ROOT at one',
+    );
+  if (process.getuid?.() !== 0)
+    throw new Error(`a private RabbitMQ 4.0 node runs inside ${root} with chroot, which needs root`);
+  // Erlang needs /proc. Mounted once and left mounted, as .ci/rabbitmq4 leaves it: the shared 4.0 node in the
+  // same tree may be using it, and the next node will need it again.
+  const proc = join(root, 'proc');
+  if (!isMountPoint(proc)) await runBounded('mount', ['-t', 'proc', 'proc', proc], process.env, 10_000);
+  const parent = join(root, 'tmp');
+  return {
+    version: '4.0',
+    parent,
+    inside: (hostPath) => hostPath.slice(root.length),
+    command: (script, args, env) => ({
+      file: 'chroot',
+      // env -i: inside the tree the process gets exactly `env`, with the tree's PATH.
+      args: [
+        root,
+        '/usr/bin/env',
+        '-i',
+        ...Object.entries({ ...env, PATH: RABBITMQ4_PATH }).map(([key, value]) => `${key}=${value ?? ''}`),
+        join(RABBITMQ4_BIN, script),
+        ...args,
+      ],
+      env: { PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' },
+    }),
+  };
+}
+
+function flavour(version: PrivateBrokerVersion): Flavour | Promise<Flavour> {
+  return version === '4.0' ? flavour40() : flavour310();
 }
 
 /** A TCP port nothing listens on right now (the OS picks it), outside rabbitmqctl's own range. */
@@ -138,8 +262,14 @@ function erlangCookie(): string {
   return randomBytes(16).toString('hex').toUpperCase();
 }
 
-/** Runs a command with a deadline; rejects with its output on a non-zero exit. */
-function runBounded(file: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
+/** Runs a command with a deadline; rejects with its output on a non-zero exit, naming it `label`. */
+function runBounded(
+  file: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  label = `${file.split('/').pop() ?? file} ${args.join(' ')}`,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       file,
@@ -150,7 +280,7 @@ function runBounded(file: string, args: readonly string[], env: NodeJS.ProcessEn
           const detail = `${stdout}\n${stderr}`.trim().split('\n').slice(-15).join('\n');
           reject(
             new Error(
-              `${file.split('/').pop()} ${args.join(' ')} failed (${error.killed ? `killed after ${timeoutMs} ms` : `exit ${String(error.code)}`}):\n${detail}`,
+              `${label} failed (${error.killed ? `killed after ${timeoutMs} ms` : `exit ${String(error.code)}`}):\n${detail}`,
             ),
           );
         } else resolve(stdout);
@@ -179,35 +309,46 @@ function isAlive(pid: number): boolean {
 
 /**
  * Kills the nodes of test processes that died without stopping them (killed by a signal, where no exit hook
- * runs) and deletes their files. A node is killed only if its VM's command line names that node's directory.
+ * runs) and deletes their files, for both versions. A node is killed only if its VM's command line names that
+ * node's directory (its HOME, as the node sees it).
  */
 function reapOrphans(): void {
-  for (const name of readdirSync(tmpdir()).filter((entry) => entry.startsWith(DIR_PREFIX))) {
-    const dir = join(tmpdir(), name);
-    const owner = Number(readOr(join(dir, OWNER_FILE)).trim());
-    // No owner yet (another process is creating it) or a live one: not ours to touch.
-    if (!Number.isInteger(owner) || owner <= 0 || isAlive(owner)) continue;
-    const pid = Number(readOr(join(dir, PID_FILE)).trim());
-    if (Number.isInteger(pid) && pid > 0 && readOr(`/proc/${pid}/cmdline`).split('\0').includes(dir)) {
-      // /proc/<pid>/stat: "pid (comm) state ppid pgrp …": kill the whole group (the script and the VM).
-      const pgrp = Number(readOr(`/proc/${pid}/stat`).split(') ')[1]?.split(' ')[2]);
-      try {
-        process.kill(Number.isInteger(pgrp) && pgrp > 1 ? -pgrp : pid, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
+  const root = rabbitmq4Root();
+  const places = [
+    { parent: tmpdir(), inside: (dir: string) => dir },
+    { parent: join(root, 'tmp'), inside: (dir: string) => dir.slice(root.length) },
+  ];
+  for (const { parent, inside } of places) {
+    if (!existsSync(parent)) continue;
+    for (const name of readdirSync(parent).filter((entry) => entry.startsWith(DIR_PREFIX))) {
+      const dir = join(parent, name);
+      const owner = Number(readOr(join(dir, OWNER_FILE)).trim());
+      // No owner yet (another process is creating it) or a live one: not ours to touch.
+      if (!Number.isInteger(owner) || owner <= 0 || isAlive(owner)) continue;
+      const pid = Number(readOr(join(dir, PID_FILE)).trim());
+      if (Number.isInteger(pid) && pid > 0 && readOr(`/proc/${pid}/cmdline`).split('\0').includes(inside(dir))) {
+        // /proc/<pid>/stat: "pid (comm) state ppid pgrp …": kill the whole group (the script and the VM).
+        const pgrp = Number(readOr(`/proc/${pid}/stat`).split(') ')[1]?.split(' ')[2]);
+        try {
+          process.kill(Number.isInteger(pgrp) && pgrp > 1 ? -pgrp : pid, 'SIGKILL');
+        } catch {
+          // Gone meanwhile.
+        }
       }
+      rmSync(dir, { recursive: true, force: true });
     }
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /**
- * Boots a private RabbitMQ node and resolves once it accepts AMQP connections (about 7 s). The node is killed
- * when this process exits, even if `stop()` was never called; one left by a process killed outright is killed by
- * the next call.
+ * Boots a private RabbitMQ node and resolves once it accepts AMQP connections (measured here: about 8 s on 3.10,
+ * 4 s on 4.0). The node is killed when this process exits, even if `stop()` was never called; one left by a
+ * process killed outright is killed by the next call.
  *
  * It registers with the machine's epmd (port 4369), which the system's RabbitMQ already runs; were none running,
- * Erlang would start one, and that daemon would outlive the node.
+ * Erlang would start one, and that daemon would outlive the node. A 4.0 node shares the machine's network from
+ * inside its tree, so it uses the same epmd, and never touches the shared 4.0 node of the same tree (its own name,
+ * ports, HOME and directory).
  */
 export async function startPrivateBroker(options: PrivateBrokerOptions = {}): Promise<PrivateBroker> {
   reapOrphans();
@@ -224,17 +365,17 @@ export async function startPrivateBroker(options: PrivateBrokerOptions = {}): Pr
 
 async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
   const bootTimeoutMs = options.bootTimeoutMs ?? 60_000;
-  const sbin = rabbitmqSbin();
-  const ctlPath = join(sbin, 'rabbitmqctl');
+  const server = await flavour(options.version ?? '3.10');
   const nodeName = `warren-test-${randomBytes(4).toString('hex')}@localhost`;
   const port = options.port ?? (await freePort(new Set([options.distPort ?? 0])));
   const distPort = options.distPort ?? (await freePort(new Set([port])));
 
-  const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
+  const dir = mkdtempSync(join(server.parent, DIR_PREFIX));
   writeFileSync(join(dir, OWNER_FILE), String(process.pid));
   const paths = {
     cookie: join(dir, '.erlang.cookie'),
     config: join(dir, 'rabbitmq.conf'),
+    advancedConfig: join(dir, 'advanced.config'),
     envConf: join(dir, 'rabbitmq-env.conf'),
     plugins: join(dir, 'enabled_plugins'),
     mnesia: join(dir, 'mnesia'),
@@ -247,6 +388,8 @@ async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
   // Erlang refuses a cookie file that others can read.
   writeFileSync(paths.cookie, erlangCookie(), { mode: 0o600 });
   chmodSync(paths.cookie, 0o600);
+  // Always written: without one, the node would read the tree's or the machine's /etc/rabbitmq/advanced.config.
+  writeFileSync(paths.advancedConfig, `${options.advancedConfig ?? '[].'}\n`);
   // No plugins: no management or prometheus listeners to collide with the shared node's.
   writeFileSync(paths.plugins, '[].\n');
   // Our own env file, so /etc/rabbitmq/rabbitmq-env.conf (NODENAME, ERL_FLAGS of the shared node) is not read.
@@ -263,32 +406,43 @@ async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
     ].join('\n'),
   );
 
-  // Built from scratch: no RABBITMQ_* or ERL_* setting of the caller's environment may leak in.
+  // Built from scratch: no RABBITMQ_* or ERL_* setting of the caller's environment may leak in. Paths as the node
+  // sees them (inside the tree for 4.0).
+  const inside = server.inside;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
-    HOME: dir,
+    HOME: inside(dir),
     RABBITMQ_NODENAME: nodeName,
     RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
     RABBITMQ_NODE_PORT: String(port),
     RABBITMQ_DIST_PORT: String(distPort),
-    RABBITMQ_MNESIA_BASE: paths.mnesia,
-    RABBITMQ_LOG_BASE: paths.logs,
-    RABBITMQ_CONFIG_FILE: paths.config,
-    RABBITMQ_CONF_ENV_FILE: paths.envConf,
-    RABBITMQ_ENABLED_PLUGINS_FILE: paths.plugins,
-    RABBITMQ_PID_FILE: paths.pid,
+    RABBITMQ_MNESIA_BASE: inside(paths.mnesia),
+    RABBITMQ_LOG_BASE: inside(paths.logs),
+    RABBITMQ_CONFIG_FILE: inside(paths.config),
+    RABBITMQ_ADVANCED_CONFIG_FILE: inside(paths.advancedConfig),
+    RABBITMQ_CONF_ENV_FILE: inside(paths.envConf),
+    RABBITMQ_ENABLED_PLUGINS_FILE: inside(paths.plugins),
+    RABBITMQ_PID_FILE: inside(paths.pid),
     // Distribution traffic stays on loopback, like the shared node's.
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
     ERL_EPMD_ADDRESS: '127.0.0.1',
+    // A crash dump lands in the node's directory, deleted with it (chroot starts the 4.0 node in the tree's /).
+    ERL_CRASH_DUMP: inside(join(dir, 'erl_crash.dump')),
   };
 
   const out = openSync(paths.stdout, 'a');
   let child: ChildProcess;
   try {
     // Its own process group, so stop() can kill the script and the Erlang VM together.
-    child = spawn(join(sbin, 'rabbitmq-server'), [], { env, cwd: dir, detached: true, stdio: ['ignore', out, out] });
+    const command = server.command('rabbitmq-server', [], env);
+    child = spawn(command.file, command.args, {
+      env: command.env,
+      cwd: dir,
+      detached: true,
+      stdio: ['ignore', out, out],
+    });
   } finally {
     closeSync(out);
   }
@@ -304,7 +458,8 @@ async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
     });
   });
   const killGroup = (): void => {
-    if (child.pid === undefined || exited) return;
+    // Even after the script exited: its VM may live on in the group.
+    if (child.pid === undefined) return;
     try {
       process.kill(-child.pid, 'SIGKILL');
     } catch {
@@ -318,8 +473,11 @@ async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
   };
   process.once('exit', onProcessExit);
 
-  const ctl = (args: readonly string[], timeoutMs = CTL_TIMEOUT_MS): Promise<string> =>
-    runBounded(ctlPath, ['-n', nodeName, ...args], env, timeoutMs);
+  const ctl = (args: readonly string[], timeoutMs = CTL_TIMEOUT_MS): Promise<string> => {
+    const ctlArgs = ['-n', nodeName, ...args];
+    const command = server.command('rabbitmqctl', ctlArgs, env);
+    return runBounded(command.file, command.args, command.env, timeoutMs, `rabbitmqctl ${ctlArgs.join(' ')}`);
+  };
 
   const fullLog = (): string => `${readOr(paths.stdout)}\n${readOr(join(paths.logs, `${nodeName}.log`))}`.trim();
   const logTail = (lines = 30): string => fullLog().split('\n').slice(-lines).join('\n');
@@ -333,10 +491,11 @@ async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
         } catch {
           // Not answering: the kill below ends it.
         }
-        await Promise.race([exit, sleep(10_000)]);
+        // Unreferenced: a node gone at once must not hold the test process for the rest of the wait.
+        await Promise.race([exit, sleep(10_000, undefined, { ref: false })]);
       }
       killGroup();
-      await Promise.race([exit, sleep(5_000)]);
+      await Promise.race([exit, sleep(5_000, undefined, { ref: false })]);
       process.removeListener('exit', onProcessExit);
       rmSync(dir, { recursive: true, force: true });
     })();
@@ -377,6 +536,7 @@ async function bootNode(options: PrivateBrokerOptions): Promise<PrivateBroker> {
   const bootMs = Date.now() - started;
 
   return {
+    version: server.version,
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     nodeName,
     port,
