@@ -6,7 +6,7 @@ import { ManagedChannel } from '../connection/managed-channel.js';
 import { LazyAbort } from './lazy-abort.js';
 import { DeliveryRunner, type DeliveryIdentity } from './delivery-runner.js';
 import { VerdictApplier, type BoundMetrics, type DeliveryOutcome } from './verdict-applier.js';
-import { DEFER, GIVE_BACK, consumerTimeoutMs, isSuspect, type Verdict } from './verdict.js';
+import { DEFER, GIVE_BACK, isSuspect, type Verdict } from './verdict.js';
 import { SuspectGate } from './suspect-gate.js';
 import { attemptOf } from '../messages/read-headers.js';
 import { DEAD_LETTER_REASONS } from '../messages/headers.js';
@@ -14,6 +14,7 @@ import { DEFAULT_CONCURRENCY, type JobDefinition } from '../registry/job-definit
 import { resolveRetryPolicy, type RetryPolicy } from '../retry/retry-policy.js';
 import { declareTopology, type DeclaredTopology } from '../topology/declare-topology.js';
 import {
+  consumerTimeoutMs,
   jobTopology,
   legacyDeadLetterQueueWarning,
   type TopologyPlan,
@@ -99,10 +100,10 @@ export class QueueConsumer {
     this.queue = jobQueue(namespace, job.jobType);
     this.concurrency = job.concurrency ?? DEFAULT_CONCURRENCY;
     this.retryPolicy = resolveRetryPolicy(job.jobType, job.retry, options.settings);
-    this.#topology = jobTopology(options.settings, job.jobType, this.retryPolicy.tiersMs);
-    this.#logger = options.logger.child({ component: 'consumer', queue: this.queue });
     const timeoutMs = job.timeoutMs ?? options.jobTimeoutMs;
+    this.#topology = jobTopology(options.settings, job.jobType, this.retryPolicy.tiersMs, timeoutMs);
     this.#consumerTimeoutMs = consumerTimeoutMs(timeoutMs);
+    this.#logger = options.logger.child({ component: 'consumer', queue: this.queue });
     const bound = options.metrics ? bindMetrics(options.metrics, this.queue, job.jobType, this.retryPolicy) : undefined;
     this.#inFlightGauge = options.metrics?.inFlight.labels(this.queue);
     this.#inFlightGauge?.set(0);
@@ -172,15 +173,10 @@ export class QueueConsumer {
   }
 
   async #subscribe(channel: Channel): Promise<void> {
-    const { consumerTag } = await channel.consume(
-      this.queue,
-      (message) => {
-        if (message === null) this.#onServerCancel(channel);
-        else this.#onDelivery(channel, message);
-      },
-      // RabbitMQ 3.12+ takes a per-consumer acknowledgement timeout; older brokers ignore the argument.
-      { arguments: { 'x-consumer-timeout': this.#consumerTimeoutMs } },
-    );
+    const { consumerTag } = await channel.consume(this.queue, (message) => {
+      if (message === null) this.#onServerCancel(channel);
+      else this.#onDelivery(channel, message);
+    });
     this.#consumerTags.set(channel, consumerTag);
     this.#consuming = true;
   }
@@ -220,9 +216,10 @@ export class QueueConsumer {
     this.#logger.error(
       { err: error, queue: this.queue, consumerTimeoutMs: this.#consumerTimeoutMs },
       `RabbitMQ closed the channel of ${this.queue}: a delivery stayed unacknowledged longer than the broker's ` +
-        `consumer_timeout, and every job in flight on it returns to the queue. RabbitMQ before 3.12 ignores the ` +
-        `per-consumer timeout warren sets (${this.#consumerTimeoutMs} ms for this job type): raise consumer_timeout ` +
-        `in rabbitmq.conf above it. Consuming resumes on a new channel.`,
+        `consumer_timeout, and every job in flight on it returns to the queue. The queue's own timeout warren sets ` +
+        `(x-consumer-timeout ${this.#consumerTimeoutMs} ms for this job type) applies only on RabbitMQ 4.x and only ` +
+        `to a queue declared with it: raise consumer_timeout in rabbitmq.conf above it, or set a consumer-timeout ` +
+        `policy on the queue (README, "RabbitMQ versions"). Consuming resumes on a new channel.`,
     );
     return true;
   }

@@ -135,14 +135,3 @@ export function settleMethod(verdict: Verdict, copyConfirmed: boolean): 'ack' | 
       return copyConfirmed ? 'ack' : 'reject';
   }
 }
-
-/**
- * How long RabbitMQ may leave a delivery of this consumer unacknowledged before it closes the channel (the
- * per-consumer `x-consumer-timeout`, RabbitMQ 3.12+; older brokers ignore it and apply their global
- * `consumer_timeout`). A delivery can wait for the in-flight jobs before it runs alone (a suspect), then take its
- * schema's and its handler's time, each bounded by the job's timeout, then its copy's confirm: three timeouts and a
- * minute to spare. Whole milliseconds, at most RabbitMQ's largest (2^31 − 1).
- */
-export function consumerTimeoutMs(jobTimeoutMs: number): number {
-  return Math.min(2 ** 31 - 1, Math.ceil(3 * jobTimeoutMs + 60_000));
-}

@@ -40,11 +40,19 @@ export function resolveRetryPolicy(
 
 /** The jobs of a registry as the topology plan needs them: job type and tier delays. */
 export function plannedJobs(
-  jobs: ReadonlyArray<{ readonly jobType: string; readonly retry: RetryOptions | undefined }>,
-  settings: Pick<WarrenConfig, 'maxAttempts' | 'retryTiersMs'>,
-): Array<{ jobType: string; tiersMs: readonly number[] }> {
-  return jobs.map((job) => ({
-    jobType: job.jobType,
-    tiersMs: resolveRetryPolicy(job.jobType, job.retry, settings).tiersMs,
-  }));
+  jobs: ReadonlyArray<{
+    readonly jobType: string;
+    readonly retry: RetryOptions | undefined;
+    readonly timeoutMs?: number | undefined;
+  }>,
+  settings: Pick<WarrenConfig, 'maxAttempts' | 'retryTiersMs'> & Partial<Pick<WarrenConfig, 'jobTimeoutMs'>>,
+): Array<{ jobType: string; tiersMs: readonly number[]; timeoutMs?: number }> {
+  return jobs.map((job) => {
+    const timeoutMs = job.timeoutMs ?? settings.jobTimeoutMs;
+    return {
+      jobType: job.jobType,
+      tiersMs: resolveRetryPolicy(job.jobType, job.retry, settings).tiersMs,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    };
+  });
 }

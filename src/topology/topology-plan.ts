@@ -174,7 +174,22 @@ export function tierTopology(settings: TopologySettings, delayMs: number): { que
 }
 
 /**
- * The queue and bindings of one job type.
+ * How long RabbitMQ may leave a delivery of a job queue unacknowledged before it closes the consumer's channel (the
+ * queue argument `x-consumer-timeout`). A delivery can wait for the jobs in flight before it runs alone (a suspect),
+ * then take its schema's and its handler's time, each bounded by the job's timeout, then its copy's confirm: three
+ * job timeouts and a minute to spare. Whole milliseconds, at most RabbitMQ's largest (2^31 − 1).
+ *
+ * Measured: RabbitMQ 4.0 applies the argument to a queue declared with it; 3.10 ignores it (only the global
+ * `consumer_timeout` exists there); neither honours the argument on `basic.consume`, and neither compares it when a
+ * queue is declared again, so a queue declared without it (or with an older value) keeps what it had: a
+ * `consumer-timeout` policy changes that (README, "RabbitMQ versions").
+ */
+export function consumerTimeoutMs(jobTimeoutMs: number): number {
+  return Math.min(2 ** 31 - 1, Math.ceil(3 * jobTimeoutMs + 60_000));
+}
+
+/**
+ * The queue and bindings of one job type; `timeoutMs`, the job's timeout, sets the queue's consumer timeout.
  *
  * A job queue dead-letters only what the broker gives up on (a message past the delivery limit, whose worker
  * crashed every time); warren's own dead-lettering publishes a confirmed copy with the error context instead.
@@ -183,6 +198,7 @@ export function jobTopology(
   settings: TopologySettings,
   jobType: string,
   tiersMs: readonly number[] = [],
+  timeoutMs?: number,
 ): TopologyPlan {
   const { namespace, queueType } = settings;
   const deadLettering: Record<string, string | number> =
@@ -196,6 +212,7 @@ export function jobTopology(
       'x-dead-letter-exchange': deadExchange(namespace),
       'x-dead-letter-routing-key': jobType,
       ...deadLettering,
+      ...(timeoutMs === undefined ? {} : { 'x-consumer-timeout': consumerTimeoutMs(timeoutMs) }),
     },
   };
   // A dead-letter queue is read by the tools any number of times (DEAD_LETTER_DELIVERY_LIMIT); one declared by an
@@ -240,11 +257,13 @@ export function ledgerTopology(settings: TopologySettings, jobType: string): Top
 export interface PlannedJob {
   readonly jobType: string;
   readonly tiersMs: readonly number[];
+  /** The job's timeout (its own or the worker's default); sets the queue's consumer timeout. */
+  readonly timeoutMs?: number;
 }
 
 /** The whole topology for a set of jobs, tiers shared: pure, so `warren topology` can print it without a broker. */
 export function planTopology(settings: TopologySettings, jobs: readonly PlannedJob[]): TopologyPlan {
-  const parts = jobs.map((job) => jobTopology(settings, job.jobType, job.tiersMs));
+  const parts = jobs.map((job) => jobTopology(settings, job.jobType, job.tiersMs, job.timeoutMs));
   const queues = new Map(parts.flatMap((part) => part.queues).map((queue) => [queue.name, queue]));
   const bindings = new Map(
     parts.flatMap((part) => part.bindings).map((b) => [`${b.exchange} ${b.routingKey} ${b.queue}`, b]),

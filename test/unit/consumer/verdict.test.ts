@@ -7,7 +7,6 @@ import {
   DUPLICATE,
   GIVE_BACK,
   SUCCESS,
-  consumerTimeoutMs,
   failureVerdict,
   invalidPayload,
   isSuspect,
@@ -87,13 +86,5 @@ describe('how a verdict settles the original (the README table of give-backs)', 
     ['a deferred suspect not confirmed', DEFER, false, 'hold'],
   ] as const)('%s: %s', (_name, verdict, confirmed, how) => {
     expect(settleMethod(verdict, confirmed)).toBe(how);
-  });
-});
-
-describe('the per-consumer acknowledgement timeout', () => {
-  it('leaves room for three job timeouts and a minute, within RabbitMQ bounds', () => {
-    expect(consumerTimeoutMs(30_000)).toBe(150_000);
-    expect(consumerTimeoutMs(0.5)).toBe(60_002);
-    expect(consumerTimeoutMs(10 * 24 * 3600 * 1000)).toBe(2 ** 31 - 1);
   });
 });

@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { planTopology } from 'warren';
 import {
+  consumerTimeoutMs,
   DEAD_LETTER_DELIVERY_LIMIT,
   deadLetterLimitPolicy,
   delayTopology,
+  jobTopology,
   legacyDeadLetterQueueWarning,
 } from '../../../src/topology/topology-plan.js';
 import { delayRoutingKey } from '../../../src/topology/names.js';
@@ -212,5 +214,18 @@ describe('the delay cascade', () => {
       source: 'acme.delay.00',
       routingKey: `${'*.'.repeat(27)}0.#`,
     });
+  });
+});
+
+describe('the consumer timeout of a job queue', () => {
+  it('leaves room for three job timeouts and a minute, within RabbitMQ bounds, when the job timeout is known', () => {
+    expect(consumerTimeoutMs(30_000)).toBe(150_000);
+    expect(consumerTimeoutMs(0.5)).toBe(60_002);
+    expect(consumerTimeoutMs(10 * 24 * 3600 * 1000)).toBe(2 ** 31 - 1);
+    const settings = { namespace: 'acme', queueType: 'quorum', deliveryLimit: 5 } as const;
+    const [withTimeout] = jobTopology(settings, 'email.send', [], 30_000).queues;
+    expect(withTimeout?.arguments['x-consumer-timeout']).toBe(150_000);
+    const [without] = jobTopology(settings, 'email.send').queues;
+    expect(without?.arguments).not.toHaveProperty('x-consumer-timeout');
   });
 });
