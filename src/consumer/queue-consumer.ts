@@ -6,7 +6,7 @@ import { ManagedChannel } from '../connection/managed-channel.js';
 import { LazyAbort } from './lazy-abort.js';
 import { DeliveryRunner, type DeliveryIdentity } from './delivery-runner.js';
 import { VerdictApplier, type BoundMetrics, type DeliveryOutcome } from './verdict-applier.js';
-import { DEFER, GIVE_BACK, isSuspect, type Verdict } from './verdict.js';
+import { DEFER, GIVE_BACK, isSuspect, returnedTooOften, type Verdict } from './verdict.js';
 import { SuspectGate } from './suspect-gate.js';
 import { attemptOf } from '../messages/read-headers.js';
 import { DEAD_LETTER_REASONS } from '../messages/headers.js';
@@ -78,6 +78,8 @@ export class QueueConsumer {
   readonly #runner: DeliveryRunner;
   readonly #applier: VerdictApplier<Channel>;
   readonly #consumerTimeoutMs: number;
+  /** The job queue's delivery limit (quorum queues; classic ones have none). */
+  readonly #deliveryLimit: number | undefined;
   /** Every delivery being handled (run, copied, recorded) and not yet settled; held suspects are not among them. */
   readonly #inFlight = new Set<LazyAbort>();
   readonly #consumerTags = new WeakMap<Channel, string>();
@@ -103,6 +105,7 @@ export class QueueConsumer {
     const timeoutMs = job.timeoutMs ?? options.jobTimeoutMs;
     this.#topology = jobTopology(options.settings, job.jobType, this.retryPolicy.tiersMs, timeoutMs);
     this.#consumerTimeoutMs = consumerTimeoutMs(timeoutMs);
+    this.#deliveryLimit = options.settings.queueType === 'quorum' ? options.settings.deliveryLimit : undefined;
     this.#logger = options.logger.child({ component: 'consumer', queue: this.queue });
     const bound = options.metrics ? bindMetrics(options.metrics, this.queue, job.jobType, this.retryPolicy) : undefined;
     this.#inFlightGauge = options.metrics?.inFlight.labels(this.queue);
@@ -231,6 +234,11 @@ export class QueueConsumer {
       this.#gateChannel = channel;
     }
     const suspect = isSuspect(message.fields.redelivered, id.headers);
+    const exhausted = suspect && this.#deliveryLimit !== undefined && returnedTooOften(id.headers, this.#deliveryLimit);
+    if (exhausted) {
+      this.#logger.warn({ jobId: id.jobId, reason: 'delivery_limit' }, exhausted.error.message);
+      return this.#dispatch(channel, message, id, exhausted);
+    }
     const admission = this.#gate.admit({ message, id }, suspect, this.#draining);
     if (admission.pause) {
       this.#logger.info(

@@ -1,6 +1,7 @@
 import { hasCode } from '../errors/warren-error.js';
 import { toError } from '../messages/failure-headers.js';
 import { HEADERS, type DeadLetterReason } from '../messages/headers.js';
+import { readDeliveryCount, readInteger } from '../messages/read-headers.js';
 import { decide } from '../retry/decide.js';
 import type { RetryPolicy } from '../retry/retry-policy.js';
 
@@ -107,6 +108,28 @@ export function failureVerdict(thrown: unknown, facts: FailureFacts, policy: Ret
  */
 export function isSuspect(redelivered: boolean, headers: Readonly<Record<string, unknown>>): boolean {
   return redelivered || headers[HEADERS.suspect] !== undefined;
+}
+
+/**
+ * A suspect's deferred copy that has been handed back more than `deliveryLimit` times in all: dead-lettered as
+ * `delivery_limit`, as the broker does with a delivery it counted past the limit. A deferred copy is a new message
+ * whose broker count starts at 0, so the returns of the original travel in warren's suspect header and are added
+ * here; without this, a job that crashes its worker could be deferred, crash, be deferred again, and never end.
+ * `undefined` for a delivery that is no deferred copy (the broker counts it itself) or is within the limit.
+ */
+export function returnedTooOften(
+  headers: Readonly<Record<string, unknown>>,
+  deliveryLimit: number,
+): DeadVerdict | undefined {
+  const before = readInteger(headers[HEADERS.suspect], 1);
+  if (before === undefined) return undefined;
+  const returns = before + readDeliveryCount(headers);
+  if (returns <= deliveryLimit) return undefined;
+  const error = new Error(
+    `handed back ${returns} times (its worker crashed or lost its connection while holding it), more than the delivery limit of ${deliveryLimit}`,
+  );
+  error.name = 'DeliveryLimitExceeded';
+  return { kind: 'dead', reason: 'delivery_limit', error, timedOut: false };
 }
 
 /**

@@ -221,10 +221,12 @@ describe.each(KILL_WAYS)('a handler that kills its worker (%s), under a supervis
       expect
         .soft(innocentDead.length, `innocent jobs in the dead-letter queue: ${few(innocentDead.map(describeLetter))}`)
         .toBe(0);
-      // The poison is, exactly once, by the broker, for running out of deliveries.
+      // The poison is, exactly once, for running out of deliveries: by the broker, or by warren when its last
+      // delivery was a deferred copy (whose returns warren counts: a copy starts a new broker count).
       expect
-        .soft(poisonDead.map(({ messageId, reason, source }) => ({ messageId, reason, source })))
-        .toEqual([{ messageId: POISON, reason: 'delivery_limit', source: 'broker' }]);
+        .soft(poisonDead.map(({ messageId, reason }) => ({ messageId, reason })))
+        .toEqual([{ messageId: POISON, reason: 'delivery_limit' }]);
+      expect.soft(['broker', 'warren']).toContain(poisonDead[0]?.source);
       // Nothing lost: every innocent job completed (at least once) and nothing is left behind.
       expect.soft(missing.length, `innocent jobs never completed: ${few(missing)}`).toBe(0);
       expect.soft(leftInQueue, 'messages left in the job queue').toBe(0);

@@ -10,6 +10,7 @@ import {
   failureVerdict,
   invalidPayload,
   isSuspect,
+  returnedTooOften,
   settleMethod,
   wrongRoutingKey,
   type Verdict,
@@ -68,6 +69,21 @@ describe('the verdict on a delivery', () => {
     expect(isSuspect(true, {})).toBe(true);
     expect(isSuspect(false, { [HEADERS.suspect]: 1 })).toBe(true);
     expect(isSuspect(false, { [HEADERS.attempt]: 2, 'x-delivery-count': 0 })).toBe(false);
+  });
+});
+
+describe('the delivery limit of deferred copies', () => {
+  it("adds the returns the original carried to the copy's own, and dead-letters past the limit", () => {
+    expect(returnedTooOften({}, 3)).toBeUndefined();
+    expect(returnedTooOften({ 'x-delivery-count': 9 }, 3)).toBeUndefined(); // the broker counts that one itself
+    expect(returnedTooOften({ [HEADERS.suspect]: 1, 'x-delivery-count': 2 }, 3)).toBeUndefined();
+    const over = returnedTooOften({ [HEADERS.suspect]: 2, 'x-delivery-count': 2 }, 3);
+    expect(over).toMatchObject({ kind: 'dead', reason: 'delivery_limit' });
+    expect(over?.error.message).toBe(
+      'handed back 4 times (its worker crashed or lost its connection while holding it), more than the delivery limit of 3',
+    );
+    // A forged header is no count.
+    expect(returnedTooOften({ [HEADERS.suspect]: 'abc', 'x-delivery-count': 5 }, 3)).toBeUndefined();
   });
 });
 
