@@ -110,8 +110,8 @@ function replayCommand(hooks: DlqCommandHooks): Command {
         'its copy. A copy RabbitMQ refuses (a job queue at its length limit) or does not confirm in time leaves its\n' +
         'dead letter in place and stops the replay, which says why and exits 1. Nothing is lost. What can repeat: a\n' +
         `replay killed or cut off can leave up to ${DEFAULT_MAX_UNCONFIRMED} dead letters whose copies already reached the job queue, and\n` +
-        'the next replay sends those again, with the same message id (an idempotent job runs once). Progress goes\n' +
-        'to stderr, the summary to stdout. SIGINT or SIGTERM stops it cleanly.',
+        'the next replay sends those again, with the same message id (an idempotent job skips a copy whose id already\n' +
+        'succeeded). Progress goes to stderr, the summary to stdout. SIGINT or SIGTERM stops it cleanly.',
     )
     .action(async (jobType: string, options: { limit?: number; dryRun?: boolean; json?: boolean }) => {
       requireValidJobType(jobType); // before connecting: a typo need not wait for the broker
