@@ -158,10 +158,8 @@ export class DeadLetterReplay {
     try {
       const model = await this.#start(admin);
       const prepared = await this.#prepare(model);
-      const pass = await (
-        await ReplayPass.open(model, await this.#start(publishing), this.#passOptions(prepared.total))
-      ).run();
-      return await this.#summarise(model, prepared, pass);
+      const pass = await ReplayPass.open(model, await this.#start(publishing), this.#passOptions(prepared.total));
+      return await this.#summarise(model, prepared, await pass.run());
     } finally {
       // Closing the connection also releases the lock (an exclusive queue goes with its connection).
       await publishing.close().catch(() => {});
