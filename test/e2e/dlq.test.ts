@@ -190,19 +190,20 @@ describe('warren dlq', () => {
     expect(summary, result.stdout).not.toBeNull();
     const [, replayed = '', , left = ''] = summary ?? [];
     expect(Number(replayed) + Number(left)).toBe(200);
+
+    // Again, with the job queue still full: refused at once.
+    const json = await runWarren(['dlq', 'replay', 'dlq.replay', '--json'], env);
+    expect(json.code).toBe(1);
+    const again = JSON.parse(json.stdout) as { replayed: number; rejected: number; remaining: number };
+    expect(again).toMatchObject({ failure: { code: 'WARREN_ERR_PUBLISH_REJECTED' }, indeterminate: 0 });
+    expect(again.rejected).toBeGreaterThanOrEqual(1);
+
     // By id: the copies and the dead letters left split the 200 between them.
     const copies = countIds(await drainQueue(queue));
     const remaining = await readIds(dead);
-    expect(copies.size).toBe(Number(replayed));
+    expect(copies.size).toBe(Number(replayed) + again.replayed);
+    expect(remaining.size).toBe(again.remaining);
     expect([...copies.keys(), ...remaining.keys()].sort()).toEqual([...ids].sort());
-
-    const json = await runWarren(['dlq', 'replay', 'dlq.replay', '--json'], env);
-    expect(json.code).toBe(1);
-    expect(JSON.parse(json.stdout)).toMatchObject({
-      failure: { code: 'WARREN_ERR_PUBLISH_REJECTED' },
-      rejected: expect.any(Number),
-      indeterminate: 0,
-    });
   });
 
   it('refuses a job type that is not valid before connecting', async () => {
