@@ -21,7 +21,15 @@ const LAYERS = [
 ];
 
 /** Modules that decide and must not do I/O: no broker, Redis, network, file system or process access. */
-const PURE = ['src/topology/names.ts', 'src/topology/topology-plan.ts', 'src/retry/decide.ts', 'src/messages/**'];
+const PURE = [
+  'src/topology/names.ts',
+  'src/topology/topology-plan.ts',
+  'src/retry/decide.ts',
+  'src/messages/**',
+  'src/consumer/verdict.ts',
+  'src/consumer/suspect-gate.ts',
+  'src/dlq/dead-letter-replay-outcome.ts',
+];
 const IO_MODULES = [
   'amqplib',
   'amqp-connection-manager',

@@ -65,7 +65,13 @@ export { DeadLetterAdmin } from './dlq/dead-letter-admin.js';
 export type { DeadLetterQueueStats } from './dlq/dead-letter-admin.js';
 export type { DeadLetterAdminOptions } from './dlq/dead-letter-admin-options.js';
 export { DeadLetterReplay } from './dlq/dead-letter-replay.js';
-export type { ReplayPlan, ReplayPlanEntry, ReplaySummary } from './dlq/dead-letter-replay.js';
+export type {
+  LegacyLedger,
+  ReplayFailure,
+  ReplayPlan,
+  ReplayPlanEntry,
+  ReplaySummary,
+} from './dlq/dead-letter-replay.js';
 export type { DeadLetterReplayOptions, ReplayProgress } from './dlq/dead-letter-replay-options.js';
 export { readDeadLetterContext } from './dlq/dead-letter-context.js';
 export type {

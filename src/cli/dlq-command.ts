@@ -1,7 +1,13 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { DeadLetterContext } from '../dlq/dead-letter-context.js';
 import { DeadLetterAdmin, type DeadLetterQueueStats } from '../dlq/dead-letter-admin.js';
-import { DeadLetterReplay, type ReplayPlan, type ReplaySummary } from '../dlq/dead-letter-replay.js';
+import {
+  DEFAULT_MAX_UNCONFIRMED,
+  DeadLetterReplay,
+  type LegacyLedger,
+  type ReplayPlan,
+  type ReplaySummary,
+} from '../dlq/dead-letter-replay.js';
 import type { ReplayProgress } from '../dlq/dead-letter-replay-options.js';
 import { deadQueue } from '../topology/names.js';
 import { legacyDeadLetterQueueWarning } from '../topology/topology-plan.js';
@@ -96,9 +102,7 @@ function peekCommand(): Command {
 
 function replayCommand(hooks: DlqCommandHooks): Command {
   return new Command('replay')
-    .description(
-      "Move dead letters back to the job's queue, attempts reset, exactly once each (even across a killed run)",
-    )
+    .description("Move dead letters back to the job's queue, attempts reset, each removed once its copy is confirmed")
     .argument('<jobType>', 'job type, e.g. email.send')
     .option(
       '--limit <n>',
@@ -109,10 +113,13 @@ function replayCommand(hooks: DlqCommandHooks): Command {
     .option('--json', 'print the summary (or, with --dry-run, the plan) as JSON')
     .addHelpText(
       'after',
-      '\nEach dead letter is republished (confirmed) to its job queue with its message id, body and type, without its\n' +
-        'failure headers (the handler sees attempt 1), then removed from the dead-letter queue. Progress goes to stderr,\n' +
-        'the summary to stdout. A replay that is interrupted can be run again: the replay ledger\n' +
-        '<namespace>.replayed.<jobType> tells it what was already sent. SIGINT or SIGTERM stops it cleanly.',
+      '\nEach dead letter is republished to its job queue with its message id, body and type, without its failure\n' +
+        'headers (the handler sees attempt 1), and removed from the dead-letter queue only once RabbitMQ has confirmed\n' +
+        'its copy. A copy RabbitMQ refuses (a job queue at its length limit) or does not confirm in time leaves its\n' +
+        'dead letter in place and stops the replay, which says why and exits 1. Nothing is lost. What can repeat: a\n' +
+        `replay killed or cut off can leave up to ${DEFAULT_MAX_UNCONFIRMED} dead letters whose copies already reached the job queue, and\n` +
+        'the next replay sends those again, with the same message id (an idempotent job skips a copy whose id already\n' +
+        'succeeded). Progress goes to stderr, the summary to stdout. SIGINT or SIGTERM stops it cleanly.',
     )
     .action(async (jobType: string, options: { limit?: number; dryRun?: boolean; json?: boolean }) => {
       requireValidJobType(jobType); // before connecting: a typo need not wait for the broker
@@ -160,7 +167,12 @@ function replayCommand(hooks: DlqCommandHooks): Command {
           onProgress: printer,
           ...(hooks.afterReplayConfirm ? { afterConfirm: hooks.afterReplayConfirm } : {}),
         }).run();
+        const ledger = legacyLedgerNote(summary.legacyLedger);
+        if (ledger !== undefined) process.stderr.write(`warren: ${ledger}\n`);
+        if (summary.failure) process.stderr.write(`warren: the replay stopped: ${summary.failure.message}\n`);
         process.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary));
+        // Dead letters a copy failed for are still there: a script must not read this run as done.
+        if (summary.failure) process.exitCode = 1;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -216,10 +228,10 @@ function plural(count: number, noun: string): string {
 
 /** Prints `replayed 40/120` on stderr about ten times per replay, and at the end. */
 function progressPrinter(): (progress: ReplayProgress) => void {
-  return ({ done, skipped, total }) => {
+  return ({ replayed, total }) => {
     const step = Math.min(1_000, Math.max(1, Math.ceil(total / 10)));
-    if (done % step !== 0 && done !== total) return;
-    process.stderr.write(`replayed ${done}/${total}${skipped > 0 ? ` (${skipped} already replayed earlier)` : ''}\n`);
+    if (replayed % step !== 0 && replayed !== total) return;
+    process.stderr.write(`replayed ${replayed}/${total}\n`);
   };
 }
 
@@ -290,25 +302,50 @@ function tally(c: DeadLetterContext): string {
 
 /** `warren dlq replay --dry-run` for a person. */
 export function formatPlan(plan: ReplayPlan): string {
-  const skip = plan.entries.filter((entry) => entry.alreadyReplayed).length;
   const lines = plan.entries.map(
-    ({ context: c, alreadyReplayed }) =>
-      `  ${c.messageId ?? '(no message id)'}  ${c.reason ?? 'unknown reason'}  ${c.lastFailureAt ?? ''}` +
-      (alreadyReplayed ? '  (already replayed: would be removed without republishing)' : ''),
+    ({ context: c }) =>
+      `  ${c.messageId ?? '(no message id)'}  ${c.reason ?? 'unknown reason'}  ${c.lastFailureAt ?? ''}`,
   );
+  const ledger = plan.legacyLedger;
+  const note =
+    ledger === undefined
+      ? ''
+      : ledger.messages === 0
+        ? `${ledger.queue}, the empty replay ledger of an earlier warren version, would be deleted\n`
+        : `${legacyLedgerNote(ledger)}\n`;
   return (
-    `dry run: would replay ${plural(plan.entries.length - skip, 'dead letter')} of "${plan.jobType}" to ${plan.queue}` +
-    `${skip > 0 ? ` and remove ${skip} already replayed` : ''} (${plan.deadLetters} in ${plan.deadLetterQueue}); nothing was changed\n` +
-    (lines.length > 0 ? `${lines.join('\n')}\n` : '')
+    `dry run: would replay ${plural(plan.entries.length, 'dead letter')} of "${plan.jobType}" to ${plan.queue}` +
+    ` (${plan.deadLetters} in ${plan.deadLetterQueue}); nothing was changed\n` +
+    (lines.length > 0 ? `${lines.join('\n')}\n` : '') +
+    note
+  );
+}
+
+/** What to tell about an earlier version's replay ledger: deleted when it was empty, otherwise left and named. */
+function legacyLedgerNote(ledger: LegacyLedger | undefined): string | undefined {
+  if (ledger === undefined) return undefined;
+  if (ledger.deleted) return `deleted ${ledger.queue}, the empty replay ledger of an earlier warren version`;
+  return (
+    `${ledger.queue}, the replay ledger of an earlier warren version, holds ${plural(ledger.messages, 'message')}: ` +
+    'copies of dead letters that version replayed. Replays no longer read or write it; delete it once you no longer ' +
+    'need them (see docs/dead-letters.md)'
   );
 }
 
 /** The line `warren dlq replay` ends with. */
 export function formatSummary(summary: ReplaySummary): string {
-  const skipped =
-    summary.skipped > 0
-      ? `; ${summary.skipped} already replayed by an interrupted run were removed without republishing`
-      : '';
-  const stopped = summary.interrupted ? ' (stopped early)' : '';
-  return `replayed ${plural(summary.replayed, 'dead letter')} of "${summary.jobType}" to ${summary.queue}${skipped}; ${summary.remaining} left in ${summary.deadLetterQueue}${stopped}\n`;
+  const { rejected, unroutable, indeterminate, queue } = summary;
+  const failed = [
+    rejected > 0 ? `${rejected} refused by RabbitMQ` : '',
+    unroutable > 0 ? `${unroutable} returned unroutable` : '',
+    indeterminate > 0
+      ? `${indeterminate} not confirmed (${indeterminate === 1 ? 'its copy' : 'their copies'} may be in ${queue} as well: a rerun sends ${indeterminate === 1 ? 'it' : 'them'} again)`
+      : '',
+  ].filter((part) => part !== '');
+  const stopped = summary.interrupted ? ' (stopped early)' : summary.failure ? ' (stopped at the first failure)' : '';
+  return (
+    `replayed ${plural(summary.replayed, 'dead letter')} of "${summary.jobType}" to ${queue}` +
+    failed.map((part) => `; ${part}`).join('') +
+    `; ${summary.remaining} left in ${summary.deadLetterQueue}${stopped}\n`
+  );
 }

@@ -2,14 +2,10 @@ import type { Logger } from 'pino';
 import type { ConnectRetry } from '../connection/broker-connection.js';
 import type { WarrenConfig } from '../config/config-options.js';
 
-/** How far a replay has got, reported after each dead letter it settled. */
+/** How far a replay has got, reported after each dead letter it replayed. */
 export interface ReplayProgress {
-  /** Dead letters settled: republished plus skipped. */
-  readonly done: number;
-  /** Republished (confirmed), then acknowledged. */
+  /** Dead letters whose copy was confirmed in the job queue and that were then acknowledged. */
   readonly replayed: number;
-  /** Already republished by an earlier, interrupted replay (found in the ledger): acknowledged without republishing. */
-  readonly skipped: number;
   /** Dead letters this replay takes on: its limit, or all that were in the queue when it started. */
   readonly total: number;
 }
@@ -18,12 +14,16 @@ export interface ReplayProgress {
 export interface DeadLetterReplayOptions {
   readonly config: Pick<
     WarrenConfig,
-    'amqpUrl' | 'namespace' | 'queueType' | 'deliveryLimit' | 'heartbeatSeconds' | 'publishTimeoutMs'
+    'amqpUrl' | 'namespace' | 'deliveryLimit' | 'heartbeatSeconds' | 'publishTimeoutMs'
   >;
   readonly jobType: string;
   /** Most dead letters to take on. @defaultValue all those in the queue when the replay starts */
   readonly limit?: number;
-  /** Republishes awaiting their confirm at once. @defaultValue 100 */
+  /**
+   * Dead letters held at once, and so copies awaiting their confirm at once. It is also the bound on what can
+   * repeat: a replay killed or cut off leaves at most this many dead letters whose copies may already be in the
+   * job queue, and the next replay sends those again. @defaultValue 100
+   */
   readonly maxUnconfirmed?: number;
   readonly logger: Logger;
   /** How long connecting may take. @defaultValue 5000 */
@@ -34,8 +34,9 @@ export interface DeadLetterReplayOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: ReplayProgress) => void;
   /**
-   * Called after the broker confirmed the `confirmed`-th republish and before its dead letter is acknowledged: the
-   * point the replay ledger exists for, where tests kill the process (`test/fixtures/warren-crash-after.ts`).
+   * Called after the broker confirmed the `confirmed`-th copy and before its dead letter is acknowledged: the point
+   * where a kill leaves a dead letter whose copy is already in the job queue, and where tests kill the process
+   * (`test/fixtures/warren-crash-after.ts`).
    */
   readonly afterConfirm?: (confirmed: number) => void;
 }

@@ -1,40 +1,48 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Channel, ChannelModel, Message } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import { settingSource } from '../config/load-config.js';
 import { BrokerConnection } from '../connection/broker-connection.js';
 import { ConfigError } from '../errors/config-error.js';
 import { ConnectionError } from '../errors/connection-error.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
-import { PublishRejectedError } from '../errors/publish-rejected-error.js';
-import { PublishTimeoutError } from '../errors/publish-timeout-error.js';
 import { UnroutableError } from '../errors/unroutable-error.js';
-import { declareTopology } from '../topology/declare-topology.js';
 import {
   deadQueue,
   jobQueue,
-  replayLedgerQueue,
-  replayLedgerRoutingKey,
+  legacyReplayLedgerQueue,
+  replayLockQueue,
   replayRoutingKey,
-  requeueBindingKey,
   requeueExchange,
 } from '../topology/names.js';
-import { ledgerTopology } from '../topology/topology-plan.js';
-import { readDeadLetterContext, type DeadLetterContext } from './dead-letter-context.js';
-import type { DeadLetterReplayOptions, ReplayProgress } from './dead-letter-replay-options.js';
+import { DeadLetterAdmin } from './dead-letter-admin.js';
+import type { DeadLetterContext } from './dead-letter-context.js';
+import type { DeadLetterReplayOptions } from './dead-letter-replay-options.js';
+import type { CopyOutcome } from './dead-letter-replay-outcome.js';
+import { ReplayPass, type ReplayPassOptions, type ReplayPassResult } from './dead-letter-replay-pass.js';
 import { queueStatus } from './queue-status.js';
-import { replayCopy } from './replay-copy.js';
-import { HEADERS } from '../messages/headers.js';
-import { replayLockQueue } from '../topology/names.js';
 import { requireDeadLetterQueue } from './require-dead-letter-queue.js';
 
-/** Republishes awaiting their confirm at once, by default. */
-const DEFAULT_MAX_UNCONFIRMED = 100;
-/** With nothing in flight and no delivery for this long, the dead-letter queue has run dry. */
-const IDLE_END_MS = 2_000;
+/** Dead letters a replay holds at once unless told otherwise: also the bound on what a kill can make repeat. */
+export const DEFAULT_MAX_UNCONFIRMED = 100;
 /** How long to wait for the broker to take back what a closed channel held. */
 const SETTLE_WAIT_MS = 10_000;
-/** Passes over the dead-letter queue before the ledger is emptied; each normally finds nothing after the first. */
-const MAX_SWEEPS = 5;
+
+/** Why a replay stopped before it had taken on all it set out to: the first copy that was not confirmed. */
+export interface ReplayFailure {
+  /** The `WARREN_ERR_*` code: `…_PUBLISH_REJECTED` (nack), `…_PUBLISH_TIMEOUT`, `…_UNROUTABLE`, `…_CONNECTION`. */
+  readonly code: string;
+  /** What happened, to which dead letter, and that it stayed in the dead-letter queue. */
+  readonly message: string;
+}
+
+/** The replay ledger queue an earlier warren version left for the job type (nothing uses it any more). */
+export interface LegacyLedger {
+  readonly queue: string;
+  /** Messages ready in it: copies of dead letters that version replayed. */
+  readonly messages: number;
+  /** True when this replay deleted it (only an empty one is deleted); always false in a plan. */
+  readonly deleted: boolean;
+}
 
 /** What a finished replay did. */
 export interface ReplaySummary {
@@ -42,28 +50,32 @@ export interface ReplaySummary {
   /** The job queue the dead letters went back to. */
   readonly queue: string;
   readonly deadLetterQueue: string;
-  /** Dead letters the replay took on: its limit, or all that were in the queue when it started. */
+  /** Dead letters the replay set out to take on: its limit, or all that were in the queue when it started. */
   readonly total: number;
-  /** Republished (confirmed), then acknowledged. */
+  /** Copy confirmed in the job queue, then the dead letter acknowledged (removed). */
   readonly replayed: number;
-  /** Already republished by an earlier, interrupted replay: acknowledged without republishing. */
-  readonly skipped: number;
+  /** Copy refused by RabbitMQ (`basic.nack`: a job queue at its length limit); the dead letter stays. */
+  readonly rejected: number;
+  /** Copy returned, reaching no queue; the dead letter stays. */
+  readonly unroutable: number;
+  /**
+   * Copy not confirmed in time (or its channel closed first, or its dead letter could not be acknowledged): the
+   * dead letter stays, and its copy may be in the job queue as well, so the next replay can make it twice.
+   */
+  readonly indeterminate: number;
   /** Dead letters left in the dead-letter queue afterwards. */
   readonly remaining: number;
-  /**
-   * What became of the replay ledger: `purged` (emptied after a pass over the dead-letter queue found none of the
-   * dead letters it records) or `kept` (after a replay with a limit or one that was stopped: the next one needs it).
-   */
-  readonly ledger: 'purged' | 'kept';
   /** True when the replay was stopped by its abort signal before it had taken on `total`. */
   readonly interrupted: boolean;
+  /** Set when a copy was not confirmed: the replay stopped there (see {@link ReplayFailure}). */
+  readonly failure?: ReplayFailure;
+  /** Set when an earlier warren version left a replay ledger queue for the job type. */
+  readonly legacyLedger?: LegacyLedger;
 }
 
 /** One dead letter a dry run found. */
 export interface ReplayPlanEntry {
   readonly context: DeadLetterContext;
-  /** In the ledger: a replay would acknowledge it without republishing. */
-  readonly alreadyReplayed: boolean;
 }
 
 /** What a replay would do (`--dry-run`); nothing was changed. */
@@ -75,37 +87,40 @@ export interface ReplayPlan {
   readonly queueDeclared: boolean;
   /** Dead letters in the queue. */
   readonly deadLetters: number;
+  /** The dead letters a replay would take on, from the head of the queue. */
   readonly entries: readonly ReplayPlanEntry[];
+  /** An earlier version's replay ledger: a replay deletes it when it is empty (`deleted` is false here). */
+  readonly legacyLedger?: LegacyLedger;
 }
 
-/** A failure, made into an error once the counts it should report are known. */
-type Failure = (counts: string) => Error;
-
-interface ReplayOutcome {
-  readonly taken: number;
-  readonly replayed: number;
-  readonly skipped: number;
-  /** Identities of the dead letters this replay acknowledged. */
-  readonly done: ReadonlySet<string>;
-  readonly failure: Failure | undefined;
-  readonly interrupted: boolean;
+/** What a replay knows once it holds the lock, before it takes a dead letter. */
+interface Prepared {
+  readonly total: number;
+  readonly legacyLedger: LegacyLedger | undefined;
 }
 
 /**
- * Moves a job type's dead letters back to its queue, exactly once per dead letter even when a replay is killed and
- * run again.
+ * Moves a job type's dead letters back to its queue. Nothing is lost, whatever stops it: each dead letter is
+ * acknowledged only after the broker confirmed its own copy in the job queue.
  *
- * Each dead letter is republished as ONE confirmed, mandatory publish to the requeue exchange with routing key
- * `replay.<jobType>` (bound only to the job's own queue) and sender-selected distribution (`BCC`) to the replay
- * ledger queue: the broker routes that one message to both. Its dead letter is acknowledged only after that
- * confirm. A replay first reads the whole ledger (giving the entries back): a dead letter whose identity is there was
- * republished by a replay that did not get to acknowledge it (killed, or its acknowledgement lost), and is
- * acknowledged without being sent again. The ledger is emptied only after a complete replay has checked that no dead
- * letter it records is left in the queue. An exclusive lock queue keeps two replays of one job type apart.
+ * A replay takes the job type's lock (an exclusive queue), checks that the job queue exists, and runs one
+ * {@link ReplayPass} over the dead-letter queue: each dead letter is republished as a mandatory, confirmed publish to
+ * the requeue exchange with routing key `replay.<jobType>` (bound only to the job's own queue), keeping its message
+ * id, and acknowledged after that confirm. A copy refused, returned or not confirmed in time leaves its dead letter
+ * in place and stops the replay; the summary counts it and says why.
+ *
+ * What can repeat: a replay killed, cut off or stopped by a failure can leave dead letters whose copies already
+ * reached the job queue, at most `maxUnconfirmed` of them (the dead letters it held), and the next replay sends
+ * those again, with the same message id: downstream de-duplication by message id (`idempotent` jobs) runs them once.
  */
 export class DeadLetterReplay {
   readonly #options: DeadLetterReplayOptions;
-  readonly #queues: { readonly dead: string; readonly job: string; readonly ledger: string; readonly lock: string };
+  readonly #queues: {
+    readonly dead: string;
+    readonly job: string;
+    readonly lock: string;
+    readonly legacyLedger: string;
+  };
   #used = false;
 
   /** @throws ConfigError when `limit` or `maxUnconfirmed` is not a positive whole number. */
@@ -124,17 +139,17 @@ export class DeadLetterReplay {
     this.#queues = {
       dead: deadQueue(namespace, jobType),
       job: jobQueue(namespace, jobType),
-      ledger: replayLedgerQueue(namespace, jobType),
       lock: replayLockQueue(namespace, jobType),
+      legacyLedger: legacyReplayLedgerQueue(namespace, jobType),
     };
   }
 
   /**
-   * Replays up to `limit` dead letters (default: all present at the start) and resolves with what it did.
+   * Replays up to `limit` dead letters (default: all present at the start) and resolves with what it did. A copy
+   * that is not confirmed stops the replay and is reported in the summary (`failure`), not thrown.
    * @throws ConfigError (no dead-letter queue for the job type), IllegalStateError (another replay of it is
-   *   running), UnroutableError (no job queue; or a republish came back unroutable), PublishRejectedError,
-   *   PublishTimeoutError (indeterminate), ConnectionError. A dead letter whose republish was not confirmed stays in
-   *   the dead-letter queue; running the replay again is always safe.
+   *   running), UnroutableError (no job queue: nothing was touched), ConnectionError (the connection was lost and
+   *   the summary cannot be made; its message has the counts). Running the replay again is always safe.
    */
   async run(): Promise<ReplaySummary> {
     this.#claim();
@@ -142,59 +157,9 @@ export class DeadLetterReplay {
     const publishing = this.#connection('publish');
     try {
       const model = await this.#start(admin);
-      const { namespace } = this.#options.config;
-      const { jobType, limit } = this.#options;
-      await requireDeadLetterQueue(model, namespace, jobType);
-      await this.#lock(model);
-      await this.#prepareRoutes(model);
-      const ledger = await this.#readLedger(model);
-      const inQueue = (await queueStatus(model, this.#queues.dead))?.messages ?? 0;
-      const total = Math.min(limit ?? inQueue, inQueue);
-      const outcome = await this.#replay(model, await this.#start(publishing), ledger, total);
-      // From here on the queue holds again whatever the closed channel held, acknowledgements it lost included.
-      const settled = await this.#settledByBroker(model);
-      if (outcome.failure) {
-        throw outcome.failure(
-          `; ${outcome.replayed} replayed and ${outcome.skipped} skipped before it stopped. Running the replay again is ` +
-            'safe: dead letters already republished are recognised and not sent twice',
-        );
-      }
-      if ((await queueStatus(model, this.#queues.job)) === undefined) {
-        // Its copies were routed to the ledger alone from then on: keep every ledger entry, the copies with them.
-        throw new UnroutableError(
-          `the queue ${this.#queues.job} of "${jobType}" was deleted during the replay (${outcome.replayed} replayed); ` +
-            `copies sent after that are kept in ${this.#queues.ledger}: move them to the job queue by hand`,
-        );
-      }
-      let skipped = outcome.skipped;
-      let cleared: ReplaySummary['ledger'] = 'kept';
-      if (settled && !outcome.interrupted && outcome.taken === inQueue) {
-        const known = new Set([...ledger, ...outcome.done]);
-        const found = new Set<string>();
-        for (let pass = 0; pass < MAX_SWEEPS; pass += 1) {
-          const sweep = await this.#sweep(model, known);
-          for (const identity of sweep.acknowledged) found.add(identity);
-          if (!sweep.settled) break;
-          if (sweep.acknowledged.length === 0) {
-            await this.#onChannel(model, (channel) => channel.purgeQueue(this.#queues.ledger));
-            cleared = 'purged';
-            break;
-          }
-        }
-        // Ledger entries of an earlier replay whose dead letters the main pass did not get (another client held them).
-        skipped += [...found].filter((identity) => !outcome.done.has(identity)).length;
-      }
-      return {
-        jobType,
-        queue: this.#queues.job,
-        deadLetterQueue: this.#queues.dead,
-        total,
-        replayed: outcome.replayed,
-        skipped,
-        remaining: (await queueStatus(model, this.#queues.dead))?.messages ?? 0,
-        ledger: cleared,
-        interrupted: outcome.interrupted,
-      };
+      const prepared = await this.#prepare(model);
+      const pass = await ReplayPass.open(model, await this.#start(publishing), this.#passOptions(prepared.total));
+      return await this.#summarise(model, prepared, await pass.run());
     } finally {
       // Closing the connection also releases the lock (an exclusive queue goes with its connection).
       await publishing.close().catch(() => {});
@@ -203,42 +168,171 @@ export class DeadLetterReplay {
   }
 
   /**
-   * A dry run: the dead letters a replay would take on, each marked when the ledger shows it was already
-   * republished. Changes nothing: the messages are fetched unacknowledged and given back.
+   * A dry run: the dead letters a replay would take on, read the way `warren dlq peek` reads them (fetched
+   * unacknowledged and given back), whether the job queue exists, and an earlier version's replay ledger.
    * @throws ConfigError when the job type has no dead-letter queue.
    */
   async plan(): Promise<ReplayPlan> {
     this.#claim();
+    const { config, logger, jobType, limit, connectTimeoutMs, onConnectRetry } = this.#options;
+    const tools = new DeadLetterAdmin({
+      config,
+      logger,
+      ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
+      ...(onConnectRetry === undefined ? {} : { onConnectRetry }),
+    });
     const admin = this.#connection('admin');
     try {
+      await tools.start();
+      const deadLetters = await tools.count(jobType);
       const model = await this.#start(admin);
-      const deadLetters = await requireDeadLetterQueue(model, this.#options.config.namespace, this.#options.jobType);
       const queueDeclared = (await queueStatus(model, this.#queues.job)) !== undefined;
-      const ledgerDeclared = (await queueStatus(model, this.#queues.ledger)) !== undefined;
-      const ledger = ledgerDeclared ? await this.#readLedger(model) : new Set<string>();
-      const take = Math.min(this.#options.limit ?? deadLetters, deadLetters);
-      const seen = new Set<string>();
-      const entries: ReplayPlanEntry[] = [];
-      await this.#onChannel(model, async (channel) => {
-        while (entries.length < take) {
-          const message = await channel.get(this.#queues.dead, { noAck: false });
-          if (message === false) break;
-          const context = readDeadLetterContext(message, { deliveryLimit: this.#options.config.deliveryLimit });
-          entries.push({ context, alreadyReplayed: ledger.has(context.identity) || seen.has(context.identity) });
-          seen.add(context.identity);
-        }
-        if (entries.length > 0) channel.nackAll(true);
-      });
+      const ledger = await queueStatus(model, this.#queues.legacyLedger);
+      const take = Math.min(limit ?? deadLetters, deadLetters);
+      const contexts = take > 0 ? await tools.peek(jobType, take) : [];
       return {
-        jobType: this.#options.jobType,
+        jobType,
         queue: this.#queues.job,
         deadLetterQueue: this.#queues.dead,
         queueDeclared,
         deadLetters,
-        entries,
+        entries: contexts.map((context) => ({ context })),
+        ...(ledger === undefined
+          ? {}
+          : { legacyLedger: { queue: this.#queues.legacyLedger, messages: ledger.messages, deleted: false } }),
       };
     } finally {
+      await tools.close().catch(() => {});
       await admin.close().catch(() => {});
+    }
+  }
+
+  /** Everything before the first dead letter is taken: nothing here changes a message. */
+  async #prepare(model: ChannelModel): Promise<Prepared> {
+    const { config, jobType, limit } = this.#options;
+    await requireDeadLetterQueue(model, config.namespace, jobType);
+    await this.#lock(model);
+    await this.#requireJobQueue(model);
+    const legacyLedger = await this.#retireLegacyLedger(model);
+    const inQueue = (await queueStatus(model, this.#queues.dead))?.messages ?? 0;
+    return { total: Math.min(limit ?? inQueue, inQueue), legacyLedger };
+  }
+
+  /** Takes the replay lock of the job type for the life of the connection. */
+  async #lock(model: ChannelModel): Promise<void> {
+    try {
+      await this.#onChannel(model, (channel) =>
+        channel.assertQueue(this.#queues.lock, { exclusive: true, durable: false, autoDelete: true }),
+      );
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 405) throw error;
+      throw new IllegalStateError(
+        `another replay of "${this.#options.jobType}" is running (it holds ${this.#queues.lock}); wait for it to finish`,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * Checked up front so that a missing job queue stops the replay before it touches anything. (A queue deleted
+   * later makes the copies come back as returned, and the replay stops at the first.)
+   */
+  async #requireJobQueue(model: ChannelModel): Promise<void> {
+    if ((await queueStatus(model, this.#queues.job)) !== undefined) return;
+    const { jobType } = this.#options;
+    throw new UnroutableError(
+      `cannot replay the dead letters of "${jobType}": its queue ${this.#queues.job} does not exist, so nothing would ` +
+        `receive them; start a worker for "${jobType}" (or run \`warren topology --apply\`) and replay again. Nothing was replayed`,
+    );
+  }
+
+  /**
+   * Earlier versions routed a copy of each replayed dead letter to a ledger queue and trusted it on a rerun. Nothing
+   * reads or writes it now. An empty one is deleted; one with messages is left for its owner to look at and named in
+   * the summary. Safe under the lock: an earlier version's replay of this job type takes the same lock, and nothing
+   * else writes to the ledger.
+   */
+  async #retireLegacyLedger(model: ChannelModel): Promise<LegacyLedger | undefined> {
+    const queue = this.#queues.legacyLedger;
+    const status = await queueStatus(model, queue);
+    if (status === undefined) return undefined;
+    if (status.messages > 0 || status.consumers > 0) return { queue, messages: status.messages, deleted: false };
+    // Not `ifEmpty`: quorum queues refuse it with a connection error. Checked just above, under the lock.
+    await this.#onChannel(model, (channel) => channel.deleteQueue(queue));
+    return { queue, messages: 0, deleted: true };
+  }
+
+  #passOptions(total: number): ReplayPassOptions {
+    const { config, jobType, signal, onProgress, afterConfirm, maxUnconfirmed } = this.#options;
+    return {
+      jobType,
+      deadLetterQueue: this.#queues.dead,
+      jobQueue: this.#queues.job,
+      exchange: requeueExchange(config.namespace),
+      routingKey: replayRoutingKey(jobType),
+      total,
+      maxUnconfirmed: maxUnconfirmed ?? DEFAULT_MAX_UNCONFIRMED,
+      publishTimeoutMs: config.publishTimeoutMs,
+      deliveryLimit: config.deliveryLimit,
+      signal,
+      onProgress,
+      afterConfirm,
+    };
+  }
+
+  /**
+   * The summary, once the broker has taken back what the pass's closed channel held. Throws only when the
+   * connection is gone and the dead-letter queue cannot be counted.
+   */
+  async #summarise(model: ChannelModel, prepared: Prepared, pass: ReplayPassResult): Promise<ReplaySummary> {
+    const { failure, counts } = pass;
+    let remaining: number;
+    let failureMessage = failure?.message;
+    try {
+      await this.#releasedByBroker(model);
+      remaining = (await queueStatus(model, this.#queues.dead))?.messages ?? 0;
+      if (failure !== undefined && codeOf(failure) === 'WARREN_ERR_PUBLISH_REJECTED') {
+        const depth = (await queueStatus(model, this.#queues.job))?.messages;
+        if (depth !== undefined) failureMessage = `${failure.message}; ${this.#queues.job} holds ${depth} messages`;
+      }
+    } catch (error) {
+      throw new ConnectionError(
+        `${failure?.message ?? (error as Error).message}; ${describeCounts(counts)} before the connection was lost. ` +
+          `Nothing was lost: a dead letter is removed only after its copy is confirmed. Running the replay again is ` +
+          `safe; it sends again the dead letters whose copies were not confirmed`,
+        { cause: failure ?? error },
+      );
+    }
+    return {
+      jobType: this.#options.jobType,
+      queue: this.#queues.job,
+      deadLetterQueue: this.#queues.dead,
+      total: prepared.total,
+      ...counts,
+      remaining,
+      interrupted: pass.interrupted,
+      ...(failure === undefined ? {} : { failure: { code: codeOf(failure), message: failureMessage ?? '' } }),
+      ...(prepared.legacyLedger === undefined ? {} : { legacyLedger: prepared.legacyLedger }),
+    };
+  }
+
+  /**
+   * Waits until the broker has taken back what the closed consuming channel held: the dead-letter queue has no
+   * consumer left. Only then are the dead letters the pass did not acknowledge counted as ready again.
+   */
+  async #releasedByBroker(model: ChannelModel): Promise<void> {
+    const deadline = Date.now() + SETTLE_WAIT_MS;
+    for (;;) {
+      const status = await queueStatus(model, this.#queues.dead);
+      if (status === undefined || status.consumers === 0) return;
+      if (Date.now() > deadline) {
+        this.#options.logger.warn(
+          { queue: this.#queues.dead, consumers: status.consumers },
+          'another client consumes the dead-letter queue; the dead letters it holds are not counted as remaining',
+        );
+        return;
+      }
+      await sleep(50);
     }
   }
 
@@ -266,7 +360,7 @@ export class DeadLetterReplay {
     return model;
   }
 
-  /** Runs `work` on a channel of its own, closed afterwards (which gives back anything fetched and not settled). */
+  /** Runs `work` on a channel of its own, closed afterwards. */
   async #onChannel<T>(model: ChannelModel, work: (channel: Channel) => Promise<T>): Promise<T> {
     const channel = await model.createChannel();
     channel.on('error', () => {
@@ -278,305 +372,19 @@ export class DeadLetterReplay {
       await channel.close().catch(() => {});
     }
   }
-
-  /** Takes the replay lock of the job type for the life of the connection. */
-  async #lock(model: ChannelModel): Promise<void> {
-    try {
-      await this.#onChannel(model, (channel) =>
-        channel.assertQueue(this.#queues.lock, { exclusive: true, durable: false, autoDelete: true }),
-      );
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== 405) throw error;
-      throw new IllegalStateError(
-        `another replay of "${this.#options.jobType}" is running (it holds ${this.#queues.lock}); wait for it to finish`,
-        { cause: error },
-      );
-    }
-  }
-
-  /**
-   * Declares the ledger and makes sure the job queue exists and is bound for replays. Checked up front because the
-   * BCC copy to the ledger makes every republish routable: a missing job queue would not make it come back.
-   */
-  async #prepareRoutes(model: ChannelModel): Promise<void> {
-    const { config, jobType } = this.#options;
-    await this.#onChannel(model, (channel) => declareTopology(channel, ledgerTopology(config, jobType), model));
-    if ((await queueStatus(model, this.#queues.job)) === undefined) {
-      throw new UnroutableError(
-        `cannot replay the dead letters of "${jobType}": its queue ${this.#queues.job} does not exist, so nothing would ` +
-          `receive them; start a worker for "${jobType}" (or run \`warren topology --apply\`) and replay again. Nothing was replayed`,
-      );
-    }
-    // The binding every worker declares for the job; asserted again so that a replay cannot land in the ledger alone.
-    await this.#onChannel(model, (channel) =>
-      channel.bindQueue(this.#queues.job, requeueExchange(config.namespace), requeueBindingKey(jobType)),
-    );
-  }
-
-  /** The identities in the ledger. Every entry is given back: reading changes nothing. */
-  async #readLedger(model: ChannelModel): Promise<Set<string>> {
-    const identities = new Set<string>();
-    await this.#onChannel(model, async (channel) => {
-      let held = false;
-      for (;;) {
-        const entry = await channel.get(this.#queues.ledger, { noAck: false });
-        if (entry === false) break;
-        held = true;
-        const identity = replayOf(entry);
-        if (identity !== undefined) identities.add(identity);
-      }
-      if (held) channel.nackAll(true);
-    });
-    return identities;
-  }
-
-  /**
-   * Waits until the broker has taken back what the closed consuming channels held: the dead-letter queue has no
-   * consumer left. A quorum queue applies acknowledgements asynchronously, and those not yet applied when a channel
-   * closes are dropped, their messages returned; only after this are they back in the queue, for a sweep to find.
-   * False when the queue still has a consumer (another client's) at the deadline.
-   */
-  async #settledByBroker(model: ChannelModel): Promise<boolean> {
-    const deadline = Date.now() + SETTLE_WAIT_MS;
-    for (;;) {
-      const status = await queueStatus(model, this.#queues.dead);
-      if (status === undefined || status.consumers === 0) return true;
-      if (Date.now() > deadline) {
-        this.#options.logger.warn(
-          { queue: this.#queues.dead, consumers: status.consumers },
-          'another client consumes the dead-letter queue; keeping the replay ledger',
-        );
-        return false;
-      }
-      await sleep(50);
-    }
-  }
-
-  /**
-   * One pass over the dead-letter queue: acknowledges every dead letter whose identity is `known` (republished
-   * already: an acknowledgement that was lost, or an entry of an earlier replay), gives the others back, and waits
-   * for the broker to settle. Resolves with the identities acknowledged.
-   */
-  async #sweep(model: ChannelModel, known: ReadonlySet<string>): Promise<{ acknowledged: string[]; settled: boolean }> {
-    const ready = (await queueStatus(model, this.#queues.dead))?.messages ?? 0;
-    if (ready === 0) return { acknowledged: [], settled: true };
-    const acknowledged: string[] = [];
-    let seen = 0;
-    let lastDeliveryAt = Date.now();
-    await this.#onChannel(model, async (channel) => {
-      const { consumerTag } = await channel.consume(
-        this.#queues.dead,
-        (message) => {
-          if (message === null || seen >= ready) return;
-          seen += 1;
-          lastDeliveryAt = Date.now();
-          const { identity } = readDeadLetterContext(message);
-          if (known.has(identity)) {
-            channel.ack(message);
-            acknowledged.push(identity);
-          }
-        },
-        { noAck: false },
-      );
-      while (seen < ready && Date.now() - lastDeliveryAt < IDLE_END_MS) await sleep(20);
-      // basic.cancel is a round trip to the queue: acknowledgements sent before it are applied in practice.
-      await channel.cancel(consumerTag);
-    });
-    return { acknowledged, settled: await this.#settledByBroker(model) };
-  }
-
-  async #replay(
-    model: ChannelModel,
-    publishModel: ChannelModel,
-    ledger: ReadonlySet<string>,
-    total: number,
-  ): Promise<ReplayOutcome> {
-    const { config, jobType, signal } = this.#options;
-    const exchange = requeueExchange(config.namespace);
-    const routingKey = replayRoutingKey(jobType);
-    const bcc = [replayLedgerRoutingKey(jobType)];
-    const dead = this.#queues.dead;
-
-    let failure: Failure | undefined;
-    let ending = false;
-    let inFlight = 0;
-    let taken = 0;
-    let replayed = 0;
-    let skipped = 0;
-    let confirmed = 0;
-    let lastDeliveryAt = Date.now();
-    const done = new Set<string>();
-    const sent = new Set<string>();
-    const returned = new Set<string>();
-    const waiters: Array<() => void> = [];
-    const wake = (): void => {
-      for (const waiter of waiters.splice(0)) waiter();
-    };
-    const until = (condition: () => boolean): Promise<void> =>
-      new Promise((resolve) => {
-        const check = (): void => {
-          if (condition()) resolve();
-          else waiters.push(check);
-        };
-        check();
-      });
-    const fail = (next: Failure): void => {
-      failure ??= next;
-      wake();
-    };
-    const lost = (what: string) => (err?: Error) => {
-      if (ending) return;
-      fail(
-        (counts) =>
-          new ConnectionError(`the ${what} closed during the replay${err ? ` (${err.message})` : ''}${counts}`, {
-            cause: err,
-          }),
-      );
-    };
-    const progress = (): void =>
-      this.#options.onProgress?.({ done: replayed + skipped, replayed, skipped, total } satisfies ReplayProgress);
-
-    const dlq = await model.createChannel();
-    dlq.on('error', lost(`channel to ${dead}`));
-    dlq.on('close', lost(`channel to ${dead}`));
-    const confirm = await publishModel.createConfirmChannel();
-    confirm.on('error', lost('publishing channel'));
-    confirm.on('close', lost('publishing channel'));
-    // RabbitMQ sends basic.return before the confirm of the same message.
-    confirm.on('return', (message: Message) => {
-      const identity = replayOf(message);
-      if (identity !== undefined) returned.add(identity);
-    });
-    const ack = (message: Message): boolean => {
-      try {
-        dlq.ack(message);
-        return true;
-      } catch (err) {
-        lost(`channel to ${dead}`)(err as Error);
-        return false;
-      }
-    };
-
-    const republish = (message: Message, context: DeadLetterContext): void => {
-      const { identity } = context;
-      const label = `dead letter ${context.messageId ?? identity} of "${jobType}"`;
-      const copy = replayCopy(message, identity);
-      let settled = false;
-      const settle = (err: Error | null | 'timeout'): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        inFlight -= 1;
-        if (err === 'timeout') {
-          fail(
-            (counts) =>
-              new PublishTimeoutError(
-                `no confirm for the replay of ${label} within ${config.publishTimeoutMs} ms: the outcome is indeterminate ` +
-                  `(the copy may still arrive); the dead letter stays in ${dead}${counts}`,
-              ),
-          );
-        } else if (err !== null) {
-          fail((counts) =>
-            err.message === 'message nacked'
-              ? new PublishRejectedError(
-                  `RabbitMQ rejected the replay of ${label} (nack: a queue may be at its length limit); the dead letter stays in ${dead}${counts}`,
-                )
-              : new ConnectionError(
-                  `the replay of ${label} was not confirmed: ${err.message}; the dead letter stays in ${dead}${counts}`,
-                  { cause: err },
-                ),
-          );
-        } else if (returned.delete(identity)) {
-          fail(
-            (counts) =>
-              new UnroutableError(
-                `the replay of ${label} was returned: no queue is bound to ${exchange} for routing key "${routingKey}" ` +
-                  `(is a worker for "${jobType}" declared?); the dead letter stays in ${dead}${counts}`,
-              ),
-          );
-        } else {
-          confirmed += 1;
-          this.#options.afterConfirm?.(confirmed);
-          // Acknowledged only now: killed before this line, the ledger tells the next replay it was sent.
-          if (ack(message)) {
-            replayed += 1;
-            done.add(identity);
-            progress();
-          }
-        }
-        wake();
-      };
-      const timer = setTimeout(() => settle('timeout'), config.publishTimeoutMs);
-      inFlight += 1;
-      try {
-        // Flow control is the prefetch: at most maxUnconfirmed dead letters are unacknowledged, so at most that many
-        // republishes await their confirm; amqplib buffers the rest of a burst.
-        const properties = { ...copy.properties, mandatory: true, BCC: bcc };
-        confirm.publish(exchange, routingKey, copy.content, properties, (err: Error | null) => settle(err ?? null));
-      } catch (err) {
-        settle(err instanceof Error ? err : new Error(String(err)));
-      }
-    };
-
-    const onDelivery = (message: Message | null): void => {
-      if (message === null) {
-        fail(
-          (counts) =>
-            new ConnectionError(`RabbitMQ cancelled the replay's consumer: ${dead} was deleted or moved${counts}`),
-        );
-        return;
-      }
-      lastDeliveryAt = Date.now();
-      // Past the total, or stopping: left unacknowledged, it returns to the queue when the channel closes.
-      if (taken >= total || failure !== undefined || signal?.aborted === true) return;
-      taken += 1;
-      const context = readDeadLetterContext(message, { deliveryLimit: this.#options.config.deliveryLimit });
-      if (ledger.has(context.identity) || sent.has(context.identity)) {
-        // Republished by an earlier replay that did not acknowledge it (or a second copy of one dead letter).
-        if (ack(message)) {
-          skipped += 1;
-          done.add(context.identity);
-          progress();
-        }
-      } else {
-        sent.add(context.identity);
-        republish(message, context);
-      }
-      wake();
-    };
-
-    // Consumed, not fetched one by one: basic.get waits a round trip per dead letter; a prefetch keeps a window
-    // of them flowing, and doubles as the bound on unconfirmed republishes.
-    const idle = (): boolean => inFlight === 0 && Date.now() - lastDeliveryAt > IDLE_END_MS;
-    const ticker = setInterval(wake, 100);
-    signal?.addEventListener('abort', wake, { once: true });
-    try {
-      if (total > 0) {
-        await dlq.prefetch(this.#options.maxUnconfirmed ?? DEFAULT_MAX_UNCONFIRMED);
-        const { consumerTag } = await dlq.consume(dead, onDelivery, { noAck: false });
-        lastDeliveryAt = Date.now();
-        // Ends at the total; or early when the queue ran dry (another client took or purged some), or on failure or abort.
-        await until(
-          () => failure !== undefined || signal?.aborted === true || (taken >= total && inFlight === 0) || idle(),
-        );
-        // Each in-flight republish ends by its confirm, its channel's close or its publish timeout.
-        await until(() => inFlight === 0);
-        // basic.cancel is a round trip to the queue: acknowledgements sent before it are applied in practice.
-        await dlq.cancel(consumerTag).catch(() => {});
-      }
-    } finally {
-      clearInterval(ticker);
-      signal?.removeEventListener('abort', wake);
-      ending = true;
-      await confirm.close().catch(() => {});
-      await dlq.close().catch(() => {});
-    }
-    return { taken, replayed, skipped, done, failure, interrupted: signal?.aborted === true && taken < total };
-  }
 }
 
-/** The `x-warren-replay-of` header of a ledger entry or a returned republish. */
-function replayOf(message: Message): string | undefined {
-  const identity: unknown = message.properties.headers?.[HEADERS.replayOf];
-  return typeof identity === 'string' ? identity : undefined;
+/** A failure's `WARREN_ERR_*` code; anything else that stopped a pass counts as a connection failure. */
+function codeOf(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('WARREN_ERR_') ? code : 'WARREN_ERR_CONNECTION';
+}
+
+/** `40 replayed, 1 refused` */
+function describeCounts(counts: Readonly<Record<CopyOutcome, number>>): string {
+  const parts = [`${counts.replayed} replayed`];
+  if (counts.rejected > 0) parts.push(`${counts.rejected} refused`);
+  if (counts.unroutable > 0) parts.push(`${counts.unroutable} returned`);
+  if (counts.indeterminate > 0) parts.push(`${counts.indeterminate} unconfirmed`);
+  return parts.join(', ');
 }

@@ -22,8 +22,8 @@ export const HEADERS = Object.freeze({
   /** On a scheduled job: the schedule's name. Scheduled jobs are de-duplicated by message id. */
   schedule: 'x-warren-schedule',
   /**
-   * On a replayed dead letter: the identity of the dead letter it was replayed from. The replay ledger is read by
-   * it, so a replay that was killed knows what it already sent.
+   * On a replayed dead letter: the identity of the dead letter it was replayed from, so a handler (and `warren dlq
+   * peek`, should it fail again) can tell which dead-lettering the job came from.
    */
   replayOf: 'x-warren-replay-of',
   /**

@@ -69,16 +69,12 @@ export function suspectRoutingKey(jobType: string): string {
 }
 
 /**
- * The replay ledger of a job type: each replayed copy is also routed here in the same publish (sender-selected
- * `BCC`), so a replay that was killed can tell which dead letters it already republished.
+ * The replay ledger queue that earlier warren versions declared for a job type (each replayed copy was also routed
+ * there). Nothing routes to it any more; `warren dlq replay` deletes it when it is empty and names it when it
+ * is not (see `DeadLetterReplay`).
  */
-export function replayLedgerQueue(namespace: string, jobType: string): string {
+export function legacyReplayLedgerQueue(namespace: string, jobType: string): string {
   return `${namespace}.replayed.${jobType}`;
-}
-
-/** Routing key of the replay ledger: two words before the job type, so `*.<jobType>` never matches it. */
-export function replayLedgerRoutingKey(jobType: string): string {
-  return `replayed.ledger.${jobType}`;
 }
 
 /**

@@ -8,8 +8,6 @@ import {
   deadQueue,
   jobQueue,
   jobsExchange,
-  replayLedgerQueue,
-  replayLedgerRoutingKey,
   requeueBindingKey,
   requeueExchange,
   retryExchange,
@@ -35,7 +33,7 @@ export interface QueueSpec {
   readonly name: string;
   /** The job type it serves; empty for retry tiers, which all job types share. */
   readonly jobType: string;
-  readonly role: 'job' | 'dead' | 'retry' | 'ledger' | 'delay';
+  readonly role: 'job' | 'dead' | 'retry' | 'delay';
   readonly arguments: Readonly<Record<string, string | number>>;
   /**
    * The arguments an earlier warren declared this queue with, when they differ from today's only by what is
@@ -237,18 +235,6 @@ export function jobTopology(
       { queue: queue.name, exchange: delayedExchange(namespace), routingKey: delayedBindingKey(jobType) },
       { queue: dead.name, exchange: deadExchange(namespace), routingKey: jobType },
       ...tiers.map((tier) => tier.binding),
-    ],
-  };
-}
-
-/** The replay ledger of a job type, declared by `warren dlq replay` (see `replayLedgerQueue`). */
-export function ledgerTopology(settings: TopologySettings, jobType: string): TopologyPlan {
-  const name = replayLedgerQueue(settings.namespace, jobType);
-  return {
-    exchanges: baseExchanges(settings.namespace),
-    queues: [{ name, jobType, role: 'ledger', arguments: { 'x-queue-type': settings.queueType } }],
-    bindings: [
-      { queue: name, exchange: requeueExchange(settings.namespace), routingKey: replayLedgerRoutingKey(jobType) },
     ],
   };
 }

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HEADERS, deadQueue, jobQueue } from 'warren';
+import { legacyReplayLedgerQueue } from '../../src/topology/names.js';
 import { deadLetterLimitPolicy } from '../../src/topology/topology-plan.js';
 import { deleteNamespace, queueDepth, rawConnection, uniqueNamespace } from '../helpers/broker.js';
 import { runWarren } from '../helpers/cli.js';
-import { drainQueue, fillDeadLetters } from '../helpers/dlq-dead-letters.js';
+import { countIds, drainQueue, fillDeadLetters, limitQueueLength, readIds } from '../helpers/dlq-dead-letters.js';
 
 const HANDLERS = 'test/fixtures/dlq-handlers.ts';
 
@@ -225,6 +226,55 @@ describe('warren dlq', () => {
     );
     const copies = await drainQueue(jobQueue(namespace, 'dlq.replay'));
     expect(copies.map((m) => m.properties.messageId).sort()).toEqual([...ids].sort());
+  });
+
+  it('replay into a job queue at its length limit: says why on stderr, counts it, exits 1; the rest stays', async () => {
+    const { namespace, env, ids } = await namespaceWithDeadLetters(200);
+    const queue = jobQueue(namespace, 'dlq.replay');
+    const dead = deadQueue(namespace, 'dlq.replay');
+    cleanups.push(await limitQueueLength(queue, 50));
+    // An empty ledger an earlier version left: deleted, and said so.
+    const connection = await rawConnection();
+    cleanups.push(() => connection.close());
+    const channel = await connection.createChannel();
+    await channel.assertQueue(legacyReplayLedgerQueue(namespace, 'dlq.replay'), {
+      durable: true,
+      arguments: { 'x-queue-type': 'quorum' },
+    });
+
+    const result = await runWarren(['dlq', 'replay', 'dlq.replay'], env);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toContain(
+      `warren: deleted ${legacyReplayLedgerQueue(namespace, 'dlq.replay')}, the empty replay ledger of an earlier warren version\n`,
+    );
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `\\nwarren: the replay stopped: RabbitMQ refused the copy of dead letter dl-\\d+ of "dlq\\.replay" \\(basic\\.nack\\): ` +
+          `${queue.replace(/\./g, '\\.')} is most likely at its length limit .*; the dead letter stays in .*; ` +
+          `${queue.replace(/\./g, '\\.')} holds \\d+ messages\\n$`,
+      ),
+    );
+    const summary =
+      /^replayed (\d+) dead letters of "dlq\.replay" to \S+; (\d+) refused by RabbitMQ; (\d+) left in \S+ \(stopped at the first failure\)\n$/.exec(
+        result.stdout,
+      );
+    expect(summary, result.stdout).not.toBeNull();
+    const [, replayed = '', , left = ''] = summary ?? [];
+    expect(Number(replayed) + Number(left)).toBe(200);
+
+    // Again, with the job queue still full: refused at once.
+    const json = await runWarren(['dlq', 'replay', 'dlq.replay', '--json'], env);
+    expect(json.code).toBe(1);
+    const again = JSON.parse(json.stdout) as { replayed: number; rejected: number; remaining: number };
+    expect(again).toMatchObject({ failure: { code: 'WARREN_ERR_PUBLISH_REJECTED' }, indeterminate: 0 });
+    expect(again.rejected).toBeGreaterThanOrEqual(1);
+
+    // By id: the copies and the dead letters left split the 200 between them.
+    const copies = countIds(await drainQueue(queue));
+    const remaining = await readIds(dead);
+    expect(copies.size).toBe(Number(replayed) + again.replayed);
+    expect(remaining.size).toBe(again.remaining);
+    expect([...copies.keys(), ...remaining.keys()].sort()).toEqual([...ids].sort());
   });
 
   it('refuses a job type that is not valid before connecting', async () => {

@@ -8,7 +8,7 @@ import {
   DELAY_LEVELS,
   delayLevel,
   delayedExchange,
-  replayLedgerQueue,
+  legacyReplayLedgerQueue,
   requeueExchange,
   retryExchange,
   retryQueue,
@@ -68,7 +68,7 @@ export async function deleteNamespace(
     for (const jobType of jobTypes) {
       await channel.deleteQueue(jobQueue(namespace, jobType));
       await channel.deleteQueue(deadQueue(namespace, jobType));
-      await channel.deleteQueue(replayLedgerQueue(namespace, jobType));
+      await channel.deleteQueue(legacyReplayLedgerQueue(namespace, jobType));
     }
     for (const delayMs of new Set([...tiersMs, 500, ...DEFAULT_CONFIG.retryTiersMs])) {
       await channel.deleteQueue(retryQueue(namespace, delayMs));

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  ConnectionError,
   DeadLetterAdmin,
   DeadLetterReplay,
   HEADERS,
@@ -13,12 +14,25 @@ import {
   type JobContext,
   type WarrenConfig,
 } from 'warren';
-import { replayLockQueue } from '../../src/topology/names.js';
-import { declareTopology } from '../../src/topology/declare-topology.js';
-import { ledgerTopology } from '../../src/topology/topology-plan.js';
-import { replayLedgerQueue, requeueExchange, replayLedgerRoutingKey } from '../../src/topology/names.js';
-import { deleteNamespace, memoryLogger, queueDepth, rawConnection, testConfig, waitFor } from '../helpers/broker.js';
-import { drainQueue, fillDeadLetters } from '../helpers/dlq-dead-letters.js';
+import { legacyReplayLedgerQueue, replayLockQueue } from '../../src/topology/names.js';
+import {
+  AMQP_URL,
+  deleteNamespace,
+  memoryLogger,
+  queueDepth,
+  rawConnection,
+  testConfig,
+  waitFor,
+} from '../helpers/broker.js';
+import {
+  countIds,
+  drainQueue,
+  fillDeadLetters,
+  limitQueueLength,
+  readIds,
+  waitUntilUnconsumed,
+} from '../helpers/dlq-dead-letters.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -35,7 +49,11 @@ async function admin(config: WarrenConfig): Promise<DeadLetterAdmin> {
   return tools;
 }
 
-function replay(config: WarrenConfig, jobType: string, options: { limit?: number } = {}): DeadLetterReplay {
+function replay(
+  config: WarrenConfig,
+  jobType: string,
+  options: Omit<ConstructorParameters<typeof DeadLetterReplay>[0], 'config' | 'logger' | 'jobType'> = {},
+): DeadLetterReplay {
   return new DeadLetterReplay({ config, logger, jobType, ...options });
 }
 
@@ -100,12 +118,16 @@ describe('dead letters from a failing handler: peek, replay, purge', () => {
 
     failing = false;
     const summary = await replay(config, 'dlq.flaky').run();
-    expect(summary).toMatchObject({
+    expect(summary).toEqual({
+      jobType: 'dlq.flaky',
+      queue: jobQueue(config.namespace, 'dlq.flaky'),
+      deadLetterQueue: dead,
       total: 5,
       replayed: 5,
-      skipped: 0,
+      rejected: 0,
+      unroutable: 0,
+      indeterminate: 0,
       remaining: 0,
-      ledger: 'purged',
       interrupted: false,
     });
     await waitFor('the replayed jobs to run', () => runs.length === 5);
@@ -119,7 +141,6 @@ describe('dead letters from a failing handler: peek, replay, purge', () => {
       expect(ctx.headers['x-death']).toBeUndefined();
     }
     expect(await queueDepth(dead)).toBe(0);
-    expect(await queueDepth(replayLedgerQueue(config.namespace, 'dlq.flaky'))).toBe(0);
 
     failing = true;
     for (const id of ['p-0', 'p-1', 'p-2']) await client.publish('dlq.flaky', { n: 0 }, { messageId: id });
@@ -194,66 +215,206 @@ describe('replay', () => {
     }
   });
 
-  it('--limit takes the first N and keeps the ledger; a dead letter the ledger knows is removed without republishing', async () => {
+  it('--limit takes the first N; a dead letter whose copy already reached the job queue is sent again, not lost', async () => {
     const { config, ids } = await withDeadLetters('dlq.limit', 10);
-    const tools = await admin(config);
-    const contexts = await tools.peek('dlq.limit', 10);
-    // As a replay killed after its confirm and before its ack would have left it: the copy in the job queue and
-    // the ledger, the dead letter still queued.
+    const contexts = await (await admin(config)).peek('dlq.limit', 10);
+    // As a replay killed after a confirm and before that ack leaves it: the copy in the job queue, the dead letter
+    // still queued. With no ledger to trust, the next replay sends it again: a duplicate, never a loss.
     const last = contexts[contexts.length - 1];
     if (!last) throw new Error('no dead letters');
     const connection = await rawConnection();
     cleanups.push(() => connection.close());
     const channel = await connection.createConfirmChannel();
-    await declareTopology(channel, ledgerTopology(config, 'dlq.limit'));
-    channel.publish(requeueExchange(config.namespace), 'replay.dlq.limit', Buffer.from('{}'), {
-      messageId: last.messageId,
-      headers: { [HEADERS.replayOf]: last.identity },
-      BCC: [replayLedgerRoutingKey('dlq.limit')],
-    });
+    channel.sendToQueue(jobQueue(config.namespace, 'dlq.limit'), Buffer.from('{}'), { messageId: last.messageId });
     await channel.waitForConfirms();
 
-    const ledger = replayLedgerQueue(config.namespace, 'dlq.limit');
     const firstRun = await replay(config, 'dlq.limit', { limit: 4 }).run();
-    // A limited replay keeps the ledger: the dead letter it records is still queued.
-    expect(firstRun).toMatchObject({ total: 4, replayed: 4, skipped: 0, remaining: 6, ledger: 'kept' });
-    expect(await queueDepth(ledger)).toBe(5);
-
+    expect(firstRun).toMatchObject({ total: 4, replayed: 4, rejected: 0, indeterminate: 0, remaining: 6 });
     const dry = await replay(config, 'dlq.limit').plan();
+    expect(dry).toMatchObject({ deadLetters: 6, queueDeclared: true });
     expect(dry.entries).toHaveLength(6);
-    expect(dry.entries.filter((e) => e.alreadyReplayed).map((e) => e.context.messageId)).toEqual([last.messageId]);
+    expect(dry.legacyLedger).toBeUndefined();
     expect(await queueDepth(deadQueue(config.namespace, 'dlq.limit'))).toBe(6);
 
     const secondRun = await replay(config, 'dlq.limit').run();
-    expect(secondRun).toMatchObject({ total: 6, replayed: 5, skipped: 1, remaining: 0, ledger: 'purged' });
-    expect(await queueDepth(ledger)).toBe(0);
-    const copies = await drainQueue(jobQueue(config.namespace, 'dlq.limit'));
-    expect(copies.map((m) => m.properties.messageId).sort()).toEqual([...ids].sort());
+    expect(secondRun).toMatchObject({ total: 6, replayed: 6, remaining: 0 });
+    const copies = countIds(await drainQueue(jobQueue(config.namespace, 'dlq.limit')));
+    expect([...copies.keys()].sort()).toEqual([...ids].sort());
+    expect([...copies].filter(([, times]) => times > 1)).toEqual([[last.messageId, 2]]);
   });
 
-  it('a replay stopped by its signal keeps the ledger; the next one finishes it, each dead letter sent once', async () => {
+  it("an earlier version's replay ledger: an empty one is deleted; one with messages is left, named, and not trusted", async () => {
+    const { config, ids } = await withDeadLetters('dlq.legacy', 4);
+    const ledger = legacyReplayLedgerQueue(config.namespace, 'dlq.legacy');
+    const connection = await rawConnection();
+    cleanups.push(() => connection.close());
+    const channel = await connection.createConfirmChannel();
+    await channel.assertQueue(ledger, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+
+    const first = await replay(config, 'dlq.legacy', { limit: 1 }).run();
+    expect(first).toMatchObject({ replayed: 1, legacyLedger: { queue: ledger, messages: 0, deleted: true } });
+    const probe = await connection.createChannel();
+    probe.on('error', () => {});
+    expect(await probe.checkQueue(ledger).catch((e: unknown) => e)).toMatchObject({ code: 404 });
+
+    // Entries as an earlier version wrote them, for dead letters still queued: it would have removed those without
+    // sending them. They are not trusted now: every dead letter is sent.
+    const recorded = await (await admin(config)).peek('dlq.legacy', 3);
+    const again = await connection.createConfirmChannel();
+    await again.assertQueue(ledger, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    for (const context of recorded) {
+      again.sendToQueue(ledger, Buffer.from('{}'), {
+        messageId: context.messageId,
+        headers: { [HEADERS.replayOf]: context.identity },
+      });
+    }
+    await again.waitForConfirms();
+    const plan = await replay(config, 'dlq.legacy').plan();
+    expect(plan.legacyLedger).toEqual({ queue: ledger, messages: 3, deleted: false });
+    const rest = await replay(config, 'dlq.legacy').run();
+    expect(rest).toMatchObject({
+      replayed: 3,
+      remaining: 0,
+      legacyLedger: { queue: ledger, messages: 3, deleted: false },
+    });
+    expect(await queueDepth(ledger)).toBe(3);
+    const copies = countIds(await drainQueue(jobQueue(config.namespace, 'dlq.legacy')));
+    expect([...copies.keys()].sort()).toEqual([...ids].sort());
+    expect([...copies.values()]).toEqual([1, 1, 1, 1]);
+  });
+
+  it('a replay stopped by its signal settles what it has in flight; the next one finishes it, each dead letter once', async () => {
     const { config, ids } = await withDeadLetters('dlq.stop', 1_000);
     const controller = new AbortController();
-    const stopped = await new DeadLetterReplay({
-      config,
-      logger,
-      jobType: 'dlq.stop',
+    const stopped = await replay(config, 'dlq.stop', {
       signal: controller.signal,
-      // Stopped in the middle of a window of unconfirmed republishes.
-      onProgress: ({ done }) => void (done === 300 && setTimeout(() => controller.abort(), 5)),
+      // Stopped in the middle of a window of unconfirmed copies.
+      onProgress: ({ replayed }) => void (replayed === 300 && setTimeout(() => controller.abort(), 5)),
     }).run();
-    expect(stopped).toMatchObject({ total: 1_000, interrupted: true, ledger: 'kept' });
+    expect(stopped).toMatchObject({ total: 1_000, interrupted: true, rejected: 0, indeterminate: 0 });
+    expect(stopped.failure).toBeUndefined();
     expect(stopped.replayed).toBeGreaterThanOrEqual(300);
     expect(stopped.replayed).toBeLessThan(1_000);
+    expect(stopped.remaining).toBe(1_000 - stopped.replayed);
     expect(stopped.remaining).toBe(await queueDepth(deadQueue(config.namespace, 'dlq.stop')));
 
     const rest = await replay(config, 'dlq.stop').run();
-    expect(rest).toMatchObject({ total: stopped.remaining, remaining: 0, ledger: 'purged', interrupted: false });
-    const copies = await drainQueue(jobQueue(config.namespace, 'dlq.stop'));
-    expect(copies).toHaveLength(1_000);
-    expect(new Set(copies.map((m) => m.properties.messageId)).size).toBe(1_000);
-    expect(copies.map((m) => String(m.properties.messageId)).sort()).toEqual([...ids].sort());
-    expect(await queueDepth(replayLedgerQueue(config.namespace, 'dlq.stop'))).toBe(0);
+    expect(rest).toMatchObject({ total: stopped.remaining, replayed: stopped.remaining, remaining: 0 });
+    const copies = countIds(await drainQueue(jobQueue(config.namespace, 'dlq.stop')));
+    expect([...copies.keys()].sort()).toEqual([...ids].sort());
+    // A clean stop waits for every copy in flight and acknowledges it: nothing repeats.
+    expect([...copies].filter(([, times]) => times > 1)).toEqual([]);
+  });
+
+  it('a job queue that refuses copies (max-length, reject-publish): their dead letters stay, the summary says why', async () => {
+    const { config, ids } = await withDeadLetters('dlq.full', 300);
+    const queue = jobQueue(config.namespace, 'dlq.full');
+    const dead = deadQueue(config.namespace, 'dlq.full');
+    const unlimit = await limitQueueLength(queue, 100);
+    cleanups.push(unlimit);
+
+    const full = await replay(config, 'dlq.full', { maxUnconfirmed: 20 }).run();
+    expect(full.failure?.code).toBe('WARREN_ERR_PUBLISH_REJECTED');
+    expect(full.failure?.message).toMatch(
+      new RegExp(
+        `^RabbitMQ refused the copy of dead letter dl-\\d+ of "dlq\\.full" \\(basic\\.nack\\): .*job\\.dlq\\.full is most ` +
+          `likely at its length limit .*; the dead letter stays in .*dead\\.dlq\\.full; .*job\\.dlq\\.full holds \\d+ messages$`,
+      ),
+    );
+    expect(full.rejected).toBeGreaterThanOrEqual(1);
+    // The queue took copies until it reached its limit (quorum queues enforce it a little late, never early).
+    expect(full.replayed).toBeGreaterThanOrEqual(100);
+    expect(full.replayed).toBeLessThan(300);
+    expect(full).toMatchObject({ unroutable: 0, indeterminate: 0, remaining: 300 - full.replayed });
+
+    // By id: what is in the job queue was removed from the dead-letter queue, and everything else is still there.
+    const copies = countIds(await drainQueue(queue));
+    const left = await readIds(dead);
+    expect(copies.size).toBe(full.replayed);
+    expect([...copies.values()].every((times) => times === 1)).toBe(true);
+    expect([...copies.keys()].filter((id) => left.has(id))).toEqual([]);
+    expect([...copies.keys(), ...left.keys()].sort()).toEqual([...ids].sort());
+
+    await unlimit();
+    const rest = await replay(config, 'dlq.full').run();
+    expect(rest).toMatchObject({ total: full.remaining, replayed: full.remaining, remaining: 0 });
+    expect(rest.failure).toBeUndefined();
+    expect([...countIds(await drainQueue(queue)).keys()].sort()).toEqual([...left.keys()].sort());
+  });
+
+  it('a copy not confirmed in time is indeterminate: its dead letter stays, even when the copy arrives later', async () => {
+    const { config: direct, ids } = await withDeadLetters('dlq.slow', 200);
+    const proxy = new TcpProxy(Number(new URL(AMQP_URL).port || 5672));
+    const port = await proxy.start();
+    cleanups.push(() => proxy.stop());
+    const url = new URL(AMQP_URL);
+    url.port = String(port);
+    const config = { ...direct, amqpUrl: url.toString(), publishTimeoutMs: 500 };
+
+    const slow = await replay(config, 'dlq.slow', {
+      maxUnconfirmed: 10,
+      // From the 50th on, the copies wait in the proxy for 1.5 s (the replay's second connection is the publishing
+      // one): those in flight then time out, and reach the broker after that.
+      onProgress: ({ replayed }) => {
+        if (replayed !== 50) return;
+        proxy.hold(1);
+        setTimeout(() => proxy.release(), 1_500);
+      },
+    }).run();
+    expect(slow.failure?.code).toBe('WARREN_ERR_PUBLISH_TIMEOUT');
+    expect(slow.failure?.message).toMatch(
+      /^no confirm for the copy of dead letter dl-\d+ of "dlq\.slow" within 500 ms: the outcome is indeterminate \(the copy may still arrive\); the dead letter stays in .*dead\.dlq\.slow, and a rerun sends it again$/,
+    );
+    expect(slow.indeterminate).toBeGreaterThanOrEqual(1);
+    expect(slow.indeterminate).toBeLessThanOrEqual(10);
+    expect(slow.replayed).toBeGreaterThanOrEqual(50);
+    expect(slow).toMatchObject({ rejected: 0, unroutable: 0, remaining: 200 - slow.replayed });
+
+    const copies = countIds(await drainQueue(jobQueue(direct.namespace, 'dlq.slow')));
+    const left = await readIds(deadQueue(direct.namespace, 'dlq.slow'));
+    // The late copies are in the job queue, and their dead letters were not removed.
+    const both = [...copies.keys()].filter((id) => left.has(id));
+    expect(both).toHaveLength(slow.indeterminate);
+    expect(copies.size).toBe(slow.replayed + slow.indeterminate);
+    expect(new Set([...copies.keys(), ...left.keys()]).size).toBe(ids.length);
+
+    const rest = await replay(direct, 'dlq.slow').run();
+    expect(rest).toMatchObject({ replayed: slow.remaining, remaining: 0 });
+    const again = countIds(await drainQueue(jobQueue(direct.namespace, 'dlq.slow')));
+    expect([...new Set([...copies.keys(), ...again.keys()])].sort()).toEqual([...ids].sort());
+    // What repeats is exactly the indeterminate copies.
+    expect([...again.keys()].filter((id) => copies.has(id)).sort()).toEqual(both.sort());
+  });
+
+  it('a connection cut mid-replay removes nothing without its copy; the rerun completes it', async () => {
+    const { config: direct, ids } = await withDeadLetters('dlq.cut', 1_000);
+    const proxy = new TcpProxy(Number(new URL(AMQP_URL).port || 5672));
+    const port = await proxy.start();
+    cleanups.push(() => proxy.stop());
+    const url = new URL(AMQP_URL);
+    url.port = String(port);
+    const config = { ...direct, amqpUrl: url.toString() };
+
+    const error = await replay(config, 'dlq.cut', {
+      onProgress: ({ replayed }) => void (replayed === 200 && proxy.cut()),
+    })
+      .run()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toMatch(
+      /closed .*; \d+ replayed(, \d+ unconfirmed)? before the connection was lost/,
+    );
+    expect((error as Error).message).toMatch(/Nothing was lost/);
+    await waitUntilUnconsumed(deadQueue(direct.namespace, 'dlq.cut'));
+
+    const rest = await replay(direct, 'dlq.cut').run();
+    expect(rest).toMatchObject({ remaining: 0 });
+    const copies = countIds(await drainQueue(jobQueue(direct.namespace, 'dlq.cut')));
+    expect([...copies.keys()].sort()).toEqual([...ids].sort());
+    const repeated = [...copies.values()].filter((times) => times > 1);
+    // At most the dead letters the cut replay held (its prefetch, 100 by default), each at most twice.
+    expect(repeated.length).toBeLessThanOrEqual(100);
+    expect(repeated.every((times) => times === 2)).toBe(true);
   });
 
   it('stops before acknowledging anything when the job queue does not exist', async () => {
