@@ -1,5 +1,5 @@
 import type { Options } from 'amqplib';
-import { HEADERS } from '../messages/headers.js';
+import { FAILURE_CONTEXT_HEADERS, HEADERS } from '../messages/headers.js';
 import type { DeadLetterMessage } from './dead-letter-context.js';
 
 /** The parts of a dead letter its replayed copy is built from (an amqplib `Message` fits). */
@@ -13,20 +13,8 @@ export interface ReplaySource extends DeadLetterMessage {
 }
 
 /** warren's failure context: a replayed job starts again at attempt 1, with no earlier failure recorded. */
-const FAILURE_HEADERS: ReadonlySet<string> = new Set([
-  HEADERS.attempt,
-  HEADERS.reason,
-  HEADERS.errorName,
-  HEADERS.errorMessage,
-  HEADERS.errorStack,
-  HEADERS.firstFailureAt,
-  HEADERS.lastFailureAt,
-  HEADERS.originalQueue,
-  HEADERS.originalRoutingKey,
-  HEADERS.workerHost,
-  HEADERS.workerPid,
-  HEADERS.replayOf,
-]);
+// A suspect's mark goes too: the replayed job has not been handed back by a crash.
+const FAILURE_HEADERS: ReadonlySet<string> = new Set([...FAILURE_CONTEXT_HEADERS, HEADERS.replayOf, HEADERS.suspect]);
 
 /** The broker's dead-lettering and redelivery bookkeeping, which belongs to the dead letter, not to its copy. */
 function isBrokerBookkeeping(name: string): boolean {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { entryBytes, tableBytes } from './header-bytes.js';
 import {
+  FAILURE_CONTEXT_HEADERS,
   HEADERS,
   HEADER_PREFIX,
   MAX_DEATHS,
@@ -43,20 +44,7 @@ export interface FailureContext {
 const HOST = hostname();
 
 /** warren's headers that every copy writes anew: the original's values, valid or not, are not carried. */
-const REBUILT: ReadonlySet<string> = new Set([
-  HEADERS.reason,
-  HEADERS.attempt,
-  HEADERS.errorName,
-  HEADERS.errorMessage,
-  HEADERS.errorStack,
-  HEADERS.firstFailureAt,
-  HEADERS.lastFailureAt,
-  HEADERS.originalQueue,
-  HEADERS.originalRoutingKey,
-  HEADERS.workerHost,
-  HEADERS.workerPid,
-  HEADERS.droppedHeaders,
-]);
+const REBUILT: ReadonlySet<string> = new Set([...FAILURE_CONTEXT_HEADERS, HEADERS.droppedHeaders]);
 
 /** warren's headers that a copy carries over from the original, each read back by its validating reader. */
 const CARRIED: ReadonlyMap<string, (headers: Readonly<Record<string, unknown>>) => unknown> = new Map([

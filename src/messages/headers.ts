@@ -42,6 +42,24 @@ export const HEADERS = Object.freeze({
   droppedHeaders: 'x-warren-dropped-headers',
 });
 
+/**
+ * The failure context every retry copy and dead letter carries, written anew by each copy (the original's values,
+ * valid or not, are not carried) and removed by a replay (a replayed job starts again at attempt 1).
+ */
+export const FAILURE_CONTEXT_HEADERS: readonly string[] = Object.freeze([
+  HEADERS.reason,
+  HEADERS.attempt,
+  HEADERS.errorName,
+  HEADERS.errorMessage,
+  HEADERS.errorStack,
+  HEADERS.firstFailureAt,
+  HEADERS.lastFailureAt,
+  HEADERS.originalQueue,
+  HEADERS.originalRoutingKey,
+  HEADERS.workerHost,
+  HEADERS.workerPid,
+]);
+
 /** Every reason a message is dead-lettered for. */
 export const DEAD_LETTER_REASONS = [
   'exhausted',

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HEADERS, defineJob, jobQueue, jobsExchange } from 'warren';
 import { tableBytes } from '../../src/messages/header-bytes.js';
-import { MAX_HEADER_TABLE_BYTES } from '../../src/messages/headers.js';
+import { FAILURE_CONTEXT_HEADERS, MAX_HEADER_TABLE_BYTES } from '../../src/messages/headers.js';
 import { queueDepth, rawConnection, run, waitFor } from '../helpers/broker.js';
 import { takeDeadLetters } from '../helpers/dead-letters.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
@@ -55,19 +55,7 @@ async function publishForeign(
   }
 }
 
-const CONTEXT = [
-  HEADERS.reason,
-  HEADERS.attempt,
-  HEADERS.errorName,
-  HEADERS.errorMessage,
-  HEADERS.errorStack,
-  HEADERS.firstFailureAt,
-  HEADERS.lastFailureAt,
-  HEADERS.originalQueue,
-  HEADERS.originalRoutingKey,
-  HEADERS.workerHost,
-  HEADERS.workerPid,
-];
+const CONTEXT = FAILURE_CONTEXT_HEADERS;
 
 describe('a job whose own headers are near the AMQP limit', () => {
   it('gets a retry copy and a dead letter with full context, recording the foreign headers left out', async () => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { failureHeaders, type FailureContext } from '../../../src/messages/failure-headers.js';
 import { tableBytes } from '../../../src/messages/header-bytes.js';
 import {
+  FAILURE_CONTEXT_HEADERS,
   HEADERS,
   MAX_DEATHS,
   MAX_DROPPED_NAMES,
@@ -33,18 +34,8 @@ function expectFits(headers: Record<string, unknown>, budget = MAX_HEADER_TABLE_
   expect(amqplibEncodesHeaders(headers)).toBe(true);
   expect(amqplibTableBytes(headers)).toBeLessThanOrEqual(budget);
   expect(tableBytes(headers, true)).toBe(amqplibTableBytes(headers));
-  for (const name of [
-    HEADERS.attempt,
-    HEADERS.errorName,
-    HEADERS.errorMessage,
-    HEADERS.errorStack,
-    HEADERS.firstFailureAt,
-    HEADERS.lastFailureAt,
-    HEADERS.originalQueue,
-    HEADERS.originalRoutingKey,
-    HEADERS.workerHost,
-    HEADERS.workerPid,
-  ]) {
+  // The reason is on dead letters only.
+  for (const name of FAILURE_CONTEXT_HEADERS.filter((header) => header !== HEADERS.reason)) {
     expect(headers, name).toHaveProperty([name]);
   }
 }
