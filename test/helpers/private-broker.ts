@@ -128,20 +128,33 @@ export function rabbitmq4Root(): string {
 }
 
 /**
- * The versions chaos tests run over (`describe.each(privateBrokerVersions())`): 3.10 and 4.0, or the
- * comma-separated list in `WARREN_PRIVATE_BROKER_VERSIONS` (e.g. `3.10` where there is no 4.0 tree). 4.0 is not
- * left out silently when its tree is missing: its tests then fail, saying how to build it.
+ * The versions chaos tests run over (`describe.each(privateBrokerVersions())`): the comma-separated list in
+ * `WARREN_PRIVATE_BROKER_VERSIONS` (`.ci/run` sets `3.10,4.0`, so that a missing 4.0 tree fails there, saying how to
+ * build it); without it, 3.10 and, when its tree exists, 4.0. On a machine without the tree, `npm test` passes on
+ * 3.10 alone and says once, on stderr, that the 4.0 chaos tests did not run and how to include them.
  */
 export function privateBrokerVersions(): readonly PrivateBrokerVersion[] {
   const all: readonly PrivateBrokerVersion[] = ['3.10', '4.0'];
   const wanted = process.env['WARREN_PRIVATE_BROKER_VERSIONS'];
-  if (wanted === undefined || wanted.trim() === '') return all;
+  if (wanted === undefined || wanted.trim() === '') {
+    if (existsSync(join(rabbitmq4Root(), RABBITMQ4_BIN, 'rabbitmq-server'))) return all;
+    if (!warnedNoTree) {
+      warnedNoTree = true;
+      process.stderr.write(
+        `chaos tests on private nodes: RabbitMQ 3.10 only, no RabbitMQ 4.0 tree at ${rabbitmq4Root()}; ` +
+          '`sudo bash .ci/rabbitmq4 start` builds it (once), and WARREN_PRIVATE_BROKER_VERSIONS=3.10,4.0 requires it\n',
+      );
+    }
+    return ['3.10'];
+  }
   const listed = wanted.split(',').map((version) => version.trim());
   const unknown = listed.filter((version) => !all.includes(version as PrivateBrokerVersion));
   if (unknown.length > 0)
     throw new Error(`WARREN_PRIVATE_BROKER_VERSIONS: expected some of ${all.join(', ')}, got ${unknown.join(', ')}`);
   return all.filter((version) => listed.includes(version));
 }
+
+let warnedNoTree = false;
 
 /** How one version's server is run: where its node directories live and how its scripts are started. */
 interface Flavour {
