@@ -1,7 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const alias = { warren: fileURLToPath(new URL('./src/index.ts', import.meta.url)) };
+// Exact matches: a plain `warren` key would also rewrite `warren/testing` to a path under src/index.ts.
+const alias = [
+  { find: /^warren\/testing$/, replacement: fileURLToPath(new URL('./src/testing/index.ts', import.meta.url)) },
+  { find: /^warren$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+];
 
 export default defineConfig({
   resolve: { alias },

@@ -19,6 +19,17 @@ function readmeHandlers(): string {
 
 const HANDLERS = readmeHandlers();
 
+/** The test file of the README's "Testing your handlers", word for word. */
+function readmeHandlerTest(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Testing your handlers'));
+  const block = /```ts\n(\/\/ handlers\/greet\.test\.ts\n[\s\S]*?)\n```/.exec(section)?.[1];
+  if (block === undefined) throw new Error('README.md: no handlers/greet.test.ts block under "Testing your handlers"');
+  return `${block}\n`;
+}
+
+const HANDLER_TEST = readmeHandlerTest();
+
 const TSCONFIG = {
   compilerOptions: {
     target: 'ES2022',
@@ -75,10 +86,15 @@ describe.each([
   let project: string;
 
   beforeAll(async () => {
-    project = await createUserProject({ tarball: pack.tarball, type, extra: ['zod', 'typescript', '@types/node'] });
+    project = await createUserProject({
+      tarball: pack.tarball,
+      type,
+      extra: ['zod', 'typescript', '@types/node', 'vitest'],
+    });
     dirs.push(project);
     mkdirSync(join(project, 'handlers'));
     writeFileSync(join(project, 'handlers', 'index.ts'), HANDLERS);
+    writeFileSync(join(project, 'handlers', 'greet.test.ts'), HANDLER_TEST);
     writeFileSync(join(project, 'tsconfig.json'), `${JSON.stringify(TSCONFIG, null, 2)}\n`);
   }, 120_000);
 
@@ -90,6 +106,28 @@ describe.each([
       }),
     );
     expect(`${result.stdout}${result.stderr}`.trim()).toBe('');
+  });
+
+  it("runs the README's handler test with vitest, runJob coming from warren/testing", async () => {
+    const result = await npm(project, ['exec', '--offline', '--', 'vitest', 'run', '--reporter=verbose'], {
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
+    }).catch((error: { stdout?: string; stderr?: string }) => ({
+      stdout: error.stdout ?? '',
+      stderr: error.stderr ?? 'failed',
+    }));
+    expect(result.stdout, result.stderr).toMatch(/Tests\s+3 passed \(3\)/);
+  });
+
+  it('loads warren/testing with require() and import() at run time, where the exports map sends them', async () => {
+    const script = `(async () => {
+      const required = require('warren/testing');
+      const imported = await import('warren/testing');
+      const result = await imported.runJob(() => {}, {});
+      process.stdout.write(JSON.stringify({ same: required.runJob === imported.runJob, result }));
+    })();`;
+    const { stdout } = await npm(project, ['exec', '--offline', '--', 'node', '-e', script]);
+    expect(JSON.parse(stdout)).toEqual({ same: true, result: { outcome: 'success' } });
   });
 
   it('npx warren start runs the .ts handlers; npx warren publish sends jobs they handle; SIGTERM exits 0', async () => {

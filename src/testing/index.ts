@@ -1,0 +1,5 @@
+/**
+ * `warren/testing`: helpers for testing handlers without a broker. Nothing in warren's main entry loads this module.
+ */
+export { runJob } from './run-job.js';
+export type { RunJobContext, RunJobResult } from './run-job.js';
