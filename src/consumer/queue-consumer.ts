@@ -315,10 +315,13 @@ export class QueueConsumer {
   /** A suspect whose deferring copy was not confirmed waits, unacknowledged, for its own turn alone. */
   #hold(channel: Channel, message: ConsumeMessage, id: DeliveryIdentity): void {
     // On a channel that has closed, the broker has it back already.
-    if (this.#gateChannel === channel) this.#gate.deferFailed({ message, id });
+    if (this.#gateChannel !== channel || !this.#gate.deferFailed({ message, id })) return;
+    // The isolation that deferred it is over and consuming has resumed: stop the current consumer for it.
+    const consumerTag = this.#consumerTags.get(channel);
+    if (consumerTag) void this.#pause(channel, consumerTag);
   }
 
-  /** Cancels the consumer (the delivery's own tag: the first ones can arrive before `consume` resolves with it). */
+  /** Cancels the consumer (a delivery's own tag: the first ones can arrive before `consume` resolves with it). */
   async #pause(channel: Channel, consumerTag: string): Promise<void> {
     try {
       await channel.cancel(consumerTag);

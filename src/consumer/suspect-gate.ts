@@ -72,9 +72,18 @@ export class SuspectGate<T> {
     }
   }
 
-  /** A suspect's deferring copy was not confirmed: it waits here for its own turn instead. */
-  deferFailed(item: T): void {
-    if (this.#mode === 'isolating') this.#held.push(item);
+  /**
+   * A suspect's deferring copy was not confirmed: it waits here, unacknowledged, for its own turn instead. The copy
+   * can fail after the isolation that deferred it has ended (a publish timeout outlasts a short job): it then starts
+   * an isolation of its own, and the result is true — the caller must stop the flow, as for a suspect on arrival.
+   */
+  deferFailed(item: T): boolean {
+    if (this.#mode === 'isolating') {
+      this.#held.push(item);
+      return false;
+    }
+    this.#isolate([item]);
+    return true;
   }
 
   /** The broker confirmed the cancel: nothing more arrives until consuming resumes. */

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { SuspectGate } from '../../../src/consumer/suspect-gate.js';
 
+/** A gate that isolated one suspect, ran it alone and resumed: now at prefetch 1. */
+function afterASuspectRan(): SuspectGate<string> {
+  const gate = new SuspectGate<string>();
+  gate.admit('s1', true, false);
+  gate.paused();
+  gate.next(0, false);
+  gate.ranAlone();
+  expect(gate.next(0, false)).toEqual({ kind: 'resume', prefetch: 'one' });
+  return gate;
+}
+
 describe('SuspectGate', () => {
   it('lets jobs that are not suspects flow, without pausing', () => {
     const gate = new SuspectGate<string>();
@@ -26,12 +37,7 @@ describe('SuspectGate', () => {
   });
 
   it('runs suspects one by one at prefetch 1, and widens again at the first job that is not one', () => {
-    const gate = new SuspectGate<string>();
-    gate.admit('s1', true, false);
-    gate.paused();
-    gate.next(0, false);
-    gate.ranAlone();
-    gate.next(0, false);
+    const gate = afterASuspectRan();
     expect(gate.admit('s2', true, false)).toEqual({ action: 'run', pause: false });
     expect(gate.admit('j1', false, false)).toEqual({ action: 'run', pause: true });
     expect(gate.mode).toBe('isolating');
@@ -45,12 +51,7 @@ describe('SuspectGate', () => {
   });
 
   it('widens straight to full prefetch when no suspect came in meanwhile', () => {
-    const gate = new SuspectGate<string>();
-    gate.admit('s1', true, false);
-    gate.paused();
-    gate.next(0, false);
-    gate.ranAlone();
-    gate.next(0, false);
+    const gate = afterASuspectRan();
     gate.admit('j1', false, false);
     gate.paused();
     expect(gate.next(0, false)).toEqual({ kind: 'resume', prefetch: 'full' });
@@ -61,11 +62,20 @@ describe('SuspectGate', () => {
     const gate = new SuspectGate<string>();
     gate.admit('s1', true, false);
     gate.admit('s2', true, false);
-    gate.deferFailed('s2');
+    expect(gate.deferFailed('s2')).toBe(false);
     expect(gate.held).toBe(2);
     gate.paused();
     expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's1' });
     gate.ranAlone();
+    expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's2' });
+  });
+
+  it('isolates a suspect whose deferring copy failed after the isolation that deferred it was over', () => {
+    const gate = afterASuspectRan();
+    expect(gate.deferFailed('s2')).toBe(true); // the caller stops the flow
+    expect(gate.mode).toBe('isolating');
+    expect(gate.next(0, false)).toEqual({ kind: 'wait' });
+    gate.paused();
     expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's2' });
   });
 
