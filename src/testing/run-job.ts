@@ -3,12 +3,12 @@ import { DEFAULT_CONFIG, type WarrenConfig } from '../config/config-options.js';
 import { DeliveryRunner } from '../consumer/delivery-runner.js';
 import { LazyAbort } from '../consumer/lazy-abort.js';
 import type { Verdict } from '../consumer/verdict.js';
-import { JSON_CONTENT_TYPE, type DeadLetterReason } from '../messages/headers.js';
+import type { DeadLetterReason } from '../messages/headers.js';
 import { defineJob } from '../registry/define-job.js';
 import type { JobDefinition, JobHandler } from '../registry/job-definition.js';
 import { resolveRetryPolicy } from '../retry/retry-policy.js';
 import { tierName } from '../topology/names.js';
-import type { ConsumeMessage } from 'amqplib';
+import { jsonDelivery } from './json-delivery.js';
 
 /** The context of the one call {@link runJob} makes; every field is optional. */
 export interface RunJobContext {
@@ -77,7 +77,7 @@ export async function runJob<P>(
   const attempt = ctx.attempt ?? 1;
   const headers = ctx.headers ?? {};
   const verdict = await runner.run(
-    delivery(definition.jobType, payload, headers),
+    jsonDelivery(payload, { routingKey: definition.jobType, headers }),
     { jobId: ctx.jobId ?? 'test-job-1', hasId: true, attempt, headers },
     controller,
   );
@@ -101,28 +101,4 @@ function result(verdict: Verdict, attempt: number): RunJobResult {
       // No de-duplication and no shutdown here: every other verdict is a success.
       return { outcome: 'success' };
   }
-}
-
-/** The payload as a worker receives it: JSON, with the job type as routing key. */
-function delivery(jobType: string, payload: unknown, headers: Readonly<Record<string, unknown>>): ConsumeMessage {
-  return {
-    content: Buffer.from(JSON.stringify(payload) ?? 'null'),
-    fields: { deliveryTag: 1, redelivered: false, exchange: '', routingKey: jobType, consumerTag: 'run-job' },
-    properties: {
-      contentType: JSON_CONTENT_TYPE,
-      contentEncoding: undefined,
-      headers: { ...headers },
-      deliveryMode: 2,
-      priority: undefined,
-      correlationId: undefined,
-      replyTo: undefined,
-      expiration: undefined,
-      messageId: undefined,
-      timestamp: undefined,
-      type: undefined,
-      userId: undefined,
-      appId: undefined,
-      clusterId: undefined,
-    },
-  };
 }

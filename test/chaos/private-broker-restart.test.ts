@@ -1,33 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deadQueue, defineJob, Registry, WarrenClient, Worker, type DeliveryOutcome } from 'warren';
 import { retryQueue } from '../../src/topology/names.js';
 import { memoryLogger, queueDepth, testConfig, waitFor } from '../helpers/broker.js';
-import { privateBrokerVersions, startPrivateBroker, type PrivateBroker } from '../helpers/private-broker.js';
+import { privateBrokerVersions, usePrivateBroker } from '../helpers/private-broker.js';
 
 const JOBS = 100;
 // Long enough that every job is still waiting in the tier when the broker stops (stop_app takes ~1 s).
 const TIER_MS = 8_000;
 
 describe.each(privateBrokerVersions())('RabbitMQ %s', (version) => {
-  let broker: PrivateBroker | undefined;
-  let worker: Worker | undefined;
-  let client: WarrenClient | undefined;
-
-  beforeAll(async () => {
-    broker = await startPrivateBroker({ version });
-  });
-
-  afterAll(async () => {
-    // Each step on its own: a failed one must not leave the node running.
-    await client?.close().catch(() => {});
-    await worker?.stop().catch(() => {});
-    await broker?.stop();
-  });
+  const broker = usePrivateBroker({ version });
 
   describe('broker restart (stop_app/start_app of a private node) with jobs waiting in a retry tier', () => {
     it('none lost: the worker reconnects by itself and every job succeeds on its second attempt', async () => {
-      const node = broker as PrivateBroker;
+      const node = broker.node();
       const config = testConfig({
         amqpUrl: node.url,
         retryTiersMs: [TIER_MS],
@@ -45,20 +32,19 @@ describe.each(privateBrokerVersions())('RabbitMQ %s', (version) => {
         succeeded.set(ctx.jobId, [...(succeeded.get(ctx.jobId) ?? []), ctx.attempt]);
       });
       const { logger, lines } = memoryLogger('info');
-      worker = new Worker({
+      const worker = new Worker({
         config,
         registry: new Registry().add([job]),
         logger,
         onOutcome: (outcome) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1),
       });
-      client = new WarrenClient({ config, logger });
+      broker.onStop(() => worker.stop());
+      const client = new WarrenClient({ config, logger });
+      broker.onStop(() => client.close());
       await worker.start();
       await client.start();
-      const live = worker;
 
-      const ids = await Promise.all(
-        Array.from({ length: JOBS }, (_, i) => (client as WarrenClient).publish('restart.job', { i })),
-      );
+      const ids = await Promise.all(Array.from({ length: JOBS }, (_, i) => client.publish('restart.job', { i })));
       const tier = retryQueue(config.namespace, TIER_MS);
       // Every first attempt failed and its retry copy is confirmed in the tier (the original is acked after that).
       await waitFor('every job failed once', () => (outcomes.get('retry') ?? 0) === JOBS, 20_000);
@@ -67,12 +53,12 @@ describe.each(privateBrokerVersions())('RabbitMQ %s', (version) => {
 
       await node.stopApp();
       // The worker noticed: its connections are gone. Nothing came out of the tier before the stop.
-      await waitFor('worker disconnected', () => !live.ready, 10_000);
+      await waitFor('worker disconnected', () => !worker.ready, 10_000);
       expect(succeeded.size).toBe(0);
       await sleep(2_000);
       await node.startApp();
 
-      await waitFor('worker ready again', () => live.ready, 30_000, 100);
+      await waitFor('worker ready again', () => worker.ready, 30_000, 100);
       await waitFor(`all ${JOBS} jobs succeeded`, () => succeeded.size === JOBS, 60_000, 100);
       // Late duplicates (if any) would show up within this.
       await sleep(500);

@@ -1,34 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineJob, HEADERS, Registry, WarrenClient, Worker } from 'warren';
 import { memoryLogger, testConfig, waitFor } from '../helpers/broker.js';
-import { privateBrokerVersions, startPrivateBroker, type PrivateBroker } from '../helpers/private-broker.js';
+import { privateBrokerVersions, usePrivateBroker } from '../helpers/private-broker.js';
 
 const JOBS = 50;
 
 describe.each(privateBrokerVersions())('RabbitMQ %s', (version) => {
-  let broker: PrivateBroker | undefined;
-  let worker: Worker | undefined;
-  let client: WarrenClient | undefined;
-
-  beforeAll(async () => {
-    broker = await startPrivateBroker({ version });
-  });
-
-  afterAll(async () => {
-    // Each step on its own: a failed one must not leave the node running.
-    await client?.close().catch(() => {});
-    await worker?.stop().catch(() => {});
-    await broker?.stop();
-  });
+  const broker = usePrivateBroker({ version });
 
   describe('delayed jobs across a broker restart (stop_app/start_app of a private node)', () => {
     it('jobs waiting in the delay cascade all arrive after the restart, none before its due time', async () => {
-      const node = broker as PrivateBroker;
+      const node = broker.node();
       const config = testConfig({ amqpUrl: node.url, publishTimeoutMs: 30_000 });
       const arrivals = new Map<string, Array<{ at: number; dueAt: number }>>();
       const { logger } = memoryLogger('silent');
-      worker = new Worker({
+      const worker = new Worker({
         config,
         registry: new Registry().add([
           defineJob(
@@ -43,10 +30,11 @@ describe.each(privateBrokerVersions())('RabbitMQ %s', (version) => {
         ]),
         logger,
       });
-      client = new WarrenClient({ config, logger });
+      broker.onStop(() => worker.stop());
+      const client = new WarrenClient({ config, logger });
+      broker.onStop(() => client.close());
       await worker.start();
       await client.start();
-      const live = worker;
 
       // Due in 9-13 s: each one waits first in the 8 s level of the cascade.
       const due = new Map<string, number>();
@@ -54,7 +42,7 @@ describe.each(privateBrokerVersions())('RabbitMQ %s', (version) => {
         Array.from({ length: JOBS }, async (_, i) => {
           const delayMs = 9_000 + Math.floor(Math.random() * 4_001);
           const before = Date.now();
-          await (client as WarrenClient).publish('delay.restart', { i }, { messageId: `delayed-${i}`, delayMs });
+          await client.publish('delay.restart', { i }, { messageId: `delayed-${i}`, delayMs });
           due.set(`delayed-${i}`, before + delayMs);
         }),
       );
@@ -64,10 +52,10 @@ describe.each(privateBrokerVersions())('RabbitMQ %s', (version) => {
       await node.stopApp();
       // Stopped before any job was due: every one of them was inside the cascade.
       expect(Date.now()).toBeLessThan(Math.min(...due.values()));
-      await waitFor('the worker to notice', () => !live.ready, 10_000);
+      await waitFor('the worker to notice', () => !worker.ready, 10_000);
       await sleep(1_000);
       await node.startApp();
-      await waitFor('the worker to reconnect', () => live.ready, 30_000);
+      await waitFor('the worker to reconnect', () => worker.ready, 30_000);
 
       const lastDue = Math.max(...due.values());
       await waitFor(
