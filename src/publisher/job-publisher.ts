@@ -228,15 +228,15 @@ export class JobPublisher {
     this.#delayTopology ??= this.#connection
       .withChannel(async (channel, model) => {
         const plan = delayTopology(this.#config);
-        // Usually there already: 28 passive checks cost milliseconds, declaring 28 quorum queues about a second.
-        if (
-          await allQueuesExist(
-            this.#connection,
-            plan.queues.map((q) => q.name),
-          )
-        )
-          return;
-        await declareTopology(channel, plan, model);
+        // Usually there already: 28 passive checks cost milliseconds, declaring 28 quorum queues about a second. The
+        // exchanges and bindings are declared every time (each a quick idempotent round trip): queues that exist do
+        // not prove that the process declaring them has bound them yet, and another publisher starting at the same
+        // moment had its first delayed job returned as unroutable.
+        const queuesExist = await allQueuesExist(
+          this.#connection,
+          plan.queues.map((q) => q.name),
+        );
+        await declareTopology(channel, queuesExist ? { ...plan, queues: [] } : plan, model);
       })
       .catch((error: unknown) => {
         this.#delayTopology = undefined;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HEADERS, UnroutableError, defineJob } from 'warren';
-import { waitFor } from '../helpers/broker.js';
+import { delayTopology } from '../../src/topology/topology-plan.js';
+import { rawConnection, waitFor } from '../helpers/broker.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 let harness: Harness | undefined;
@@ -45,5 +46,21 @@ describe('delayed jobs through the binary delay cascade', () => {
     await expect(harness.client.publish('some.job', {}, { delayMs: 2 ** 28 * 1000 })).rejects.toThrow(
       /the longest delay is 268435455 s/,
     );
+  });
+
+  it("a first delayed publish while another process has declared the cascade's queues but not yet bound them", async () => {
+    const arrivals: string[] = [];
+    harness = await startHarness([defineJob('bound.job', (_p, ctx) => void arrivals.push(ctx.jobId))]);
+    // What a second publisher sees while the first is still declaring: every level's queue, no binding yet.
+    const connection = await rawConnection();
+    try {
+      const channel = await connection.createChannel();
+      for (const queue of delayTopology(harness.config).queues)
+        await channel.assertQueue(queue.name, { durable: true, arguments: { ...queue.arguments } });
+    } finally {
+      await connection.close();
+    }
+    await harness.client.publish('bound.job', {}, { messageId: 'bound-1', delayMs: 1_000 });
+    await waitFor('the delayed job', () => arrivals.includes('bound-1'), 5_000);
   });
 });
