@@ -28,6 +28,8 @@ const PURE = [
   'src/messages/**',
   'src/consumer/verdict.ts',
   'src/consumer/suspect-gate.ts',
+  'src/consumer/verdict-copy.ts',
+  'src/publisher/publish-options-problem.ts',
   'src/dlq/dead-letter-replay-outcome.ts',
 ];
 const IO_MODULES = [

@@ -167,8 +167,11 @@ const FIELDS: Readonly<Record<Key, Field>> = {
 export interface LoadConfigOptions {
   /** Environment to read `WARREN_*` variables from. @defaultValue `process.env` */
   readonly env?: NodeJS.ProcessEnv;
-  /** JSON config file. @defaultValue `$WARREN_CONFIG`, else `config/warren.json` under `cwd` when it exists */
-  readonly file?: string;
+  /**
+   * JSON config file; `false` reads none. @defaultValue `$WARREN_CONFIG`, else `config/warren.json` under `cwd` when
+   * it exists
+   */
+  readonly file?: string | false;
   /** @defaultValue `process.cwd()` */
   readonly cwd?: string;
   /**
@@ -206,9 +209,10 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
   const cwd = options.cwd ?? process.cwd();
   const overrides = checkSettings(options.overrides ?? {}, 'passed in code');
   const inherited = SOURCES.get(overrides);
-  const explicitFile = options.file ?? env['WARREN_CONFIG'];
+  const explicitFile = options.file === false ? undefined : (options.file ?? env['WARREN_CONFIG']);
   const file = resolve(cwd, explicitFile ?? 'config/warren.json');
-  const fromFile = explicitFile !== undefined || existsSync(file) ? readConfigFile(file) : {};
+  const fromFile =
+    options.file !== false && (explicitFile !== undefined || existsSync(file)) ? readConfigFile(file) : {};
   const fileShown = shownPath(file, cwd);
 
   const result: Record<string, unknown> = {};

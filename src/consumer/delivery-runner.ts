@@ -1,15 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import { decodeBody } from '../messages/decode.js';
-import { readSchedule } from '../messages/read-headers.js';
+import { attemptOf, readSchedule } from '../messages/read-headers.js';
 import type { JobDefinition } from '../registry/job-definition.js';
 import { validatePayload, type Validated } from '../registry/validate-payload.js';
 import type { RetryPolicy } from '../retry/retry-policy.js';
 import { DeliveryContext } from './delivery-context.js';
 import type { LazyAbort } from './lazy-abort.js';
-import { isThenable, withTimeout } from './run-with-timeout.js';
+import { isThenable, withTimeout, type Timers } from './run-with-timeout.js';
 import {
   DUPLICATE,
   SUCCESS,
@@ -33,6 +34,8 @@ export interface DeliveryRunnerOptions {
   readonly observe?: { readonly duration: (seconds: number) => void; readonly wait: (seconds: number) => void };
   /** True once the worker is shutting down: an abort then is the shutdown's, not the job's own failure. */
   readonly draining: () => boolean;
+  /** The timers of the job's timeout. @defaultValue the process's own (a test harness passes its virtual clock) */
+  readonly timers?: Timers;
 }
 
 /** The identity of one delivery, read once by the consumer. */
@@ -42,6 +45,19 @@ export interface DeliveryIdentity {
   readonly hasId: boolean;
   readonly attempt: number;
   readonly headers: Readonly<Record<string, unknown>>;
+}
+
+/** The identity of a delivery: its job id (generated when the publisher set none), attempt and headers. */
+export function identifyDelivery(message: ConsumeMessage): DeliveryIdentity {
+  const { properties } = message;
+  const headers = (properties.headers ?? {}) as Record<string, unknown>;
+  const hasId = typeof properties.messageId === 'string' && properties.messageId !== '';
+  return {
+    jobId: hasId ? (properties.messageId as string) : randomUUID(),
+    hasId,
+    attempt: attemptOf(headers),
+    headers,
+  };
 }
 
 /**
@@ -218,11 +234,18 @@ export class DeliveryRunner {
   ): Promise<Verdict> {
     const { timeoutMs } = this.#options;
     try {
-      await withTimeout(result, timeoutMs, () => {
-        const error = new JobTimeoutError(`job "${ctx.jobType}" ${ctx.jobId} ran past its timeout of ${timeoutMs} ms`);
-        ctx.abort(error);
-        return error;
-      });
+      await withTimeout(
+        result,
+        timeoutMs,
+        () => {
+          const error = new JobTimeoutError(
+            `job "${ctx.jobType}" ${ctx.jobId} ran past its timeout of ${timeoutMs} ms`,
+          );
+          ctx.abort(error);
+          return error;
+        },
+        this.#options.timers,
+      );
     } catch (thrown) {
       return this.#threw(ctx, started, thrown);
     }

@@ -1,14 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { BrokerConnection } from '../connection/broker-connection.js';
 import { ManagedChannel } from '../connection/managed-channel.js';
 import { LazyAbort } from './lazy-abort.js';
-import { DeliveryRunner, type DeliveryIdentity } from './delivery-runner.js';
+import { DeliveryRunner, identifyDelivery, type DeliveryIdentity } from './delivery-runner.js';
 import { VerdictApplier, type BoundMetrics, type DeliveryOutcome } from './verdict-applier.js';
 import { DEFER, GIVE_BACK, isSuspect, returnedTooOften, type Verdict } from './verdict.js';
 import { SuspectGate } from './suspect-gate.js';
-import { attemptOf } from '../messages/read-headers.js';
 import { DEAD_LETTER_REASONS } from '../messages/headers.js';
 import { DEFAULT_CONCURRENCY, type JobDefinition } from '../registry/job-definition.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../retry/retry-policy.js';
@@ -228,7 +226,7 @@ export class QueueConsumer {
   }
 
   #onDelivery(channel: Channel, message: ConsumeMessage): void {
-    const id = identify(message);
+    const id = identifyDelivery(message);
     if (this.#gateChannel !== channel) {
       this.#gate.reset();
       this.#gateChannel = channel;
@@ -418,19 +416,6 @@ export class QueueConsumer {
     await this.#channel.current?.prefetch(this.concurrency).catch(() => {});
     await this.#channel.close();
   }
-}
-
-/** The identity of a delivery: its job id (generated when the publisher set none), attempt and headers. */
-function identify(message: ConsumeMessage): DeliveryIdentity {
-  const { properties } = message;
-  const headers = (properties.headers ?? {}) as Record<string, unknown>;
-  const hasId = typeof properties.messageId === 'string' && properties.messageId !== '';
-  return {
-    jobId: hasId ? (properties.messageId as string) : randomUUID(),
-    hasId,
-    attempt: attemptOf(headers),
-    headers,
-  };
 }
 
 /** Binds the per-queue metric children once, with every series at 0 from the start (rate() sees the first event). */

@@ -4,21 +4,12 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 export type SettleChannel = Pick<Channel, 'ack' | 'reject' | 'nack'>;
 import type { Logger } from 'pino';
 import type { DedupStore } from '../dedup/dedup-store.js';
-import { failureHeaders } from '../messages/failure-headers.js';
-import { HEADERS } from '../messages/headers.js';
-import { readDeliveryCount, readInteger } from '../messages/read-headers.js';
 import type { ProcessOutcome, WarrenMetrics } from '../metrics/warren-metrics.js';
 import type { Publisher } from '../publisher/publisher.js';
-import {
-  deadExchange,
-  requeueExchange,
-  retryExchange,
-  retryRoutingKey,
-  suspectRoutingKey,
-  tierName,
-} from '../topology/names.js';
+import { tierName } from '../topology/names.js';
 import type { DeliveryIdentity } from './delivery-runner.js';
 import { settleMethod, type Verdict } from './verdict.js';
+import { verdictCopy, type CopyVerdict } from './verdict-copy.js';
 
 /** How a delivery ended, as `onOutcome` reports it. */
 export type DeliveryOutcome =
@@ -47,16 +38,6 @@ export interface VerdictApplierOptions<C extends SettleChannel> {
   /** A suspect whose deferring copy was not confirmed: it stays unacknowledged with the consumer. */
   readonly onHold: (channel: C, message: ConsumeMessage, id: DeliveryIdentity) => void;
   readonly onOutcome: ((outcome: DeliveryOutcome, jobType: string) => void) | undefined;
-}
-
-/** The AMQP properties a copy keeps from the original delivery. */
-interface CopiedProperties {
-  readonly type?: string;
-  readonly timestamp?: number;
-  readonly contentType?: string;
-  readonly contentEncoding?: string;
-  readonly correlationId?: string;
-  readonly appId?: string;
 }
 
 /** What a verdict reports once applied, and under which `warren_jobs_processed_total` outcome. */
@@ -145,35 +126,13 @@ export class VerdictApplier<C extends SettleChannel> {
     channel: C,
     message: ConsumeMessage,
     id: DeliveryIdentity,
-    verdict: Extract<Verdict, { kind: 'retry' | 'dead' | 'defer' }>,
+    verdict: CopyVerdict,
   ): Promise<void> {
-    const { namespace, jobType } = this.#options;
-    const [exchange, routingKey] =
-      verdict.kind === 'retry'
-        ? [retryExchange(namespace), retryRoutingKey(verdict.delayMs, jobType)]
-        : verdict.kind === 'dead'
-          ? [deadExchange(namespace), jobType]
-          : [requeueExchange(namespace), suspectRoutingKey(jobType)];
-    const headers =
-      verdict.kind === 'defer'
-        ? deferredHeaders(id, message.fields.redelivered)
-        : this.#failureHeaders(message, id, verdict);
-    // amqplib types these properties as `any`; they are copied through unchanged.
-    const properties = message.properties as CopiedProperties;
+    const { namespace, jobType, queue } = this.#options;
+    const copy = verdictCopy(verdict, message, id, { namespace, jobType, queue, now: new Date() });
     let confirmed = true;
     try {
-      await this.#options.publisher.send(exchange, routingKey, message.content, {
-        messageId: id.jobId,
-        type: properties.type ?? jobType,
-        timestamp: properties.timestamp,
-        contentType: properties.contentType,
-        contentEncoding: properties.contentEncoding,
-        correlationId: properties.correlationId,
-        appId: properties.appId,
-        persistent: true,
-        mandatory: true,
-        headers,
-      });
+      await this.#options.publisher.send(copy.exchange, copy.routingKey, message.content, copy.properties);
     } catch (err) {
       confirmed = false;
       this.#logger.error(
@@ -193,26 +152,7 @@ export class VerdictApplier<C extends SettleChannel> {
     this.#settle(channel, message, how, confirmed ? reportedAs(verdict) : { outcome: 'requeued' });
   }
 
-  #failureHeaders(
-    message: ConsumeMessage,
-    id: DeliveryIdentity,
-    verdict: Extract<Verdict, { kind: 'retry' | 'dead' }>,
-  ): Record<string, unknown> {
-    const headers = failureHeaders({
-      outcome: verdict.kind === 'retry' ? 'retry' : verdict.reason,
-      error: verdict.error,
-      attempt: id.attempt,
-      queue: this.#options.queue,
-      routingKey: message.fields.routingKey,
-      previous: id.headers,
-      now: new Date(),
-    });
-    // It ran alone and did not crash: its copy is no longer a suspect.
-    delete headers[HEADERS.suspect];
-    return headers;
-  }
-
-  #countCopy(verdict: Extract<Verdict, { kind: 'retry' | 'dead' | 'defer' }>): void {
+  #countCopy(verdict: CopyVerdict): void {
     const bound = this.#options.metrics;
     if (!bound || verdict.kind === 'defer') return;
     if (verdict.kind === 'retry') bound.metrics.retries.labels(this.#options.jobType, tierName(verdict.delayMs)).inc();
@@ -249,16 +189,4 @@ export class VerdictApplier<C extends SettleChannel> {
     this.#logger.debug({ deliveryTag: message.fields.deliveryTag }, why);
     this.#options.onOutcome?.('stale', this.#options.jobType);
   }
-}
-
-/**
- * The headers of a suspect's deferred copy: its own, with the attempt it is on (the broker's redelivery count folded
- * in, since the copy starts its own count) and how often it has been handed back so far.
- */
-function deferredHeaders(id: DeliveryIdentity, redelivered: boolean): Record<string, unknown> {
-  const { 'x-delivery-count': _count, ...headers } = id.headers;
-  const before = readInteger(headers[HEADERS.suspect], 1) ?? 0;
-  // Quorum queues count the returns; a classic queue only flags a redelivery.
-  const returned = readDeliveryCount(id.headers) || (redelivered ? 1 : 0);
-  return { ...headers, [HEADERS.attempt]: id.attempt, [HEADERS.suspect]: before + returned };
 }

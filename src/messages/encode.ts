@@ -2,12 +2,17 @@ import type { Options } from 'amqplib';
 import { JSON_CONTENT_TYPE } from './headers.js';
 
 /** The AMQP properties warren sets on a job it publishes (the wire contract). */
-export function jobProperties(jobType: string, messageId: string, headers?: Record<string, unknown>): Options.Publish {
+export function jobProperties(
+  jobType: string,
+  messageId: string,
+  headers?: Record<string, unknown>,
+  nowMs: number = Date.now(),
+): Options.Publish {
   return {
     messageId,
     type: jobType,
     // AMQP timestamps are whole seconds since the epoch.
-    timestamp: Math.floor(Date.now() / 1000),
+    timestamp: Math.floor(nowMs / 1000),
     contentType: JSON_CONTENT_TYPE,
     persistent: true,
     mandatory: true,
