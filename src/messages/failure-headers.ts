@@ -132,7 +132,10 @@ function writeOwnHeaders(
         : new Date(firstMs).toISOString();
   headers[HEADERS.lastFailureAt] = now;
   headers[HEADERS.originalQueue] = context.queue;
-  headers[HEADERS.originalRoutingKey] = context.routingKey;
+  // The key it was first published with: a retry comes back with its tier's (`10m.report`), which names no job.
+  const firstKey = previous[HEADERS.originalRoutingKey];
+  headers[HEADERS.originalRoutingKey] =
+    typeof firstKey === 'string' && firstKey !== '' && firstKey.length <= 255 ? firstKey : context.routingKey;
   headers[HEADERS.workerHost] = HOST;
   headers[HEADERS.workerPid] = process.pid;
 }

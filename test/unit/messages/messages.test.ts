@@ -62,6 +62,31 @@ describe('failureHeaders', () => {
   });
 });
 
+describe('the original routing key', () => {
+  it('is the one the job was first published with, kept through its retries', () => {
+    const first = failureHeaders({
+      outcome: 'retry',
+      error: new Error('x'),
+      attempt: 1,
+      queue: 'ns.job.report',
+      routingKey: 'report',
+      previous: {},
+      now: new Date('2026-02-02T00:00:00.000Z'),
+    });
+    const second = failureHeaders({
+      outcome: 'exhausted',
+      error: new Error('x'),
+      attempt: 2,
+      queue: 'ns.job.report',
+      routingKey: '10m.report',
+      previous: first,
+      now: new Date('2026-02-02T00:10:00.000Z'),
+    });
+    expect(first[HEADERS.originalRoutingKey]).toBe('report');
+    expect(second[HEADERS.originalRoutingKey]).toBe('report');
+  });
+});
+
 describe('toError and attempts', () => {
   it('normalises non-Errors', () => {
     expect(toError('x').message).toBe('handler threw a non-Error value: "x"');
