@@ -3,3 +3,6 @@
  */
 export { runJob } from './run-job.js';
 export type { RunJobContext, RunJobResult } from './run-job.js';
+export { TestHarness, createTestHarness } from './test-harness.js';
+export type { HarnessWaitOptions, TestHarnessOptions } from './test-harness.js';
+export type { FiredSchedule, HandledJob, HandledOutcome, PublishedJob } from './harness-records.js';
