@@ -3,3 +3,6 @@
  */
 export { runJob } from './run-job.js';
 export type { RunJobContext, RunJobResult } from './run-job.js';
+export { startTestBroker } from './start-test-broker.js';
+export type { TestBroker, TestBrokerConfig, TestBrokerOptions } from './start-test-broker.js';
+export { TestBrokerUnavailableError } from '../errors/test-broker-unavailable-error.js';
