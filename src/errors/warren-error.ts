@@ -14,7 +14,8 @@ export type WarrenErrorCode =
   | 'WARREN_ERR_CONNECTION'
   | 'WARREN_ERR_TOPOLOGY_CONFLICT'
   | 'WARREN_ERR_REGISTRATION'
-  | 'WARREN_ERR_JOB_TIMEOUT';
+  | 'WARREN_ERR_JOB_TIMEOUT'
+  | 'WARREN_ERR_TEST_BROKER_UNAVAILABLE';
 
 /**
  * Base class of every error warren throws, with a stable {@link WarrenError.code}.

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry, Worker, defineJob, jobsExchange, planTopology } from 'warren';
+import { startTestBroker } from 'warren/testing';
 import { declareTopology } from '../../src/topology/declare-topology.js';
-import { deleteNamespace, memoryLogger, rawConnection, testConfig, waitFor } from '../helpers/broker.js';
+import { AMQP_URL, memoryLogger, rawConnection, testConfig, waitFor } from '../helpers/broker.js';
+import { SHARED_REDIS_URL } from '../helpers/redis-server.js';
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -11,7 +13,13 @@ afterEach(async () => {
 
 describe('a worker started on a backlog', () => {
   it('acks every job, with a synchronous handler and deliveries arriving before the consumer setup resolves', async () => {
-    const config = testConfig();
+    const broker = await startTestBroker({
+      env: { WARREN_AMQP_URL: AMQP_URL, WARREN_REDIS_URL: SHARED_REDIS_URL },
+      jobTypes: ['backlog.job'],
+      retryTiersMs: [500],
+    });
+    cleanup = () => broker.stop();
+    const config = testConfig(broker.config);
     const connection = await rawConnection();
     const channel = await connection.createConfirmChannel();
     await declareTopology(channel, planTopology(config, [{ jobType: 'backlog.job', tiersMs: config.retryTiersMs }]));
@@ -28,7 +36,7 @@ describe('a worker started on a backlog', () => {
     const worker = new Worker({ config, registry, logger: memoryLogger().logger });
     cleanup = async () => {
       await worker.stop();
-      await deleteNamespace(config.namespace, ['backlog.job'], config.retryTiersMs);
+      await broker.stop();
     };
     await worker.start();
     await waitFor('the backlog handled', () => handled === 1_000, 20_000);

@@ -11,10 +11,11 @@ import {
   type DeliveryOutcome,
   type FireOutcome,
 } from 'warren';
+import { startTestBroker } from 'warren/testing';
 import type { SchedulePublish } from '../../src/scheduler/scheduler.js';
 import { createRedis } from '../../src/redis/create-redis.js';
-import { deleteNamespace, memoryLogger, testConfig, waitFor } from '../helpers/broker.js';
-import { deleteRedisNamespace, sharedRedis, SHARED_REDIS_URL } from '../helpers/redis-server.js';
+import { AMQP_URL, memoryLogger, testConfig, waitFor } from '../helpers/broker.js';
+import { sharedRedis, SHARED_REDIS_URL } from '../helpers/redis-server.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -23,11 +24,17 @@ afterEach(async () => {
 
 describe('a scheduler paused past its lock: the lock is not a fence, de-duplication is', () => {
   it('the same fire is published twice, and its handler runs once', async () => {
-    const config = testConfig({ redisUrl: SHARED_REDIS_URL, fireLockTtlMs: 1_500 });
+    // Deletes the namespace's queues and exchanges and its Redis keys (fire locks, last fires, de-duplication).
+    const broker = await startTestBroker({
+      env: { WARREN_AMQP_URL: AMQP_URL, WARREN_REDIS_URL: SHARED_REDIS_URL },
+      prefix: 'fence',
+      jobTypes: ['fence.job'],
+      retryTiersMs: [500],
+    });
+    cleanups.push(() => broker.stop());
+    const config = testConfig({ ...broker.config, fireLockTtlMs: 1_500 });
     const { namespace } = config;
-    cleanups.push(() => deleteRedisNamespace(namespace));
-    cleanups.push(() => deleteNamespace(namespace, ['fence.job']));
-    const inspect = sharedRedis();
+    const inspect = sharedRedis(broker.redisUrl);
     cleanups.push(async () => inspect.disconnect());
     const { logger } = memoryLogger('silent');
 
@@ -75,7 +82,7 @@ describe('a scheduler paused past its lock: the lock is not a fence, de-duplicat
       return id;
     };
     const replica = async (publish: SchedulePublish, outcomes: FireOutcome[]): Promise<Scheduler> => {
-      const redis = createRedis(SHARED_REDIS_URL, logger);
+      const redis = createRedis(broker.redisUrl, logger);
       cleanups.push(async () => redis.disconnect());
       await redis.connect();
       const scheduler = new Scheduler({
