@@ -22,7 +22,11 @@ export interface ContractEngine {
   readonly name: string;
   /** Slack on every upper bound of a time (a broker's delivery and confirm round trips); 0 for the harness. */
   readonly toleranceMs: number;
-  start(jobs: readonly JobDefinition[], schedules: readonly ScheduleDefinition[], config: Partial<WarrenConfig>): Promise<void>;
+  start(
+    jobs: readonly JobDefinition[],
+    schedules: readonly ScheduleDefinition[],
+    config: Partial<WarrenConfig>,
+  ): Promise<void>;
   publish(jobType: string, payload: unknown, options?: PublishOptions): Promise<string>;
   /** Runs (or waits) until `check` holds; rejects naming `what` when it does not in time. */
   until(what: string, check: () => boolean): Promise<void>;
@@ -49,9 +53,30 @@ const SLOW_MS = 100;
 /** The dead-letter fields both engines must agree on (the broker adds its own bookkeeping: x-death, host, pid). */
 function contextOf(letter: DeadLetterContext | undefined): Record<string, unknown> {
   if (letter === undefined) return {};
-  const { source, reason, attempts, errorName, errorMessage, originalQueue, originalRoutingKey, type, contentType, body } =
-    letter;
-  return { source, reason, attempts, errorName, errorMessage, originalQueue, originalRoutingKey, type, contentType, body };
+  const {
+    source,
+    reason,
+    attempts,
+    errorName,
+    errorMessage,
+    originalQueue,
+    originalRoutingKey,
+    type,
+    contentType,
+    body,
+  } = letter;
+  return {
+    source,
+    reason,
+    attempts,
+    errorName,
+    errorMessage,
+    originalQueue,
+    originalRoutingKey,
+    type,
+    contentType,
+    body,
+  };
 }
 
 /** The contract suite against one engine. */
@@ -124,7 +149,12 @@ export function jobContract(engine: ContractEngine): void {
     ),
   ];
   const schedules = [
-    defineSchedule({ name: 'contract-every-second', cron: '* * * * * *', jobType: 'contract.cron', payload: { tick: true } }),
+    defineSchedule({
+      name: 'contract-every-second',
+      cron: '* * * * * *',
+      jobType: 'contract.cron',
+      payload: { tick: true },
+    }),
   ];
 
   describe(`the job contract on ${engine.name}`, () => {

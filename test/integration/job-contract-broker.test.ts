@@ -1,15 +1,16 @@
 import { DeadLetterAdmin, Registry, WarrenClient, Worker, type DeliveryOutcome, type WarrenConfig } from 'warren';
-import { plannedJobs } from '../../src/retry/retry-policy.js';
-import { deleteNamespace, memoryLogger, testConfig, waitFor } from '../helpers/broker.js';
+import { startTestBroker, type TestBroker } from 'warren/testing';
+import { AMQP_URL, memoryLogger, testConfig, waitFor } from '../helpers/broker.js';
 import { jobContract } from '../helpers/job-contract.js';
-import { SHARED_REDIS_URL, deleteRedisNamespace } from '../helpers/redis-server.js';
+import { SHARED_REDIS_URL } from '../helpers/redis-server.js';
 
-// The job contract on a worker and client on RabbitMQ (and Redis), on the wall clock.
+// The job contract on a worker and client on RabbitMQ (and Redis), on the wall clock, on a broker from
+// startTestBroker (warren's own suite names its broker in WARREN_TEST_AMQP_URL: CI runs it against 3.10 and 4.0).
 let worker: Worker | undefined;
 let client: WarrenClient | undefined;
 let admin: DeadLetterAdmin | undefined;
 let config: WarrenConfig | undefined;
-let cleanup: (() => Promise<void>) | undefined;
+let broker: TestBroker | undefined;
 const outcomes: Array<{ jobType: string; outcome: DeliveryOutcome }> = [];
 
 jobContract({
@@ -17,7 +18,13 @@ jobContract({
   // A delivery, a confirm and a queue's TTL expiry between two calls, on a loaded CI machine.
   toleranceMs: 1_500,
   async start(jobs, schedules, overrides) {
-    config = testConfig({ ...overrides, redisUrl: SHARED_REDIS_URL });
+    broker = await startTestBroker({
+      prefix: 'contract',
+      jobTypes: jobs.map((job) => job.jobType),
+      retryTiersMs: overrides.retryTiersMs,
+      env: { WARREN_AMQP_URL: AMQP_URL, WARREN_REDIS_URL: SHARED_REDIS_URL },
+    });
+    config = testConfig({ ...overrides, ...broker.config });
     const { logger } = memoryLogger('warn');
     const registry = new Registry().add(jobs);
     worker = new Worker({
@@ -29,16 +36,6 @@ jobContract({
     });
     client = new WarrenClient({ config, logger });
     admin = new DeadLetterAdmin({ config, logger });
-    const namespace = config.namespace;
-    const planned = plannedJobs(registry.list(), config);
-    cleanup = async () => {
-      await deleteNamespace(
-        namespace,
-        planned.map((job) => job.jobType),
-        planned.flatMap((job) => job.tiersMs),
-      );
-      await deleteRedisNamespace(namespace);
-    };
     await worker.start();
     await client.start();
     await admin.start();
@@ -59,6 +56,6 @@ jobContract({
     await admin?.close().catch(() => {});
     await client?.close().catch(() => {});
     await worker?.stop().catch(() => {});
-    await cleanup?.();
+    await broker?.stop();
   },
 });

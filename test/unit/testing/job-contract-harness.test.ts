@@ -16,11 +16,17 @@ jobContract({
     return Promise.resolve();
   },
   publish: (jobType, payload, options) => started().publish(jobType, payload, options),
-  until: (what, check) => started().waitFor(check, { timeoutMs: '1h' }).catch((error: Error) => {
-    throw new Error(`${what}: ${error.message}`);
-  }),
+  until: (what, check) =>
+    started()
+      .waitFor(check, { timeoutMs: '1h' })
+      .catch((error: Error) => {
+        throw new Error(`${what}: ${error.message}`);
+      }),
   now: () => started().now().getTime(),
-  outcomes: (jobType) => started().handled(jobType).map((h) => h.outcome),
+  outcomes: (jobType) =>
+    started()
+      .handled(jobType)
+      .map((h) => h.outcome),
   deadLetters: (jobType) => Promise.resolve(started().deadLetters(jobType)),
   stop: () => started().close(),
 });
