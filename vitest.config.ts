@@ -17,7 +17,12 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'main',
-          include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: [
+            'handlers/**/*.test.ts',
+            'test/unit/**/*.test.ts',
+            'test/integration/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+          ],
           testTimeout: 60_000,
           hookTimeout: 30_000,
           sequence: { groupOrder: 0 },

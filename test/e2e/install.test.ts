@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteNamespace, uniqueNamespace } from '../helpers/broker.js';
+import { AMQP_URL, deleteNamespace, uniqueNamespace } from '../helpers/broker.js';
+import { SHARED_REDIS_URL } from '../helpers/redis-server.js';
 import { ROOT, logLines } from '../helpers/cli.js';
 import { createUserProject, npm, packWarren, packedFiles, removeDir, spawnIn } from '../helpers/user-project.js';
 
@@ -19,16 +20,20 @@ function readmeHandlers(): string {
 
 const HANDLERS = readmeHandlers();
 
-/** The test file of the README's "Testing your handlers", word for word. */
-function readmeHandlerTest(): string {
+/** The test files of the README's "Testing your handlers", word for word: each block that starts with its path. */
+function readmeHandlerTests(): ReadonlyMap<string, string> {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Testing your handlers'));
-  const block = /```ts\n(\/\/ handlers\/greet\.test\.ts\n[\s\S]*?)\n```/.exec(section)?.[1];
-  if (block === undefined) throw new Error('README.md: no handlers/greet.test.ts block under "Testing your handlers"');
-  return `${block}\n`;
+  const start = readme.indexOf('## Testing your handlers');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  const files = new Map<string, string>();
+  for (const match of section.matchAll(/```ts\n\/\/ (handlers\/[\w-]+\.test\.ts)\n([\s\S]*?)\n```/g)) {
+    files.set(match[1] as string, `// ${match[1] as string}\n${match[2] as string}\n`);
+  }
+  if (files.size === 0) throw new Error('README.md: no handlers/*.test.ts block under "Testing your handlers"');
+  return files;
 }
 
-const HANDLER_TEST = readmeHandlerTest();
+const HANDLER_TESTS = readmeHandlerTests();
 
 const TSCONFIG = {
   compilerOptions: {
@@ -94,7 +99,7 @@ describe.each([
     dirs.push(project);
     mkdirSync(join(project, 'handlers'));
     writeFileSync(join(project, 'handlers', 'index.ts'), HANDLERS);
-    writeFileSync(join(project, 'handlers', 'greet.test.ts'), HANDLER_TEST);
+    for (const [path, text] of HANDLER_TESTS) writeFileSync(join(project, path), text);
     writeFileSync(join(project, 'tsconfig.json'), `${JSON.stringify(TSCONFIG, null, 2)}\n`);
   }, 120_000);
 
@@ -108,15 +113,26 @@ describe.each([
     expect(`${result.stdout}${result.stderr}`.trim()).toBe('');
   });
 
-  it("runs the README's handler test with vitest, runJob coming from warren/testing", async () => {
+  it("runs the README's handler tests with vitest: runJob, the local job queue and a broker from startTestBroker", async () => {
+    expect([...HANDLER_TESTS.keys()]).toEqual([
+      'handlers/greet.test.ts',
+      'handlers/greet-harness.test.ts',
+      'handlers/greet-both.test.ts',
+    ]);
     const result = await npm(project, ['exec', '--offline', '--', 'vitest', 'run', '--reporter=verbose'], {
       NO_COLOR: '1',
       FORCE_COLOR: '0',
+      // startTestBroker reads the user's variables; here they name the broker this suite runs against.
+      WARREN_AMQP_URL: AMQP_URL,
+      WARREN_REDIS_URL: SHARED_REDIS_URL,
     }).catch((error: { stdout?: string; stderr?: string }) => ({
       stdout: error.stdout ?? '',
       stderr: error.stderr ?? 'failed',
     }));
-    expect(result.stdout, result.stderr).toMatch(/Tests\s+3 passed \(3\)/);
+    expect(result.stdout, result.stderr).toMatch(/Tests\s+9 passed \(9\)/);
+    expect(result.stdout).toMatch(
+      /✓ handlers\/greet-both\.test\.ts > hello\.greet on '?RabbitMQ'? > handles a greeting/,
+    );
   });
 
   it('loads warren/testing with require() and import() at run time, where the exports map sends them', async () => {
