@@ -75,6 +75,10 @@ async function runService(
   const http = new HealthServer({
     port: config.httpPort,
     ready: () => worker.ready,
+    readyDetail: () => {
+      const { consume, publish } = worker.nodes;
+      return [`consume: ${consume ?? 'disconnected'}`, `publish: ${publish ?? 'disconnected'}`];
+    },
     metrics: metrics.registry,
     portSetting: 'WARREN_HTTP_PORT',
   });

@@ -100,6 +100,11 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
     return this.#jobs.publish(jobType, payload, options);
   }
 
+  /** The broker node (`host:port`) the client's connection is on; `undefined` while it is down. */
+  get node(): string | undefined {
+    return this.#connection.node;
+  }
+
   /** Waits for outstanding confirms, then closes. Idempotent. */
   async close(): Promise<void> {
     await this.#publisher.stop();

@@ -5,7 +5,10 @@ export const QUEUE_TYPES = ['quorum', 'classic'] as const;
 
 /** warren's resolved configuration: every field present, units in the names. */
 export interface WarrenConfig {
-  /** Broker URL, `amqp://user:pass@host:port/vhost`. @defaultValue `amqp://guest:guest@127.0.0.1:5672` */
+  /**
+   * Broker URL, `amqp://user:pass@host:port/vhost`, or the URLs of a cluster's nodes separated by commas.
+   * @defaultValue `amqp://guest:guest@127.0.0.1:5672`
+   */
   readonly amqpUrl: string;
   /** Prefix of every exchange and queue name. @defaultValue `warren` */
   readonly namespace: string;

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfigError } from '../errors/config-error.js';
 import { DEFAULT_CONFIG, LOG_LEVELS, QUEUE_TYPES, type WarrenConfig } from './config-options.js';
+import { brokerUrlsProblem } from './broker-urls.js';
 import { parseDuration } from './duration.js';
 import { MAX_NAMESPACE_LENGTH, NAME_PATTERN } from './name-rules.js';
 
@@ -23,6 +24,10 @@ interface Field {
   readonly accepts: Accepts;
   /** Turns the text of an environment variable into the value to validate. */
   readonly fromText: (text: string) => unknown;
+  /** Turns a config file's value into the value to validate (a list the file may give as an array). */
+  readonly fromFile?: (value: unknown) => unknown;
+  /** What is wrong with a value it does not accept, after `must be <expected>; ` (else `got <value>`). */
+  readonly problem?: (value: unknown) => string | undefined;
 }
 
 const asText = (text: string): unknown => text;
@@ -64,9 +69,13 @@ const positiveList =
 const FIELDS: Readonly<Record<Key, Field>> = {
   amqpUrl: {
     env: 'WARREN_AMQP_URL',
-    expected: 'an amqp:// or amqps:// URL',
-    accepts: matches(/^amqps?:\/\/[^\s]+$/),
+    expected: "an amqp:// or amqps:// URL, or several separated by commas (a cluster's nodes)",
+    accepts: (value) => brokerUrlsProblem(value) === undefined,
     fromText: asText,
+    // The file may list a cluster's nodes as an array.
+    fromFile: (value) =>
+      Array.isArray(value) && value.every((url) => typeof url === 'string') ? value.join(',') : value,
+    problem: brokerUrlsProblem,
   },
   namespace: {
     env: 'WARREN_NAMESPACE',
@@ -233,13 +242,14 @@ export function loadConfig(options: LoadConfigOptions = {}): WarrenConfig {
       sources[key] = `${fileShown} (${key})`;
       if ((typeof given === 'string' && field.fromText !== asText) || field.fromText === asTiers)
         given = field.fromText(given as string);
+      else if (field.fromFile) given = field.fromFile(given);
     } else {
       [source, given] = [key, DEFAULT_CONFIG[key]];
       sources[key] = `the default ${key} (set ${field.env})`;
     }
     if (!field.accepts(given)) {
       const shown = source.startsWith('WARREN_') ? JSON.stringify(envText) : JSON.stringify(given);
-      throw new ConfigError(`${source} must be ${field.expected}; got ${shown}`);
+      throw new ConfigError(`${source} must be ${field.expected}; ${field.problem?.(given) ?? `got ${shown}`}`);
     }
     // A list is copied, as zod's parse did: the frozen config shares no array with the caller or the defaults.
     result[key] = Array.isArray(given) ? [...(given as unknown[])] : given;

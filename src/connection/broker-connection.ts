@@ -8,7 +8,7 @@ import { probeAmqpPort } from './amqp-port-probe.js';
 import { coalesceWrites } from './coalesce-writes.js';
 import { explainConnectionFailure } from './connection-failure.js';
 import { explainPortAnswer } from './not-amqp-broker.js';
-import { redactUrl } from './redact-url.js';
+import { brokerUrls, connectionOrder, nodeOf, processSeed, redactUrl } from '../config/broker-urls.js';
 
 /**
  * Longest silence an attempt to connect waits through (amqplib's socket timeout, lifted once the connection is
@@ -36,6 +36,7 @@ export interface ConnectRetry {
 
 /** Options of a {@link BrokerConnection}. */
 export interface BrokerConnectionOptions {
+  /** The broker's URL, or the URLs of a cluster's nodes separated by commas (the `amqpUrl` setting). */
   readonly url: string;
   /**
    * Where `url` came from, named by the messages that say what to check (`settingSource(config, 'amqpUrl')`).
@@ -66,8 +67,13 @@ export class BrokerConnection {
   readonly #urlSource: string;
   /** amqplib's socket options: the manager reads them at every attempt, so `start()` can set the timeout. */
   readonly #socketOptions: { noDelay: boolean; timeout?: number; clientProperties: Record<string, string> };
+  /** The URLs, in the order this process tries them (see `connectionOrder`). */
+  readonly #urls: readonly string[];
   #reconnects = 0;
   #everConnected = false;
+  /** The URL and `host:port` of the node the connection is on, while it is up. */
+  #url: string | undefined;
+  #node: string | undefined;
 
   constructor(options: BrokerConnectionOptions) {
     this.#options = options;
@@ -81,7 +87,9 @@ export class BrokerConnection {
       timeout: MAX_ATTEMPT_SILENCE_MS,
       clientProperties: { connection_name: `warren ${options.purpose} ${hostname()}:${process.pid}` },
     };
-    this.manager = new AmqpConnectionManagerClass(options.url, {
+    // Spread over the nodes: each process starts at a node of its own and moves on to the next at each reconnect.
+    this.#urls = connectionOrder(brokerUrls(options.url), processSeed(hostname(), process.pid));
+    this.manager = new AmqpConnectionManagerClass([...this.#urls], {
       heartbeatIntervalInSeconds: options.heartbeatSeconds,
       reconnectTimeInSeconds: 1,
       connectionOptions: this.#socketOptions,
@@ -90,29 +98,49 @@ export class BrokerConnection {
     const reconnected = options.metrics?.reconnects.labels(options.purpose);
     up?.set(0);
     reconnected?.inc(0);
-    this.manager.on('connect', ({ connection }) => {
+    const nodes = this.#urls.map(nodeOf);
+    const onNode = (node: string | undefined): void => {
+      for (const each of nodes)
+        options.metrics?.connectionNode.labels(options.purpose, each).set(each === node ? 1 : 0);
+    };
+    onNode(undefined);
+    this.manager.on('connect', ({ connection, url }) => {
       if (!coalesceWrites(connection))
         this.#logger.debug('the connection has no socket to coalesce writes on; each frame is written on its own');
       up?.set(1);
+      this.#url = typeof url === 'string' ? url : undefined;
+      this.#node = this.#url === undefined ? undefined : nodeOf(this.#url);
+      onNode(this.#node);
       if (this.#everConnected) {
         this.#reconnects += 1;
         reconnected?.inc();
-        this.#logger.info({ reconnects: this.#reconnects }, 'reconnected to RabbitMQ');
-      }
+        this.#logger.info({ reconnects: this.#reconnects, node: this.#node }, 'reconnected to RabbitMQ');
+      } else this.#logger.info({ node: this.#node }, 'connected to RabbitMQ');
       this.#everConnected = true;
     });
     // One line each at warn, the driver's error with its stack at debug: a broker away for a minute is a minute of
     // these.
     this.manager.on('disconnect', ({ err }) => {
       up?.set(0);
-      this.#logger.debug({ err }, 'disconnected from RabbitMQ');
-      this.#logger.warn({ reason: err?.message }, 'disconnected from RabbitMQ; reconnecting');
+      const node = this.#node;
+      const url = this.#url;
+      this.#node = undefined;
+      this.#url = undefined;
+      onNode(undefined);
+      this.#logger.debug({ err, node }, 'disconnected from RabbitMQ');
+      this.#logger.warn(
+        { reason: err?.message, node, ...(nodes.length > 1 ? { next: this.#nodeAfter(url) } : {}) },
+        'disconnected from RabbitMQ; reconnecting',
+      );
     });
-    this.manager.on('connectFailed', ({ err }) => {
+    this.manager.on('connectFailed', ({ err, url }) => {
       if (this.#everConnected) {
         this.#logger.debug({ err }, 'reconnect failed');
         this.#logger.warn(
-          { reason: explainConnectionFailure(err, options.url, this.#urlSource).error.message },
+          {
+            reason: explainConnectionFailure(err, attempted(url, options.url), this.#urlSource).error.message,
+            ...(nodes.length > 1 ? { next: this.#nodeAfter(url) } : {}),
+          },
           'reconnect failed; retrying',
         );
       }
@@ -128,6 +156,23 @@ export class BrokerConnection {
 
   isConnected(): boolean {
     return this.manager.isConnected();
+  }
+
+  /** `host:port` of the node the connection is on, or `undefined` while it is down. */
+  get node(): string | undefined {
+    return this.#node;
+  }
+
+  /** The nodes in the order this process tries them. */
+  get nodes(): readonly string[] {
+    return this.#urls.map(nodeOf);
+  }
+
+  /** The node tried after `url`: the manager moves through the list, one node per attempt, and starts over. */
+  #nodeAfter(url: unknown): string | undefined {
+    const index = typeof url === 'string' ? this.#urls.indexOf(url) : -1;
+    const next = this.#urls[(index + 1) % this.#urls.length];
+    return next === undefined ? undefined : nodeOf(next);
   }
 
   /**
@@ -154,16 +199,16 @@ export class BrokerConnection {
         else resolve();
       };
       const onConnect = (): void => finish();
-      const onFailed = ({ err }: { err: Error }): void => {
+      const onFailed = ({ err, url: tried }: { err: Error; url?: unknown }): void => {
         attempts += 1;
         const attempt = attempts;
-        const failure = explainConnectionFailure(err, url, this.#urlSource);
+        const failure = explainConnectionFailure(err, attempted(tried, url), this.#urlSource);
         this.#logger.debug({ err, attempt }, 'connection attempt failed');
         if (failure.fatal) {
           finish(failure.error);
           return;
         }
-        void this.#explainTimeout(err, failure.error).then((error) => {
+        void this.#explainTimeout(err, attempted(tried, url), failure.error).then((error) => {
           if (done) return;
           last = error;
           this.#reportRetry({
@@ -179,7 +224,7 @@ export class BrokerConnection {
         () =>
           finish(
             new ConnectionError(
-              `could not connect to ${redactUrl(url)} within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`,
+              `could not connect to ${this.#urls.length > 1 ? `any of ${this.#urls.map(redactUrl).join(', ')}` : redactUrl(url)} within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`,
               { cause: last },
             ),
           ),
@@ -200,11 +245,11 @@ export class BrokerConnection {
    * An attempt that timed out says nothing of why: nothing accepted the connection, or something did and never
    * answered as a broker. A probe of its own tells them apart; anything else keeps `explained`.
    */
-  async #explainTimeout(err: Error, explained: ConnectionError): Promise<ConnectionError> {
+  async #explainTimeout(err: Error, url: string, explained: ConnectionError): Promise<ConnectionError> {
     const timedOut = err.message === 'connect ETIMEDOUT' || (err as { code?: unknown }).code === 'ETIMEDOUT';
     let target: URL;
     try {
-      target = new URL(this.#options.url);
+      target = new URL(url);
     } catch {
       return explained;
     }
@@ -249,4 +294,9 @@ export class BrokerConnection {
     await this.manager.close();
     this.#options.metrics?.connectionUp.labels(this.#options.purpose).set(0);
   }
+}
+
+/** The URL an attempt used (amqp-connection-manager names it in its events), else the whole setting. */
+function attempted(url: unknown, setting: string): string {
+  return typeof url === 'string' ? url : setting;
 }

@@ -1,6 +1,6 @@
 import { ConnectionError } from '../errors/connection-error.js';
 import { notAmqpBroker } from './not-amqp-broker.js';
-import { redactUrl } from './redact-url.js';
+import { redactUrl } from '../config/broker-urls.js';
 
 /** A failed connection attempt, explained; `fatal` failures are not retried at startup. */
 export interface ConnectionFailure {

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { redactUrl } from '../connection/redact-url.js';
+import { redactUrl } from '../config/broker-urls.js';
 
 /**
  * warren's root logger: pino JSON, one line per event, secrets in URLs redacted wherever a `url` or `amqpUrl`

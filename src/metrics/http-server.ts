@@ -8,6 +8,8 @@ export interface HealthServerOptions {
   readonly port: number;
   /** `/readyz` answers 200 while this is true, 503 otherwise. */
   readonly ready: () => boolean;
+  /** Lines `/readyz` adds below `ready` or `not ready` (which broker node each connection is on). */
+  readonly readyDetail?: () => readonly string[];
   readonly host?: string;
   /** Served at `/metrics` (Prometheus text format) when given. */
   readonly metrics?: Registry;
@@ -33,8 +35,9 @@ export class HealthServer {
       if (request.method !== 'GET' && request.method !== 'HEAD') reply(405, 'method not allowed');
       else if (path === '/livez') reply(200, 'ok');
       else if (path === '/readyz') {
-        if (this.#options.ready()) reply(200, 'ready');
-        else reply(503, 'not ready');
+        const detail = this.#options.readyDetail?.() ?? [];
+        const ready = this.#options.ready();
+        reply(ready ? 200 : 503, [ready ? 'ready' : 'not ready', ...detail].join('\n'));
       } else if (path === '/metrics' && this.#options.metrics) {
         const registry = this.#options.metrics;
         registry.metrics().then(

@@ -33,6 +33,7 @@ export class WarrenMetrics {
   readonly fires: Counter<'schedule' | 'outcome'>;
   readonly connectionUp: Gauge<'purpose'>;
   readonly reconnects: Counter<'purpose'>;
+  readonly connectionNode: Gauge<'purpose' | 'node'>;
   readonly staleSettles: Counter<'queue'>;
   readonly publishBuffer: Gauge;
   readonly #bufferSources: Array<() => number> = [];
@@ -95,6 +96,12 @@ export class WarrenMetrics {
       name: 'warren_connection_up',
       help: '1 while the AMQP connection of that purpose is up.',
       labelNames: ['purpose'] as const,
+      registers,
+    });
+    this.connectionNode = new Gauge({
+      name: 'warren_connection_node',
+      help: 'Which broker node the AMQP connection of that purpose is on: 1 for that node, 0 for the other configured ones.',
+      labelNames: ['purpose', 'node'] as const,
       registers,
     });
     this.reconnects = new Counter({

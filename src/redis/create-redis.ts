@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { redactUrl } from '../connection/redact-url.js';
+import { redactUrl } from '../config/broker-urls.js';
 
 /** How long one Redis command may take before it fails. */
 export const REDIS_COMMAND_TIMEOUT_MS = 1_000;

@@ -1,4 +1,4 @@
-import { redactUrl } from '../connection/redact-url.js';
+import { redactUrl } from '../config/broker-urls.js';
 
 /** What one probe found: the service answered, or why it did not (a short reason such as `ECONNREFUSED`). */
 export type ProbeAnswer = { readonly ok: true } | { readonly ok: false; readonly reason: string };

@@ -105,6 +105,11 @@ export class Worker {
     );
   }
 
+  /** The broker node (`host:port`) each of the worker's connections is on; `undefined` while one is down. */
+  get nodes(): { readonly consume: string | undefined; readonly publish: string | undefined } {
+    return { consume: this.#consumeConnection.node, publish: this.#publishConnection.node };
+  }
+
   /** The scheduler, when this worker runs schedules. */
   get scheduler(): Scheduler | undefined {
     return this.#scheduler;

@@ -49,7 +49,11 @@ describe('loadConfig', () => {
     ['WARREN_HTTP_PORT', 'eighty', 'WARREN_HTTP_PORT must be a port number 0-65535; got "eighty"'],
     ['WARREN_HTTP_PORT', '70000', 'WARREN_HTTP_PORT must be a port number 0-65535; got "70000"'],
     ['WARREN_NAMESPACE', 'has space', 'WARREN_NAMESPACE must be letters, digits'],
-    ['WARREN_AMQP_URL', 'http://x', 'WARREN_AMQP_URL must be an amqp:// or amqps:// URL; got "http://x"'],
+    [
+      'WARREN_AMQP_URL',
+      'http://x',
+      'WARREN_AMQP_URL must be an amqp:// or amqps:// URL, or several separated by commas (a cluster\'s nodes); got "http://x"',
+    ],
     [
       'WARREN_SHUTDOWN_GRACE_MS',
       'soon',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { explainConnectionFailure } from '../../../src/connection/connection-failure.js';
-import { redactUrl } from '../../../src/connection/redact-url.js';
+import { redactUrl } from '../../../src/config/broker-urls.js';
 
 describe('redactUrl', () => {
   it('hides the password and nothing else', () => {
