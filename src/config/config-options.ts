@@ -2,6 +2,8 @@
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** Queue types accepted by `queueType`. */
 export const QUEUE_TYPES = ['quorum', 'classic'] as const;
+/** Leader placements accepted by `queueLeaderLocator` (`""`: not set, RabbitMQ's own setting applies). */
+export const QUEUE_LEADER_LOCATORS = ['', 'client-local', 'balanced'] as const;
 
 /** warren's resolved configuration: every field present, units in the names. */
 export interface WarrenConfig {
@@ -14,6 +16,17 @@ export interface WarrenConfig {
   readonly namespace: string;
   /** Type of every queue warren declares. @defaultValue `quorum` */
   readonly queueType: (typeof QUEUE_TYPES)[number];
+  /**
+   * Replicas of each quorum queue when it is created (`x-quorum-initial-group-size`); 0 leaves it to RabbitMQ, which
+   * puts one on every cluster node. @defaultValue 0
+   */
+  readonly quorumInitialGroupSize: number;
+  /**
+   * Where a new quorum queue's leader goes (`x-queue-leader-locator`): `client-local` (the node of the declaring
+   * connection), `balanced` (the node with the fewest leaders), or `""` to leave it to RabbitMQ's
+   * `queue_leader_locator` (client-local unless configured). @defaultValue `""`
+   */
+  readonly queueLeaderLocator: (typeof QUEUE_LEADER_LOCATORS)[number];
   /** Port of the HTTP server of `warren start` (`/livez`, `/readyz`); 0 picks a free port. @defaultValue 9464 */
   readonly httpPort: number;
   /** pino log level. @defaultValue `info` */
@@ -53,6 +66,8 @@ export const DEFAULT_CONFIG: WarrenConfig = Object.freeze({
   amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
   namespace: 'warren',
   queueType: 'quorum',
+  quorumInitialGroupSize: 0,
+  queueLeaderLocator: '',
   httpPort: 9464,
   logLevel: 'info',
   shutdownGraceMs: 30_000,

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfigError } from '../errors/config-error.js';
-import { DEFAULT_CONFIG, LOG_LEVELS, QUEUE_TYPES, type WarrenConfig } from './config-options.js';
+import { DEFAULT_CONFIG, LOG_LEVELS, QUEUE_LEADER_LOCATORS, QUEUE_TYPES, type WarrenConfig } from './config-options.js';
 import { brokerUrlsProblem } from './broker-urls.js';
 import { parseDuration } from './duration.js';
 import { MAX_NAMESPACE_LENGTH, NAME_PATTERN } from './name-rules.js';
@@ -87,6 +87,18 @@ const FIELDS: Readonly<Record<Key, Field>> = {
     env: 'WARREN_QUEUE_TYPE',
     expected: `one of ${QUEUE_TYPES.join(', ')}`,
     accepts: oneOf(QUEUE_TYPES),
+    fromText: asText,
+  },
+  quorumInitialGroupSize: {
+    env: 'WARREN_QUORUM_INITIAL_GROUP_SIZE',
+    expected: 'a whole number of replicas 0-255 (0: RabbitMQ decides)',
+    accepts: intRange(0, 255),
+    fromText: asInteger,
+  },
+  queueLeaderLocator: {
+    env: 'WARREN_QUEUE_LEADER_LOCATOR',
+    expected: 'client-local, balanced, or empty (RabbitMQ decides)',
+    accepts: oneOf(QUEUE_LEADER_LOCATORS),
     fromText: asText,
   },
   httpPort: { env: 'WARREN_HTTP_PORT', expected: 'a port number 0-65535', accepts: port, fromText: asInteger },

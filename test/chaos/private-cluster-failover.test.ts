@@ -95,8 +95,29 @@ describe('a 3-node RabbitMQ 3.10 cluster (quorum queues) and one warren worker a
     expect(client.node).not.toBe(consume);
     expect(resumedAfterMs).toBeLessThan(10_000);
     expect(lines.some((line) => line.includes('reconnected to RabbitMQ') && line.includes(String(after)))).toBe(true);
+    await victim.startApp();
     process.stderr.write(
       `cluster failover: ${n} published, ${confirmed.size} confirmed, ${failures.length} failed (coded), ${lost.length} lost; consuming again ${resumedAfterMs} ms after the stop, on ${String(after)}\n`,
     );
+  });
+  it('replication settings: each quorum queue gets its initial group size, and balanced placement spreads the leaders', async () => {
+    const config = testConfig({ amqpUrl: cluster.amqpUrl, quorumInitialGroupSize: 2, queueLeaderLocator: 'balanced' });
+    const jobTypes = ['placed.a', 'placed.b', 'placed.c', 'placed.d', 'placed.e', 'placed.f'];
+    const worker = new Worker({
+      config,
+      registry: new Registry().add(jobTypes.map((jobType) => defineJob(jobType, () => {}))),
+      logger: memoryLogger('warn').logger,
+    });
+    closers.push(() => worker.stop());
+    await worker.start();
+    const leaders = new Set<string>();
+    for (const jobType of jobTypes) {
+      const replicas = await cluster.queueReplicas(jobQueue(config.namespace, jobType));
+      expect(replicas?.members).toHaveLength(2);
+      leaders.add(replicas?.leader ?? '');
+    }
+    // Declared through one connection: client-local placement would put all six on its node.
+    expect(leaders.size).toBeGreaterThanOrEqual(2);
+    await worker.stop();
   });
 });

@@ -11,6 +11,8 @@ export interface PrivateCluster {
   nodeOnPort(port: number): PrivateBroker | undefined;
   /** The Erlang node name of a quorum queue's leader, as a running node reports it. */
   leaderOf(queue: string): Promise<string | undefined>;
+  /** A quorum queue's leader and members (Erlang node names), as a running node reports them. */
+  queueReplicas(queue: string): Promise<{ leader: string; members: string[] } | undefined>;
   /** Stops every node. Idempotent. */
   stop(): Promise<void>;
 }
@@ -59,6 +61,20 @@ export async function startPrivateCluster(options: PrivateClusterOptions = {}): 
     await stop();
     throw error;
   }
+  const replicas = async (queue: string): Promise<{ leader: string; members: string[] } | undefined> => {
+    for (const node of nodes) {
+      try {
+        const rows = await node.ctl(['list_queues', '--formatter', 'json', 'name', 'leader', 'members'], 15_000);
+        const found = (JSON.parse(rows) as Array<{ name: string; leader: string; members: string[] }>).find(
+          (row) => row.name === queue,
+        );
+        return found && { leader: found.leader, members: found.members };
+      } catch {
+        // That node is stopped: ask the next.
+      }
+    }
+    return undefined;
+  };
   let stopping: Promise<void> | undefined;
   return {
     version,
@@ -66,19 +82,9 @@ export async function startPrivateCluster(options: PrivateClusterOptions = {}): 
     amqpUrl: nodes.map((node) => node.url).join(','),
     nodeOnPort: (port) => nodes.find((node) => node.port === port),
     async leaderOf(queue) {
-      for (const node of nodes) {
-        try {
-          const rows = await node.ctl(['list_queues', '--formatter', 'json', 'name', 'leader'], 15_000);
-          const found = (JSON.parse(rows) as Array<{ name: string; leader?: string }>).find(
-            (row) => row.name === queue,
-          );
-          if (found) return found.leader;
-        } catch {
-          // That node is stopped: ask the next.
-        }
-      }
-      return undefined;
+      return (await replicas(queue))?.leader;
     },
+    queueReplicas: replicas,
     stop: () => (stopping ??= stop()),
   };
 }

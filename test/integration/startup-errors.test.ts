@@ -1,3 +1,4 @@
+import { jobTopology } from '../../src/topology/topology-plan.js';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +97,45 @@ describe('startup errors', () => {
       expect(error?.message).toContain(`queue "${queue}"`);
       expect(error?.message).toContain('x-queue-type');
       expect(error?.message).toContain('warren declares "quorum", the existing queue has "classic"');
+    } finally {
+      await deleteNamespace(config.namespace, ['startup.job']);
+    }
+  });
+});
+
+describe('replication settings of quorum queues', () => {
+  it('a job queue created with another initial group size stops startup naming the queue, the argument and both values', async () => {
+    const config = testConfig({ queueType: 'quorum', quorumInitialGroupSize: 3 });
+    const queue = jobQueue(config.namespace, 'startup.job');
+    const connection = await rawConnection();
+    const channel = await connection.createChannel();
+    // Everything as warren declares it, but one replica.
+    const [planned] = jobTopology({ ...config, quorumInitialGroupSize: 1 }, 'startup.job').queues;
+    await channel.assertQueue(queue, { durable: true, arguments: planned?.arguments });
+    await connection.close();
+    try {
+      const worker = new Worker({ config, registry: handlers, logger: memoryLogger().logger });
+      const error = await worker.start().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error).toBeInstanceOf(TopologyConflictError);
+      expect(error?.message).toContain(`queue "${queue}"`);
+      expect(error?.message).toContain('x-quorum-initial-group-size');
+      expect(error?.message).toContain('warren declares "3", the existing queue has "1"');
+    } finally {
+      await deleteNamespace(config.namespace, ['startup.job']);
+    }
+  });
+
+  it('queues warren created with a leader locator are declared again by a worker with the same settings', async () => {
+    const config = testConfig({ queueType: 'quorum', quorumInitialGroupSize: 1, queueLeaderLocator: 'balanced' });
+    try {
+      for (let run = 0; run < 2; run += 1) {
+        const worker = new Worker({ config, registry: handlers, logger: memoryLogger().logger });
+        await worker.start();
+        await worker.stop();
+      }
     } finally {
       await deleteNamespace(config.namespace, ['startup.job']);
     }

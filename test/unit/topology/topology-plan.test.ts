@@ -229,3 +229,37 @@ describe('the consumer timeout of a job queue', () => {
     expect(without?.arguments).not.toHaveProperty('x-consumer-timeout');
   });
 });
+
+describe('replication settings of quorum queues', () => {
+  const base = { namespace: 'acme', queueType: 'quorum', deliveryLimit: 5 } as const;
+  const argsOf = (plan: { queues: ReadonlyArray<{ role: string; arguments: Record<string, unknown> }> }) =>
+    plan.queues.map((q) => [q.role, q.arguments['x-quorum-initial-group-size'], q.arguments['x-queue-leader-locator']]);
+
+  it('are sent on every quorum queue (job, dead-letter, tier, delay) when set', () => {
+    const settings = { ...base, quorumInitialGroupSize: 3, queueLeaderLocator: 'balanced' } as const;
+    const plan = planTopology(settings, [{ jobType: 'mail.send', tiersMs: [1_000] }]);
+    expect(argsOf(plan)).toEqual([
+      ['job', 3, 'balanced'],
+      ['dead', 3, 'balanced'],
+      ['retry', 3, 'balanced'],
+    ]);
+    expect(new Set(argsOf(delayTopology(settings)).map((row) => `${String(row[1])} ${String(row[2])}`))).toEqual(
+      new Set(['3 balanced']),
+    );
+  });
+
+  it('are left out by default (0 and ""), and for classic queues: RabbitMQ compares them on every declaration', () => {
+    const unset = planTopology({ ...base, quorumInitialGroupSize: 0, queueLeaderLocator: '' }, [
+      { jobType: 'mail.send', tiersMs: [1_000] },
+    ]);
+    for (const queue of unset.queues) {
+      expect(queue.arguments).not.toHaveProperty('x-quorum-initial-group-size');
+      expect(queue.arguments).not.toHaveProperty('x-queue-leader-locator');
+    }
+    const classic = planTopology(
+      { ...base, queueType: 'classic', quorumInitialGroupSize: 3, queueLeaderLocator: 'balanced' },
+      [{ jobType: 'mail.send', tiersMs: [1_000] }],
+    );
+    for (const queue of classic.queues) expect(queue.arguments).not.toHaveProperty('x-quorum-initial-group-size');
+  });
+});
