@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { brokerUrls, brokerUrlsProblem, nodeOf } from '../../src/config/broker-urls.js';
 import { FILES, loadYaml, repoPath, requireBinary, runCommand } from '../helpers/prometheus.js';
 
 // docker-compose.yml as Compose reads it: `docker-compose config` (Debian's docker-compose, which validates and
@@ -20,9 +21,17 @@ const PORTS = [
 
 /** The services that run warren itself, from the `x-warren` anchor. */
 const WARREN_SERVICES = ['worker', 'scheduler', 'demo-publisher'];
+/** The cluster profile: its RabbitMQ nodes, and the warren services given all of them. */
+const CLUSTER_NODES = ['rabbit-1', 'rabbit-2', 'rabbit-3'];
+const CLUSTER_WARREN_SERVICES = ['cluster-worker', 'cluster-scheduler'];
 
 interface ResolvedService {
   image?: string;
+  hostname?: string;
+  command?: string[];
+  profiles?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition?: string }>;
   build?: { context?: string; dockerfile?: string };
   ports?: Array<{ published?: number | string; target?: number | string } | string>;
   environment?: Record<string, string>;
@@ -135,11 +144,54 @@ describe('docker-compose.yml, as docker-compose config resolves it', () => {
   it('builds one image, warren:local, for every service that runs warren', async () => {
     const { resolved } = await composeConfig();
     const built = Object.entries(resolved.services).filter(([, svc]) => svc.build !== undefined);
-    expect(built.map(([name]) => name).sort()).toEqual([...WARREN_SERVICES].sort());
+    expect(built.map(([name]) => name).sort()).toEqual([...WARREN_SERVICES, ...CLUSTER_WARREN_SERVICES].sort());
     // A service with a build and no image gets an image of its own (<project>_<service>): built once per service.
     for (const [name, svc] of built) expect(svc.image, `${name} names its image`).toBe('warren:local');
     expect(new Set(built.map(([, svc]) => JSON.stringify(svc.build))).size, 'one build for the one image').toBe(1);
     expect(built[0]?.[1].build?.dockerfile).toBe('docker/Dockerfile');
+  });
+});
+
+describe('the cluster profile of docker-compose.yml', () => {
+  it('has three RabbitMQ nodes that form a cluster on start: classic config peer discovery naming each, one Erlang cookie', async () => {
+    const { code, stderr, resolved } = await composeConfig();
+    expect(code, stderr).toBe(0);
+    const conf = readFileSync(repoPath('docker/rabbitmq/cluster.conf'), 'utf8');
+    expect(conf).toMatch(/^cluster_formation\.peer_discovery_backend = classic_config$/m);
+    const listed = [...conf.matchAll(/^cluster_formation\.classic_config\.nodes\.\d+ = (\S+)$/gm)].map((m) => m[1]);
+    expect(listed).toEqual(CLUSTER_NODES.map((host) => `rabbit@${host}`));
+    const cookies = new Set<string>();
+    for (const name of CLUSTER_NODES) {
+      const node = resolved.services[name];
+      expect(node?.profiles, name).toEqual(['cluster']);
+      expect(node?.hostname, name).toBe(name);
+      expect(node?.environment?.['RABBITMQ_NODENAME'], name).toBe(`rabbit@${name}`);
+      const cookie = /-setcookie (\S+)/.exec(node?.environment?.['RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS'] ?? '')?.[1];
+      expect(node?.environment?.['RABBITMQ_CTL_ERL_ARGS'], `${name}: rabbitmqctl uses the node's cookie`).toBe(
+        `-setcookie ${String(cookie)}`,
+      );
+      cookies.add(String(cookie));
+      expect(
+        node?.volumes?.some((v) => v.endsWith('docker/rabbitmq/cluster.conf:/etc/rabbitmq/conf.d/20-cluster.conf:ro')),
+      ).toBe(true);
+      expect(published(node).size, `${name} publishes no host port (the stack's rabbitmq holds them)`).toBe(0);
+    }
+    expect(cookies.size).toBe(1);
+  });
+
+  it('points its workers and scheduler at all three nodes, and starts them once every node is healthy', async () => {
+    const { resolved } = await composeConfig();
+    for (const name of CLUSTER_WARREN_SERVICES) {
+      const service = resolved.services[name];
+      expect(service?.profiles, name).toEqual(['cluster']);
+      const url = service?.environment?.['WARREN_AMQP_URL'] ?? '';
+      expect(brokerUrlsProblem(url), name).toBeUndefined();
+      expect(brokerUrls(url).map(nodeOf), name).toEqual(CLUSTER_NODES.map((host) => `${host}:5672`));
+      for (const node of CLUSTER_NODES)
+        expect(service?.depends_on?.[node]?.condition, `${name} → ${node}`).toBe('service_healthy');
+    }
+    expect(resolved.services['cluster-worker']?.command).toEqual(['start']);
+    expect(resolved.services['cluster-scheduler']?.command).toEqual(['scheduler']);
   });
 });
 
