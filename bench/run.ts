@@ -40,6 +40,8 @@ Scenarios (--scenarios, comma-separated; default ${DEFAULT_SCENARIOS.join(',')})
   consume   consume-only from a queue pre-filled with N jobs; consumer CPU µs/job from process.cpuUsage()
   latency   publish → handler start (p50/p99/max) at --rate jobs/s for --seconds s; RSS idle before the load
   retry     N jobs that fail once and succeed after a 1 s retry tier
+  cluster   warren alone: e2e at --consume-prefetch and latency on a private 3-node RabbitMQ cluster against a
+            private single node (needs the private-node helpers of the chaos tests; not in the default run)
   soak      latency held for --soak-seconds, one round: is RSS flat? (--no-soak skips it)
 
 Options:
@@ -89,7 +91,8 @@ const SPEC = {
   help: 'boolean',
 } as const;
 
-interface Settings {
+/** The settings of a run (exported for the cluster scenario, bench/cluster.ts). */
+export interface Settings {
   readonly jobs: number;
   readonly retryJobs: number;
   readonly prefetches: readonly number[];
@@ -107,10 +110,12 @@ interface Settings {
   readonly out: string;
   readonly amqpUrl: string;
   readonly redisUrl: string;
+  /** Run the cluster scenario (bench/cluster.ts) too. */
+  readonly cluster: boolean;
 }
 
 /** One scenario at one setting: its trials run for every system, `rounds` times. */
-interface Group {
+export interface Group {
   readonly key: string;
   readonly scenario: Scenario;
   readonly prefetch: number;
@@ -119,7 +124,7 @@ interface Group {
   readonly timeoutSeconds: number;
 }
 
-interface Run {
+export interface Run {
   readonly group: Group;
   readonly system: SystemName;
   readonly round: number;
@@ -138,11 +143,17 @@ function settingsFrom(argv: readonly string[]): Settings | undefined {
       throw new Error(`--systems: unknown system ${JSON.stringify(name)}; known: ${SYSTEM_NAMES.join(', ')}`);
     return name as SystemName;
   });
-  const scenarios = ((args['scenarios'] as string[] | undefined) ?? [...DEFAULT_SCENARIOS]).map((name) => {
-    if (!(SCENARIOS as readonly string[]).includes(name))
-      throw new Error(`--scenarios: unknown scenario ${JSON.stringify(name)}; known: ${SCENARIOS.join(', ')}`);
-    return name as Scenario;
-  });
+  const listed = (args['scenarios'] as string[] | undefined) ?? [...DEFAULT_SCENARIOS];
+  const cluster = listed.includes('cluster');
+  const scenarios = listed
+    .filter((name) => name !== 'cluster')
+    .map((name) => {
+      if (!(SCENARIOS as readonly string[]).includes(name))
+        throw new Error(
+          `--scenarios: unknown scenario ${JSON.stringify(name)}; known: ${[...SCENARIOS, 'cluster'].join(', ')}`,
+        );
+      return name as Scenario;
+    });
   // The soak is part of the default run (DEFAULT_SOAK); with an explicit --scenarios list only when listed or --soak.
   const soak =
     (args['soak'] as boolean | undefined) ??
@@ -174,6 +185,7 @@ function settingsFrom(argv: readonly string[]): Settings | undefined {
     amqpUrl:
       (args['amqp-url'] as string | undefined) ?? process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
     redisUrl: (args['redis-url'] as string | undefined) ?? process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    cluster,
   };
 }
 
@@ -772,6 +784,24 @@ async function main(): Promise<void> {
     }
   }
 
+  let clusterRuns: Run[] = [];
+  let clusterSection: Section | undefined;
+  if (s.cluster) {
+    // Loaded only here: it starts private RabbitMQ nodes with the test helpers.
+    const { runClusterScenario } = await import('./cluster.js');
+    const cluster = await runClusterScenario(
+      s,
+      (site, group, round) => runTrial(bundle, site, group, 'warren', round),
+      log,
+    );
+    // Its trials are reported apart: they must not mix with the single-broker medians.
+    clusterRuns = cluster.runs.map((run) => ({
+      ...run,
+      group: { ...run.group, key: `cluster ${(run as Run & { site: string }).site} ${run.group.key}` },
+    }));
+    clusterSection = cluster.section;
+  }
+
   const elapsed = (performance.now() - started) / 1000;
   const minutes = (seconds: number): string => `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
   const soakSeconds = runs
@@ -781,11 +811,11 @@ async function main(): Promise<void> {
     soakSeconds > 0 ? `${minutes(elapsed)} (${minutes(elapsed - soakSeconds)} without the soak)` : minutes(elapsed);
   const endLoad = loadAverageText();
   const results = new Results(runs);
-  const body = sections(results, s);
+  const body = [...sections(results, s), ...(clusterSection ? [clusterSection] : [])];
   const checks = targetsSection(targets(results, s));
   const last = finalLine(results);
   mkdirSync(dirname(s.out), { recursive: true });
-  writeFileSync(s.out, markdown(machine, s, runs, body, checks, runtime, endLoad, last));
+  writeFileSync(s.out, markdown(machine, s, [...runs, ...clusterRuns], body, checks, runtime, endLoad, last));
 
   const text = [
     `warren bench — ${machine.date}`,

@@ -11,6 +11,7 @@ import {
   planTopology,
   type WarrenConfig,
 } from '../../src/index.js';
+import { brokerUrls } from '../../src/config/broker-urls.js';
 import { JOB_TYPE, type BenchPayload } from '../lib/payload.js';
 import type { BenchSystem, ConsumerHooks, TrialTarget } from './system.js';
 
@@ -118,7 +119,8 @@ export async function deleteWarrenTopology(
     ...new Set([...config.retryTiersMs, ...(target.retryDelayMs === undefined ? [] : [target.retryDelayMs])]),
   ];
   const plan = planTopology(config, [{ jobType: JOB_TYPE, tiersMs }]);
-  const connection = await amqp.connect(target.amqpUrl);
+  // The first node of a cluster's list will do: the topology is the cluster's.
+  const connection = await amqp.connect(brokerUrls(target.amqpUrl)[0] ?? target.amqpUrl);
   try {
     const channel = await connection.createChannel();
     for (const queue of plan.queues) await channel.deleteQueue(queue.name);

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { deadQueue, defineJob, Registry, WarrenClient, Worker, type DeliveryOutcome } from 'warren';
 import { retryQueue } from '../../src/topology/names.js';
 import { memoryLogger, queueDepth, testConfig, waitFor } from '../helpers/broker.js';
-import { privateBrokerVersions, usePrivateBroker } from '../helpers/private-broker.js';
+import { privateBrokerVersions } from '../helpers/private-broker.js';
+import { usePrivateBroker } from '../helpers/private-broker-fixture.js';
 
 const JOBS = 100;
 // Long enough that every job is still waiting in the tier when the broker stops (stop_app takes ~1 s).

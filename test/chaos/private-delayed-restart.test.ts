@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { defineJob, HEADERS, Registry, WarrenClient, Worker } from 'warren';
 import { memoryLogger, testConfig, waitFor } from '../helpers/broker.js';
-import { privateBrokerVersions, usePrivateBroker } from '../helpers/private-broker.js';
+import { privateBrokerVersions } from '../helpers/private-broker.js';
+import { usePrivateBroker } from '../helpers/private-broker-fixture.js';
 
 const JOBS = 50;
 
