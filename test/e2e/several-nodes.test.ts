@@ -1,3 +1,4 @@
+import { nodeOf } from '../../src/config/broker-urls.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AMQP_URL, deleteNamespace, uniqueNamespace } from '../helpers/broker.js';
 import { logLines, spawnWarren, type WarrenProcess } from '../helpers/cli.js';
@@ -8,8 +9,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 });
 
-const good = new URL(AMQP_URL);
-const GOOD_NODE = `${good.hostname}:${good.port || '5672'}`;
+const GOOD_NODE = nodeOf(AMQP_URL);
 /** A node of the list that is down: nothing listens on port 9 (discard) here. */
 const DOWN = 'amqp://guest:s3cret@127.0.0.1:9';
 

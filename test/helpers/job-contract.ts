@@ -51,32 +51,22 @@ const TIMEOUT_MS = 300;
 const SLOW_MS = 100;
 
 /** The dead-letter fields both engines must agree on (the broker adds its own bookkeeping: x-death, host, pid). */
+const AGREED = [
+  'source',
+  'reason',
+  'attempts',
+  'errorName',
+  'errorMessage',
+  'originalQueue',
+  'originalRoutingKey',
+  'type',
+  'contentType',
+  'body',
+] as const;
+
 function contextOf(letter: DeadLetterContext | undefined): Record<string, unknown> {
   if (letter === undefined) return {};
-  const {
-    source,
-    reason,
-    attempts,
-    errorName,
-    errorMessage,
-    originalQueue,
-    originalRoutingKey,
-    type,
-    contentType,
-    body,
-  } = letter;
-  return {
-    source,
-    reason,
-    attempts,
-    errorName,
-    errorMessage,
-    originalQueue,
-    originalRoutingKey,
-    type,
-    contentType,
-    body,
-  };
+  return Object.fromEntries(AGREED.map((field) => [field, letter[field]]));
 }
 
 /** The contract suite against one engine. */

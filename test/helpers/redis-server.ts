@@ -1,3 +1,4 @@
+import { deleteRedisKeys } from '../../src/testing/clean-test-namespace.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -171,19 +172,7 @@ export function sharedRedis(url = SHARED_REDIS_URL): Redis {
   return new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 });
 }
 
-/** Deletes every key of a namespace (`<namespace>:*`) from a Redis, by SCAN: never a flush. */
-export async function deleteRedisNamespace(namespace: string, url = SHARED_REDIS_URL): Promise<number> {
-  const redis = sharedRedis(url);
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
+/** Deletes every key of a namespace (`<namespace>:*`) from a Redis, by SCAN: never a flush (startTestBroker's own cleanup). */
+export function deleteRedisNamespace(namespace: string, url = SHARED_REDIS_URL): Promise<number> {
+  return deleteRedisKeys(url, namespace);
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WarrenClient, type ConnectRetry } from 'warren';
-import { connectionOrder, processSeed } from '../../src/config/broker-urls.js';
+import { connectionOrder, nodeOf, processSeed } from '../../src/config/broker-urls.js';
 import { AMQP_URL, memoryLogger, testConfig } from '../helpers/broker.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -9,8 +9,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 });
 
-const good = new URL(AMQP_URL);
-const GOOD_NODE = `${good.hostname}:${good.port || '5672'}`;
+const GOOD_NODE = nodeOf(AMQP_URL);
 const DOWN = 'amqp://guest:s3cret@127.0.0.1:9';
 
 /** The two URLs arranged so that this process tries `first` first (see connectionOrder). */

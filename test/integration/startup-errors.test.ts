@@ -14,6 +14,7 @@ import {
   defineJob,
   jobQueue,
   loadConfig,
+  type WarrenConfig,
 } from 'warren';
 import { runWarren } from '../helpers/cli.js';
 import {
@@ -32,6 +33,17 @@ const WRONG_PASSWORD_URL = Object.assign(new URL(AMQP_URL), { password: 'wrong-p
 const CHECK_LOGIN = 'check the user name and password in';
 
 /** How `start()` failed; fails the test when it did not. */
+/** Starts a worker that must fail on a topology conflict; resolves with its error. */
+async function conflictAtStart(config: WarrenConfig): Promise<Error> {
+  const worker = new Worker({ config, registry: handlers, logger: memoryLogger().logger });
+  const error = await worker.start().then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  expect(error).toBeInstanceOf(TopologyConflictError);
+  return error as Error;
+}
+
 async function startError(start: () => Promise<unknown>): Promise<Error> {
   const error = await start().then(
     () => undefined,
@@ -88,12 +100,7 @@ describe('startup errors', () => {
     await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'classic' } });
     await connection.close();
     try {
-      const worker = new Worker({ config, registry: handlers, logger: memoryLogger().logger });
-      const error = await worker.start().then(
-        () => undefined,
-        (e: unknown) => e as Error,
-      );
-      expect(error).toBeInstanceOf(TopologyConflictError);
+      const error = await conflictAtStart(config);
       expect(error?.message).toContain(`queue "${queue}"`);
       expect(error?.message).toContain('x-queue-type');
       expect(error?.message).toContain('warren declares "quorum", the existing queue has "classic"');
@@ -114,12 +121,7 @@ describe('replication settings of quorum queues', () => {
     await channel.assertQueue(queue, { durable: true, arguments: planned?.arguments });
     await connection.close();
     try {
-      const worker = new Worker({ config, registry: handlers, logger: memoryLogger().logger });
-      const error = await worker.start().then(
-        () => undefined,
-        (e: unknown) => e as Error,
-      );
-      expect(error).toBeInstanceOf(TopologyConflictError);
+      const error = await conflictAtStart(config);
       expect(error?.message).toContain(`queue "${queue}"`);
       expect(error?.message).toContain('x-quorum-initial-group-size');
       expect(error?.message).toContain('warren declares "3", the existing queue has "1"');
