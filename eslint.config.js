@@ -13,7 +13,7 @@ const LAYERS = [
   ['config'],
   ['messages', 'topology', 'metrics', 'dedup'],
   ['registry', 'connection'],
-  ['retry', 'redis', 'logging'],
+  ['retry', 'redis', 'logging', 'middleware'],
   ['publisher', 'scheduler', 'dlq'],
   ['consumer'],
   ['client', 'worker'],

@@ -10,6 +10,8 @@ import { baseExchanges } from '../topology/topology-plan.js';
 import type { PublishOptions, SchemaMap } from '../publisher/publish-options.js';
 import { SCHEMA_EXPECTED, schemaProblem, type PayloadSchema, type SchemaInput } from '../registry/payload-schema.js';
 import type { ClientOptions } from './client-options.js';
+import { compose } from '../middleware/compose.js';
+import type { PublishCall, PublishMiddleware } from '../publisher/publish-middleware.js';
 
 /** The payload type of a job type: its schema's input type where one is known, else `unknown`. */
 export type PayloadOf<S extends SchemaMap, T extends string> = T extends keyof S
@@ -17,6 +19,10 @@ export type PayloadOf<S extends SchemaMap, T extends string> = T extends keyof S
     ? SchemaInput<S[T]>
     : unknown
   : unknown;
+
+function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 /** The `schemas` option, checked: every entry a Standard Schema warren can call. @throws ConfigError */
 function checkSchemas(schemas: unknown): SchemaMap {
@@ -54,6 +60,9 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
   readonly #publisher: Publisher;
   readonly #jobs: JobPublisher;
   readonly #connectTimeoutMs: number;
+  readonly #middleware: PublishMiddleware[] = [];
+  /** The publish with its middleware around it; rebuilt when one is added. */
+  #chain: ((call: PublishCall) => Promise<string>) | undefined;
   #started = false;
 
   constructor(options: ClientOptions<S> = {}) {
@@ -97,7 +106,34 @@ export class WarrenClient<S extends SchemaMap = SchemaMap> {
    *   PublishBufferFullError, PublishTimeoutError (indeterminate). Each as a rejection: it never throws.
    */
   publish<T extends string>(jobType: T, payload: PayloadOf<S, T>, options: PublishOptions = {}): Promise<string> {
-    return this.#jobs.publish(jobType, payload, options);
+    // Options that are no object, or headers that are none, are refused by the publish itself: no middleware runs.
+    if (
+      this.#chain === undefined ||
+      !isRecord(options) ||
+      !(options.headers === undefined || isRecord(options.headers))
+    )
+      return this.#jobs.publish(jobType, payload, options);
+    const { headers, ...rest } = options;
+    return this.#chain({ jobType, payload, headers: { ...headers }, options: rest });
+  }
+
+  /**
+   * Adds a middleware around every publish of this client (see {@link PublishMiddleware}), after those added
+   * before it: to add headers (a tenant id, a request id), to refuse a publish, to measure. It applies to the
+   * publishes that start after it was added.
+   * @throws TypeError when `middleware` is no function
+   */
+  use(middleware: PublishMiddleware): this {
+    if (typeof middleware !== 'function')
+      throw new TypeError(`client.use() takes a function (call, next) => …; got ${typeof middleware}`);
+    this.#middleware.push(middleware);
+    this.#chain = compose<PublishCall, string>([...this.#middleware], (call) =>
+      this.#jobs.publish(call.jobType, call.payload, {
+        ...call.options,
+        ...(Object.keys(call.headers).length > 0 ? { headers: call.headers } : {}),
+      }),
+    );
+    return this;
   }
 
   /** The broker node (`host:port`) the client's connection is on; `undefined` while it is down. */

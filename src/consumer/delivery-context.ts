@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
-import type { JobContext } from '../registry/job-definition.js';
+import type { MiddlewareContext } from '../registry/job-definition.js';
+import type { ChildJobOptions } from '../registry/job-definition.js';
+import { ChildJobs, type ChildJob } from './child-jobs.js';
 import type { LazyAbort } from './lazy-abort.js';
 
 /**
@@ -7,7 +9,7 @@ import type { LazyAbort } from './lazy-abort.js';
  * runtime call on every delivery, a class instance shares its getters through the prototype. The signal and the
  * logger are built on first use; most handlers touch neither.
  */
-export class DeliveryContext implements JobContext {
+export class DeliveryContext implements MiddlewareContext {
   readonly jobId: string;
   readonly jobType: string;
   readonly attempt: number;
@@ -15,6 +17,9 @@ export class DeliveryContext implements JobContext {
   readonly #controller: LazyAbort;
   readonly #parentLogger: Logger;
   #logger: Logger | undefined;
+  #children: ChildJobs | undefined;
+  /** The payload the handler is called with (after its schema); set just before the call. */
+  payload: unknown;
 
   constructor(
     jobId: string,
@@ -41,6 +46,16 @@ export class DeliveryContext implements JobContext {
     return this.#logger;
   }
 
+  publish(jobType: string, payload: unknown, options?: ChildJobOptions): string {
+    this.#children ??= new ChildJobs(this.jobId);
+    return this.#children.add(jobType, payload, options);
+  }
+
+  /** The child jobs the handler published, in order; none (the same empty array) when it published none. */
+  get children(): readonly ChildJob[] {
+    return this.#children?.list ?? NO_CHILDREN;
+  }
+
   /** Aborts the job's signal (timeout, shutdown); remembered when the handler never asked for the signal. */
   abort(reason: unknown): void {
     this.#controller.abort(reason);
@@ -59,3 +74,5 @@ export class DeliveryContext implements JobContext {
     return this.#logger ?? this.#parentLogger;
   }
 }
+
+const NO_CHILDREN: readonly ChildJob[] = Object.freeze([]);

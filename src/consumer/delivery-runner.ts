@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import { decodeBody } from '../messages/decode.js';
-import { attemptOf, readSchedule } from '../messages/read-headers.js';
+import { attemptOf, readParent, readSchedule } from '../messages/read-headers.js';
+import { compose } from '../middleware/compose.js';
+import type { JobMiddleware, MiddlewareContext } from '../registry/job-definition.js';
 import type { JobDefinition } from '../registry/job-definition.js';
 import { validatePayload, type Validated } from '../registry/validate-payload.js';
 import type { RetryPolicy } from '../retry/retry-policy.js';
@@ -36,6 +38,13 @@ export interface DeliveryRunnerOptions {
   readonly draining: () => boolean;
   /** The timers of the job's timeout. @defaultValue the process's own (a test harness passes its virtual clock) */
   readonly timers?: Timers;
+  /**
+   * The worker's middleware (`worker.use`), read once at the first delivery (`use` is refused once the worker has
+   * started); the job's own (`defineJob`'s `middleware`) runs inside it.
+   */
+  readonly middleware?: () => readonly JobMiddleware[];
+  /** Told when a handler is about to be called (lifecycle events); absent when nobody listens. */
+  readonly onStart?: (ctx: DeliveryContext) => void;
 }
 
 /** The identity of one delivery, read once by the consumer. */
@@ -70,11 +79,21 @@ export class DeliveryRunner {
   readonly #job: JobDefinition;
   readonly #options: DeliveryRunnerOptions;
   readonly #logger: Logger;
+  /** The handler with its middleware around it; the bare handler when there is none. Built at the first call. */
+  #call: ((payload: unknown, ctx: DeliveryContext) => unknown) | undefined;
 
   constructor(job: JobDefinition, options: DeliveryRunnerOptions) {
     this.#job = job;
     this.#options = options;
     this.#logger = options.logger;
+  }
+
+  #handlerCall(): (payload: unknown, ctx: DeliveryContext) => unknown {
+    const job = this.#job;
+    const chain = [...(this.#options.middleware?.() ?? []), ...(job.middleware ?? [])];
+    if (chain.length === 0) return (payload, ctx) => job.handler(payload, ctx);
+    const run = compose<MiddlewareContext, unknown>(chain, (ctx) => job.handler(ctx.payload, ctx));
+    return (_payload, ctx) => run(ctx);
   }
 
   run(message: ConsumeMessage, id: DeliveryIdentity, controller: LazyAbort): Verdict | Promise<Verdict> {
@@ -164,7 +183,12 @@ export class DeliveryRunner {
     payload: unknown,
   ): Verdict | Promise<Verdict> {
     const { dedup } = this.#options;
-    if (dedup && hasId && (this.#job.idempotent || readSchedule(ctx.headers) !== undefined))
+    // Scheduled jobs and child jobs always: their ids are derived (from the fire time, from the parent's id).
+    if (
+      dedup &&
+      hasId &&
+      (this.#job.idempotent || readSchedule(ctx.headers) !== undefined || readParent(ctx.headers) !== undefined)
+    )
       return this.#runUnlessDone(message, ctx, payload, dedup);
     return this.#run(message, ctx, payload, false);
   }
@@ -206,18 +230,22 @@ export class DeliveryRunner {
     const { observe } = this.#options;
     const { timestamp } = message.properties as { timestamp?: unknown };
     if (observe && typeof timestamp === 'number') observe.wait(Math.max(0, Date.now() / 1000 - timestamp));
+    ctx.payload = payload;
+    this.#options.onStart?.(ctx);
     let result: unknown;
     try {
-      result = this.#job.handler(payload, ctx);
+      result = (this.#call ??= this.#handlerCall())(payload, ctx);
     } catch (thrown) {
       return this.#threw(ctx, started, thrown);
     }
     if (isThenable(result)) return this.#awaitHandler(ctx, result, started, recordDone);
-    return this.#succeeded(started, recordDone);
+    return this.#succeeded(ctx, started, recordDone);
   }
 
-  #succeeded(started: number, recordDone: boolean): Verdict {
+  #succeeded(ctx: DeliveryContext, started: number, recordDone: boolean): Verdict {
     this.#options.observe?.duration((performance.now() - started) / 1000);
+    const { children } = ctx;
+    if (children.length > 0) return { kind: 'ack', outcome: 'success', recordDone, children };
     return recordDone ? SUCCESS_RECORDED : SUCCESS;
   }
 
@@ -249,7 +277,7 @@ export class DeliveryRunner {
     } catch (thrown) {
       return this.#threw(ctx, started, thrown);
     }
-    return this.#succeeded(started, recordDone);
+    return this.#succeeded(ctx, started, recordDone);
   }
 
   /** The schema or handler failed: the retry policy decides, unless the shutdown stopped the job. */

@@ -3,6 +3,10 @@ import type { Logger } from 'pino';
 import type { BrokerConnection } from '../connection/broker-connection.js';
 import { ManagedChannel } from '../connection/managed-channel.js';
 import { LazyAbort } from './lazy-abort.js';
+import type { ChildJob } from './child-jobs.js';
+import type { JobEvents } from './job-events.js';
+import type { JobMiddleware } from '../registry/job-definition.js';
+import type { DeliveryContext } from './delivery-context.js';
 import { DeliveryRunner, identifyDelivery, type DeliveryIdentity } from './delivery-runner.js';
 import { VerdictApplier, type BoundMetrics, type DeliveryOutcome } from './verdict-applier.js';
 import { DEFER, GIVE_BACK, isSuspect, returnedTooOften, type Verdict } from './verdict.js';
@@ -40,6 +44,12 @@ export interface QueueConsumerOptions {
   readonly dedup?: DedupStore | undefined;
   /** Told of every settled delivery, for metrics and tests. */
   readonly onOutcome?: (outcome: DeliveryOutcome, jobType: string) => void;
+  /** The worker's middleware, read at the first delivery. */
+  readonly middleware?: () => readonly JobMiddleware[];
+  /** The worker's lifecycle events. */
+  readonly events?: JobEvents;
+  /** Publishes a child job (`ctx.publish`) once its parent succeeded, confirmed; resolves with its message id. */
+  readonly publishChild: (child: ChildJob) => Promise<string>;
 }
 
 /** How long a consumer channel stays open after its last settle when it closes (see `QueueConsumer#close`). */
@@ -116,6 +126,8 @@ export class QueueConsumer {
       dedup: options.dedup,
       observe: options.metrics && observers(options.metrics, job.jobType),
       draining: () => this.#draining,
+      ...(options.middleware ? { middleware: options.middleware } : {}),
+      ...(options.events ? { onStart: startedListener(options.events) } : {}),
     });
     this.#applier = new VerdictApplier<Channel>({
       namespace,
@@ -128,6 +140,9 @@ export class QueueConsumer {
       isLive: (channel) => this.#live.has(channel),
       onHold: (channel, message, id) => this.#hold(channel, message, id),
       onOutcome: options.onOutcome,
+      publishChild: options.publishChild,
+      retryPolicy: this.retryPolicy,
+      events: options.events,
     });
     this.#channel = new ManagedChannel<Channel>(connection, {
       name: `consume ${this.queue}`,
@@ -438,6 +453,14 @@ function bindMetrics(metrics: WarrenMetrics, queue: string, jobType: string, pol
   for (const delayMs of policy.tiersMs) metrics.retries.labels(jobType, tierName(delayMs)).inc(0);
   for (const reason of DEAD_LETTER_REASONS) metrics.deadLetters.labels(jobType, reason).inc(0);
   return bound;
+}
+
+/** Emits `started` when someone listens (checked per call: listeners may come after the consumer is built). */
+function startedListener(events: JobEvents): (ctx: DeliveryContext) => void {
+  return (ctx) => {
+    if (events.has('started'))
+      events.emit('started', { jobId: ctx.jobId, jobType: ctx.jobType, attempt: ctx.attempt, headers: ctx.headers });
+  };
 }
 
 function observers(

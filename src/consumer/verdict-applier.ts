@@ -4,11 +4,14 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 export type SettleChannel = Pick<Channel, 'ack' | 'reject' | 'nack'>;
 import type { Logger } from 'pino';
 import type { DedupStore } from '../dedup/dedup-store.js';
+import type { RetryPolicy } from '../retry/retry-policy.js';
+import { childPublishFailure, type ChildJob } from './child-jobs.js';
+import type { JobEvent, JobEvents } from './job-events.js';
 import type { ProcessOutcome, WarrenMetrics } from '../metrics/warren-metrics.js';
 import type { Publisher } from '../publisher/publisher.js';
 import { tierName } from '../topology/names.js';
 import type { DeliveryIdentity } from './delivery-runner.js';
-import { settleMethod, type Verdict } from './verdict.js';
+import { failureVerdict, settleMethod, type AckVerdict, type Verdict } from './verdict.js';
 import { verdictCopy, type CopyVerdict } from './verdict-copy.js';
 
 /** How a delivery ended, as `onOutcome` reports it. */
@@ -38,6 +41,12 @@ export interface VerdictApplierOptions<C extends SettleChannel> {
   /** A suspect whose deferring copy was not confirmed: it stays unacknowledged with the consumer. */
   readonly onHold: (channel: C, message: ConsumeMessage, id: DeliveryIdentity) => void;
   readonly onOutcome: ((outcome: DeliveryOutcome, jobType: string) => void) | undefined;
+  /** Publishes one child job, confirmed (the worker's job publisher); resolves with its message id. */
+  readonly publishChild: (child: ChildJob) => Promise<string>;
+  /** Decides what becomes of a job whose children were not all confirmed (a failure like any other). */
+  readonly retryPolicy: RetryPolicy;
+  /** The worker's lifecycle events; absent where nobody can listen. */
+  readonly events: JobEvents | undefined;
 }
 
 /** What a verdict reports once applied, and under which `warren_jobs_processed_total` outcome. */
@@ -61,7 +70,8 @@ function reportedAs(verdict: Verdict): { outcome: DeliveryOutcome; counted?: Pro
   }
 }
 
-const SUCCESS_REPORT = reportedAs({ kind: 'ack', outcome: 'success', recordDone: false });
+const SUCCESS_VERDICT: AckVerdict = { kind: 'ack', outcome: 'success', recordDone: false };
+const SUCCESS_REPORT = reportedAs(SUCCESS_VERDICT);
 
 /**
  * The one place a {@link Verdict} reaches the broker: the copy it needs (retry tier, dead-letter queue, the back
@@ -95,8 +105,10 @@ export class VerdictApplier<C extends SettleChannel> {
   apply(channel: C, message: ConsumeMessage, id: DeliveryIdentity, verdict: Verdict): Promise<void> | undefined {
     switch (verdict.kind) {
       case 'ack':
+        if (verdict.children !== undefined) return this.#childrenThenAck(channel, message, id, verdict);
         if (verdict.recordDone) return this.#recordThenAck(channel, message, id);
-        this.#settle(channel, message, 'ack', verdict.outcome === 'success' ? SUCCESS_REPORT : reportedAs(verdict));
+        if (this.#settle(channel, message, 'ack', verdict.outcome === 'success' ? SUCCESS_REPORT : reportedAs(verdict)))
+          this.#emit(verdict, id);
         return undefined;
       case 'give-back': {
         const how = settleMethod(verdict, false);
@@ -110,6 +122,38 @@ export class VerdictApplier<C extends SettleChannel> {
     }
   }
 
+  /**
+   * Publishes a success's child jobs, all confirmed, before anything else: a crash after their confirms and before
+   * the ack runs the parent again, which publishes the same message ids, and the children are de-duplicated by them.
+   * When one is not confirmed the attempt fails (retried by the job's policy); the confirmed ones are sent again on
+   * the next attempt, as duplicates of themselves.
+   */
+  async #childrenThenAck(
+    channel: C,
+    message: ConsumeMessage,
+    id: DeliveryIdentity,
+    verdict: AckVerdict,
+  ): Promise<void> {
+    const children = verdict.children ?? [];
+    const results = await Promise.allSettled(children.map((child) => this.#options.publishChild(child)));
+    const failed = results.flatMap((result, index) =>
+      result.status === 'rejected' ? [{ child: children[index] as ChildJob, error: result.reason as unknown }] : [],
+    );
+    if (failed.length === 0) {
+      if (verdict.recordDone) return this.#recordThenAck(channel, message, id);
+      if (this.#settle(channel, message, 'ack', SUCCESS_REPORT)) this.#emit(verdict, id);
+      return undefined;
+    }
+    const error = childPublishFailure(id.jobId, failed, children.length);
+    this.#logger.warn({ err: error, jobId: id.jobId }, 'child jobs not confirmed; the job fails this attempt');
+    const fallback = failureVerdict(
+      error,
+      { attempt: id.attempt, abortedByShutdown: false },
+      this.#options.retryPolicy,
+    );
+    return this.apply(channel, message, id, fallback);
+  }
+
   /** Acks a success, recorded for de-duplication first. */
   async #recordThenAck(channel: C, message: ConsumeMessage, id: DeliveryIdentity): Promise<void> {
     // Recorded before the ack: a crash in between makes the redelivery a recognised duplicate, not a second run.
@@ -118,7 +162,7 @@ export class VerdictApplier<C extends SettleChannel> {
       .catch((err: unknown) =>
         this.#logger.warn({ err, jobId: id.jobId }, 'could not record the job as done for de-duplication'),
       );
-    this.#settle(channel, message, 'ack', SUCCESS_REPORT);
+    if (this.#settle(channel, message, 'ack', SUCCESS_REPORT)) this.#emit(SUCCESS_VERDICT, id);
   }
 
   /** Publishes the verdict's copy, confirmed, and only then acks the original: a crash between may duplicate, never lose. */
@@ -149,7 +193,35 @@ export class VerdictApplier<C extends SettleChannel> {
       return;
     }
     if (confirmed) this.#countCopy(verdict);
-    this.#settle(channel, message, how, confirmed ? reportedAs(verdict) : { outcome: 'requeued' });
+    const settled = this.#settle(channel, message, how, confirmed ? reportedAs(verdict) : { outcome: 'requeued' });
+    if (settled && confirmed) this.#emit(verdict, id);
+  }
+
+  /** Tells the lifecycle listeners what became of a job, once it is so. */
+  #emit(verdict: Verdict, id: DeliveryIdentity): void {
+    const events = this.#options.events;
+    if (events === undefined) return;
+    const name =
+      verdict.kind === 'ack' && verdict.outcome === 'success'
+        ? 'succeeded'
+        : verdict.kind === 'retry'
+          ? 'retried'
+          : verdict.kind === 'dead'
+            ? 'dead-lettered'
+            : undefined;
+    if (name === undefined || !events.has(name)) return;
+    const job: JobEvent = { jobId: id.jobId, jobType: this.#options.jobType, attempt: id.attempt, headers: id.headers };
+    if (verdict.kind === 'retry')
+      events.emit('retried', {
+        ...job,
+        error: verdict.error,
+        delayMs: verdict.delayMs,
+        tier: tierName(verdict.delayMs),
+        nextAttempt: id.attempt + 1,
+      });
+    else if (verdict.kind === 'dead')
+      events.emit('dead-lettered', { ...job, error: verdict.error, reason: verdict.reason });
+    else events.emit('succeeded', job);
   }
 
   #countCopy(verdict: CopyVerdict): void {
@@ -159,15 +231,16 @@ export class VerdictApplier<C extends SettleChannel> {
     else bound.metrics.deadLetters.labels(this.#options.jobType, verdict.reason).inc();
   }
 
+  /** Settles on the delivering channel; false when that channel is gone (the broker redelivers the job). */
   #settle(
     channel: C,
     message: ConsumeMessage,
     how: 'ack' | 'reject' | 'nack',
     report: { outcome: DeliveryOutcome; counted?: ProcessOutcome },
-  ): void {
+  ): boolean {
     if (!this.#options.isLive(channel)) {
       this.#stale('dropped a settle for a closed channel; the broker redelivers it', message);
-      return;
+      return false;
     }
     this.#lastSettleAt = Date.now();
     try {
@@ -177,10 +250,11 @@ export class VerdictApplier<C extends SettleChannel> {
     } catch {
       // The channel closed between the check and the call.
       this.#stale('settle failed on a closing channel', message);
-      return;
+      return false;
     }
     if (report.counted) this.#options.metrics?.processed[report.counted].inc();
     this.#options.onOutcome?.(report.outcome, this.#options.jobType);
+    return true;
   }
 
   #stale(why: string, message: ConsumeMessage): void {

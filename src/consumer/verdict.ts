@@ -1,4 +1,5 @@
 import { hasCode } from '../errors/warren-error.js';
+import type { ChildJob } from './child-jobs.js';
 import { toError } from '../messages/failure-headers.js';
 import { HEADERS, type DeadLetterReason } from '../messages/headers.js';
 import { readDeliveryCount, readInteger } from '../messages/read-headers.js';
@@ -9,8 +10,9 @@ import type { RetryPolicy } from '../retry/retry-policy.js';
  * What becomes of one delivery: one value, decided by the pure functions of this module from the delivery, what
  * its schema and handler did, and the retry policy; applied to the broker in one place (`VerdictApplier`).
  *
- * - `ack`: done (`success`, or a `duplicate` of a job that already succeeded); `recordDone` first records the job
- *   for de-duplication;
+ * - `ack`: done (`success`, or a `duplicate` of a job that already succeeded); its `children` are published and
+ *   confirmed first (when one is not, the attempt fails instead), then `recordDone` records the job for
+ *   de-duplication;
  * - `retry` / `dead`: a copy to the retry tier / the dead-letter queue, confirmed, then the original is acked;
  * - `give-back`: returned to its queue untouched (a job aborted by shutdown);
  * - `defer`: a suspect that must wait while another suspect runs alone: a confirmed copy to the back of its queue,
@@ -24,6 +26,8 @@ export interface AckVerdict {
   readonly outcome: 'success' | 'duplicate';
   /** Record the job id as done (idempotent and scheduled jobs) before the ack. */
   readonly recordDone: boolean;
+  /** Child jobs the handler published (`ctx.publish`): sent, confirmed, before anything else is done. */
+  readonly children?: readonly ChildJob[];
 }
 
 /** The attempt failed and another is due after `delayMs` (a retry tier). */

@@ -18,6 +18,7 @@ import {
   readDueAt,
   readInteger,
   readReplayOf,
+  readParent,
   readSchedule,
   readTimeMs,
 } from './read-headers.js';
@@ -51,6 +52,7 @@ const CARRIED: ReadonlyMap<string, (headers: Readonly<Record<string, unknown>>) 
   [HEADERS.dueAt, readDueAt],
   [HEADERS.schedule, readSchedule],
   [HEADERS.replayOf, readReplayOf],
+  [HEADERS.parent, readParent],
 ]);
 
 const ELLIPSIS = '…';

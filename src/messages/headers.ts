@@ -22,6 +22,11 @@ export const HEADERS = Object.freeze({
   /** On a scheduled job: the schedule's name. Scheduled jobs are de-duplicated by message id. */
   schedule: 'x-warren-schedule',
   /**
+   * On a child job (`ctx.publish` in a handler): the job id of the parent that published it. Children are
+   * de-duplicated by message id like scheduled jobs (their ids are derived from the parent's).
+   */
+  parent: 'x-warren-parent',
+  /**
    * On a replayed dead letter: the identity of the dead letter it was replayed from, so a handler (and `warren dlq
    * peek`, should it fail again) can tell which dead-lettering the job came from.
    */

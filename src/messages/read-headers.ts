@@ -175,6 +175,11 @@ export function readSchedule(headers: Headers): string | undefined {
   return readText(headers?.[HEADERS.schedule]);
 }
 
+/** `x-warren-parent`: the job id of the parent that published a child job (a non-empty string), else `undefined`. */
+export function readParent(headers: Headers): string | undefined {
+  return readText(headers?.[HEADERS.parent]);
+}
+
 /** `x-warren-replay-of`: the identity of the dead letter a job was replayed from (a non-empty string), else `undefined`. */
 export function readReplayOf(headers: Headers): string | undefined {
   return readText(headers?.[HEADERS.replayOf]);

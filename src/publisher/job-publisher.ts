@@ -13,6 +13,7 @@ import { DELAY_LEVELS, delayLevel, delayRoutingKey, jobQueue, jobsExchange } fro
 import { delayTopology } from '../topology/topology-plan.js';
 import type { PublishOptions, SchemaMap } from './publish-options.js';
 import { publishOptionsProblem } from './publish-options-problem.js';
+import { publishHeaders } from './publish-headers.js';
 import type { Publisher } from './publisher.js';
 import type { WarrenMetrics } from '../metrics/warren-metrics.js';
 import { hasCode } from '../errors/warren-error.js';
@@ -67,13 +68,13 @@ export class JobPublisher {
    * See `WarrenClient#publish`. Its job type and options are checked before anything is sent: a bad one rejects with
    * a PublishOptionsError (never throws, even for plain JavaScript's wrong types).
    */
-  publish(jobType: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
+  publish(jobType: string, payload: unknown, options: PublishOptions = {}, parentId?: string): Promise<string> {
     const invalid = invalidJobType(jobType);
     // Not counted: the job_type label takes only job types, and this is any value a caller passed.
     if (invalid !== undefined) return Promise.reject(new PublishOptionsError(`cannot publish: ${invalid}`));
     let pending: Promise<string>;
     try {
-      pending = this.#publish(jobType, payload, options);
+      pending = this.#publish(jobType, payload, options, parentId);
     } catch (error) {
       // A caller's bad input (a runAt that is no Date) rejects like every other failure, never throws.
       pending = Promise.reject(error);
@@ -98,7 +99,7 @@ export class JobPublisher {
   }
 
   /** Checks and encodes the job; an immediate one is handed to the publisher with no async frame of its own. */
-  #publish(jobType: string, payload: unknown, options: PublishOptions): Promise<string> {
+  #publish(jobType: string, payload: unknown, options: PublishOptions, parentId: string | undefined): Promise<string> {
     const problem = publishOptionsProblem(options);
     if (problem !== undefined)
       return Promise.reject(new PublishOptionsError(`cannot publish "${jobType}": ${problem}`));
@@ -111,16 +112,22 @@ export class JobPublisher {
     const schema = Object.hasOwn(this.#schemas, jobType) ? this.#schemas[jobType] : undefined;
     // Validate, but send what the caller gave: consumers parse (and transform) it themselves.
     const validated = schema ? validatePayload(schema, payload, jobType) : undefined;
-    if (validated instanceof Promise) return validated.then((result) => this.#send(jobType, body, options, result));
-    return this.#send(jobType, body, options, validated);
+    if (validated instanceof Promise)
+      return validated.then((result) => this.#send(jobType, body, options, result, parentId));
+    return this.#send(jobType, body, options, validated, parentId);
   }
 
   /** Sends an encoded job its schema (if any) accepted. */
-  #send(jobType: string, body: Buffer, options: PublishOptions, validated: Validated | undefined): Promise<string> {
+  #send(
+    jobType: string,
+    body: Buffer,
+    options: PublishOptions,
+    validated: Validated | undefined,
+    parentId: string | undefined,
+  ): Promise<string> {
     if (validated?.ok === false) return Promise.reject(new PayloadInvalidError(validated.message));
     const messageId = options.messageId ?? randomUUID();
-    const headers =
-      options.schedule === undefined ? options.headers : { ...options.headers, [HEADERS.schedule]: options.schedule };
+    const headers = publishHeaders(options, parentId);
     const dueAt =
       options.runAt?.getTime() ?? (options.delayMs === undefined ? undefined : Date.now() + options.delayMs);
     if (dueAt === undefined) {

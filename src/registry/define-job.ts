@@ -28,5 +28,6 @@ export function defineJob(jobType: string, handler: JobHandler<unknown>, options
     schema: options.schema,
     retry: options.retry,
     idempotent: options.idempotent ?? false,
+    middleware: Object.freeze([...(options.middleware ?? [])]),
   });
 }

@@ -14,7 +14,55 @@ export interface JobContext {
   readonly signal: AbortSignal;
   /** A child logger bound to `jobId`, `jobType` and `attempt`. */
   readonly logger: Logger;
+  /**
+   * Publishes a follow-up job once this one succeeds: held until the handler returns, then sent, confirmed by the
+   * broker, before this job is acknowledged; a handler that fails sends none. Its message id is derived from this
+   * job's id and the child's `key` (by default its position: `<job id>/1`, `<job id>/2`, …), the same on every
+   * attempt, and children are de-duplicated by it (with Redis): a parent that runs again after a crash does not
+   * run its children twice. Returns the child's message id.
+   * @throws PublishOptionsError (job type, options, a key used twice), PayloadInvalidError (not JSON), at the call
+   */
+  publish(jobType: string, payload: unknown, options?: ChildJobOptions): string;
 }
+
+/** Options of one child job (`ctx.publish`): a publish's, with a `key` instead of a message id. */
+export interface ChildJobOptions {
+  /**
+   * What names the child among its parent's children: its message id is `<parent id>/<key>`. Give one when the
+   * handler publishes children in an order that may change between attempts. @defaultValue its position, 1, 2, …
+   */
+  readonly key?: string;
+  /** Extra AMQP headers (not in warren's own `x-warren-` space). */
+  readonly headers?: Readonly<Record<string, unknown>>;
+  /** Deliver no earlier than this many milliseconds after the parent succeeded (whole seconds, rounded up). */
+  readonly delayMs?: number;
+  /** Deliver no earlier than this time (1 s resolution). */
+  readonly runAt?: Date;
+}
+
+/** What a job middleware sees: the handler's context, and the payload it is called with (after its schema). */
+export interface MiddlewareContext extends JobContext {
+  readonly payload: unknown;
+}
+
+/**
+ * Wraps every handler call: do something before, call `next()` to run the rest of the chain and the handler (it
+ * resolves with what the handler returned), do something after. What it throws, or lets `next()` reject with,
+ * ends the attempt under the same rules as a handler's throw (`NonRetryableError` dead-letters, anything else is
+ * retried). Not calling `next()` skips the handler: the job succeeds. Registered with `worker.use()` (every job
+ * type, outermost first) and `defineJob`'s `middleware` option (one job type, inside the worker's).
+ *
+ * @example
+ * worker.use(async (ctx, next) => {
+ *   try {
+ *     return await next();
+ *   } catch (error) {
+ *     captureException(error, { tags: { jobType: ctx.jobType }, extra: { jobId: ctx.jobId, attempt: ctx.attempt } });
+ *     throw error;
+ *   }
+ * });
+ */
+export type JobMiddleware = (ctx: MiddlewareContext, next: () => Promise<unknown>) => unknown;
 
 /** A job handler: resolve to succeed; throw to fail (see `NonRetryableError` and `RetryableError`). */
 export type JobHandler<P> = (payload: P, ctx: JobContext) => unknown;
@@ -45,6 +93,8 @@ export interface JobOptions<S extends PayloadSchema = PayloadSchema> {
    * Scheduled jobs are always de-duplicated. @defaultValue false
    */
   readonly idempotent?: boolean;
+  /** Middleware around this job type's handler, inside the worker's own (`worker.use`), first outermost. */
+  readonly middleware?: readonly JobMiddleware[];
 }
 
 /** A registered job: what `defineJob` returns and what `@Job` records. */
@@ -59,6 +109,8 @@ export interface JobDefinition<T extends string = string, P = unknown> {
   readonly schema: PayloadSchema<unknown, P> | undefined;
   readonly retry: RetryOptions | undefined;
   readonly idempotent: boolean;
+  /** Middleware around this job type's handler (inside the worker's own). */
+  readonly middleware: readonly JobMiddleware[];
 }
 
 /** Default prefetch of a job queue's channel. */

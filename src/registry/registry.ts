@@ -40,6 +40,13 @@ export class Registry {
     if (schemaIssue !== undefined) {
       throw new RegistrationError(`job "${jobType}": schema must be ${SCHEMA_EXPECTED}; got ${schemaIssue}`);
     }
+    // A definition from an older copy of warren has no middleware.
+    const middleware: unknown = (definition as { middleware?: unknown }).middleware ?? [];
+    if (!Array.isArray(middleware) || !middleware.every((m) => typeof m === 'function')) {
+      throw new RegistrationError(
+        `job "${jobType}": middleware must be an array of functions (ctx, next) => …; got ${Array.isArray(middleware) ? 'an array with a non-function' : typeof middleware}`,
+      );
+    }
     this.#jobs.set(jobType, definition);
     return this;
   }

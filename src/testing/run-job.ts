@@ -6,6 +6,8 @@ import type { Verdict } from '../consumer/verdict.js';
 import type { DeadLetterReason } from '../messages/headers.js';
 import { defineJob } from '../registry/define-job.js';
 import type { JobDefinition, JobHandler } from '../registry/job-definition.js';
+import type { JobMiddleware } from '../registry/job-definition.js';
+import type { PublishOptions } from '../publisher/publish-options.js';
 import { resolveRetryPolicy } from '../retry/retry-policy.js';
 import { tierName } from '../topology/names.js';
 import { jsonDelivery } from './json-delivery.js';
@@ -24,11 +26,30 @@ export interface RunJobContext {
   readonly logger?: Logger;
   /** Settings the outcome depends on: `maxAttempts`, `retryTiersMs`, `jobTimeoutMs`. @defaultValue warren's defaults */
   readonly config?: Partial<Pick<WarrenConfig, 'maxAttempts' | 'retryTiersMs' | 'jobTimeoutMs'>>;
+  /** Middleware around the handler, as `worker.use()` adds them (outside the job's own, first outermost). */
+  readonly middleware?: readonly JobMiddleware[];
+}
+
+/** A child job the handler published with `ctx.publish`: what the worker sends once the handler has succeeded. */
+export interface RunJobChild {
+  readonly jobType: string;
+  readonly payload: unknown;
+  /** Derived from the parent's job id (`<job id>/1`, or `<job id>/<key>`). */
+  readonly messageId: string;
+  /** Its other publish options (`delayMs`, `runAt`, `headers`). */
+  readonly options: Omit<PublishOptions, 'messageId'>;
 }
 
 /** What warren would have done with the job after this one call. */
 export type RunJobResult =
-  | { readonly outcome: 'success' }
+  | {
+      readonly outcome: 'success';
+      /**
+       * The child jobs it published with `ctx.publish`, in order (a worker sends them, confirmed, before the ack);
+       * absent when it published none.
+       */
+      readonly children?: readonly RunJobChild[];
+    }
   | {
       readonly outcome: 'retry';
       /** The retry tier's delay, and its name (`1s`, `30s`, `10m`). */
@@ -69,6 +90,7 @@ export async function runJob<P>(
     logger: ctx.logger ?? pino({ level: 'silent' }),
     dedup: undefined,
     draining: () => false,
+    ...(ctx.middleware ? { middleware: () => ctx.middleware ?? [] } : {}),
   });
   const controller = new LazyAbort();
   const { signal } = ctx;
@@ -99,6 +121,13 @@ function result(verdict: Verdict, attempt: number): RunJobResult {
       return { outcome: 'dead', reason: verdict.reason, error: verdict.error, timedOut: verdict.timedOut };
     default:
       // No de-duplication and no shutdown here: every other verdict is a success.
-      return { outcome: 'success' };
+      if (verdict.kind !== 'ack' || verdict.children === undefined) return { outcome: 'success' };
+      return {
+        outcome: 'success',
+        children: verdict.children.map(({ jobType, payload, options }) => {
+          const { messageId, ...rest } = options;
+          return Object.freeze({ jobType, payload, messageId, options: rest });
+        }),
+      };
   }
 }

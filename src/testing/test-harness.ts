@@ -8,7 +8,11 @@ import { loadConfig } from '../config/load-config.js';
 import { invalidJobType } from '../config/name-rules.js';
 import { DeliveryRunner, identifyDelivery, type DeliveryIdentity } from '../consumer/delivery-runner.js';
 import { LazyAbort } from '../consumer/lazy-abort.js';
-import type { Verdict } from '../consumer/verdict.js';
+import { failureVerdict, type Verdict } from '../consumer/verdict.js';
+import { childPublishFailure, type ChildJob } from '../consumer/child-jobs.js';
+import type { JobMiddleware } from '../registry/job-definition.js';
+import { publishHeaders } from '../publisher/publish-headers.js';
+import type { RetryPolicy } from '../retry/retry-policy.js';
 import { verdictCopy } from '../consumer/verdict-copy.js';
 import { readDeadLetterContext, type DeadLetterContext, type DeadLetterMessage } from '../dlq/dead-letter-context.js';
 import { ConfigError } from '../errors/config-error.js';
@@ -71,6 +75,8 @@ export interface TestHarnessOptions {
   readonly idleMs?: number;
   /** The logger behind every `ctx.logger`. @defaultValue a silent pino logger */
   readonly logger?: Logger;
+  /** Middleware around every handler, as `worker.use()` adds them (first outermost). */
+  readonly middleware?: readonly JobMiddleware[];
 }
 
 /** How far `drain` and `waitFor` may go. */
@@ -109,6 +115,7 @@ interface HarnessQueue {
   readonly definition: JobDefinition;
   readonly name: string;
   readonly runner: DeliveryRunner;
+  readonly policy: RetryPolicy;
   readonly concurrency: number;
   readonly ready: StoredMessage[];
   running: number;
@@ -145,6 +152,7 @@ export class TestHarness {
   readonly #idleMs: number;
   readonly #logger: Logger;
   readonly #queues = new Map<string, HarnessQueue>();
+  readonly #middleware: readonly JobMiddleware[];
   readonly #schedules: readonly ScheduleDefinition[];
   readonly #tasks: ScheduledTask[] = [];
   readonly #published: PublishedJob[] = [];
@@ -177,6 +185,10 @@ export class TestHarness {
     this.#virtual = clock === 'virtual' ? new VirtualClock(startMs) : undefined;
     this.#clock = this.#virtual ?? new RealClock();
     this.#logger = options.logger ?? pino({ level: 'silent' });
+    const middleware: unknown = options.middleware ?? [];
+    if (!Array.isArray(middleware) || !middleware.every((m) => typeof m === 'function'))
+      throw new ConfigError('middleware must be an array of functions (ctx, next) => …');
+    this.#middleware = Object.freeze([...(middleware as JobMiddleware[])]);
     const registry = options.handlers instanceof Registry ? options.handlers : new Registry().add(options.handlers);
     for (const definition of registry.list()) this.#queues.set(definition.jobType, this.#queue(definition));
     this.#schedules = (options.schedules ?? []).map((s) => (isScheduleDefinition(s) ? s : defineSchedule(s)));
@@ -191,9 +203,12 @@ export class TestHarness {
   #queue(definition: JobDefinition): HarnessQueue {
     const { jobType } = definition;
     const name = jobQueue(this.config.namespace, jobType);
+    const policy = resolveRetryPolicy(jobType, definition.retry, this.config);
+    const middleware = this.#middleware;
     const runner = new DeliveryRunner(definition, {
       queue: name,
-      retryPolicy: resolveRetryPolicy(jobType, definition.retry, this.config),
+      retryPolicy: policy,
+      middleware: () => middleware,
       timeoutMs: definition.timeoutMs ?? this.config.jobTimeoutMs,
       logger: this.#logger.child({ component: 'consumer', queue: name }),
       dedup: { isDone: (type, id) => Promise.resolve(this.#isDone(type, id)) },
@@ -207,6 +222,7 @@ export class TestHarness {
       definition,
       name,
       runner,
+      policy,
       concurrency: definition.concurrency ?? DEFAULT_CONCURRENCY,
       ready: [],
       running: 0,
@@ -232,7 +248,7 @@ export class TestHarness {
     }
   }
 
-  #publish(jobType: string, payload: unknown, options: PublishOptions): string {
+  #publish(jobType: string, payload: unknown, options: PublishOptions, parentId?: string): string {
     if (this.#closed) throw new IllegalStateError('cannot publish: the test harness is closed');
     const invalid = invalidJobType(jobType);
     if (invalid !== undefined) throw new PublishOptionsError(`cannot publish: ${invalid}`);
@@ -242,8 +258,7 @@ export class TestHarness {
     if (typeof body === 'string') throw new PayloadInvalidError(`cannot publish "${jobType}": ${body}`);
     const now = this.#clock.now();
     const messageId = options.messageId ?? randomUUID();
-    const headers =
-      options.schedule === undefined ? options.headers : { ...options.headers, [HEADERS.schedule]: options.schedule };
+    const headers = publishHeaders(options, parentId);
     const dueAt = options.runAt?.getTime() ?? (options.delayMs === undefined ? undefined : now + options.delayMs);
     const queue = this.#queues.get(jobType);
     if (dueAt === undefined) {
@@ -382,6 +397,17 @@ export class TestHarness {
     const { jobType } = queue.definition;
     const namespace = this.config.namespace;
     let outcome: HandledOutcome;
+    if (verdict.kind === 'ack' && verdict.children !== undefined) {
+      const failure = this.#publishChildren(id, verdict.children);
+      if (failure !== undefined)
+        return this.#settle(
+          queue,
+          message,
+          id,
+          failureVerdict(failure, { attempt: id.attempt, abortedByShutdown: false }, queue.policy),
+          startedAt,
+        );
+    }
     switch (verdict.kind) {
       case 'ack':
         if (verdict.recordDone) this.#done.set(`${jobType}:${id.jobId}`, now + this.config.dedupTtlMs);
@@ -434,6 +460,19 @@ export class TestHarness {
     );
     queue.running -= 1;
     this.#pump(queue);
+  }
+
+  /** Publishes a success's children, as the worker does before its ack; the failure of the attempt if one is refused. */
+  #publishChildren(id: DeliveryIdentity, children: readonly ChildJob[]): Error | undefined {
+    const failed: Array<{ child: ChildJob; error: unknown }> = [];
+    for (const child of children) {
+      try {
+        this.#publish(child.jobType, child.payload, child.options, child.parentId);
+      } catch (error) {
+        failed.push({ child, error });
+      }
+    }
+    return failed.length === 0 ? undefined : childPublishFailure(id.jobId, failed, children.length);
   }
 
   #isDone(jobType: string, jobId: string): boolean {

@@ -7,6 +7,9 @@ import { JobPublisher } from '../publisher/job-publisher.js';
 import { LazyRedis } from '../redis/lazy-redis.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { QueueConsumer } from '../consumer/queue-consumer.js';
+import { JobEvents, type JobEventListener, type JobEventName } from '../consumer/job-events.js';
+import type { JobMiddleware } from '../registry/job-definition.js';
+import type { SchemaMap } from '../publisher/publish-options.js';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
 import { Publisher } from '../publisher/publisher.js';
 import { baseExchanges } from '../topology/topology-plan.js';
@@ -36,6 +39,8 @@ export class Worker {
   readonly #consumers: QueueConsumer[];
   readonly #redis: LazyRedis | undefined;
   #scheduler: Scheduler | undefined;
+  readonly #middleware: JobMiddleware[] = [];
+  readonly #events: JobEvents;
   #state: WorkerState = 'idle';
   #stopping: Promise<void> | undefined;
 
@@ -77,6 +82,12 @@ export class Worker {
         : new LazyRedis(config.redisUrl, logger, `warren:${config.namespace}:worker:${hostname()}:${process.pid}`);
     this.#redis = redis;
     const dedup = redis ? new DedupStore(() => redis.get(), config.namespace, config.dedupTtlMs) : undefined;
+    this.#events = new JobEvents(this.#logger);
+    // Child jobs of the types this worker handles are checked against their schemas before they are sent.
+    const schemas: SchemaMap = Object.fromEntries(
+      registry.list().flatMap((job) => (job.schema === undefined ? [] : [[job.jobType, job.schema]])),
+    );
+    const children = new JobPublisher(config, this.#publishConnection, this.#publisher, schemas, metrics);
     this.#consumers = registry.list().map(
       (job) =>
         new QueueConsumer(this.#consumeConnection, job, {
@@ -87,8 +98,41 @@ export class Worker {
           metrics,
           logger,
           ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
+          middleware: () => this.#middleware,
+          events: this.#events,
+          publishChild: (child) => children.publish(child.jobType, child.payload, child.options, child.parentId),
         }),
     );
+  }
+
+  /**
+   * Adds a middleware around every handler of this worker (see {@link JobMiddleware}), outside each job type's own;
+   * the first added is outermost. Only before `start()`.
+   * @throws IllegalStateError once the worker has started; TypeError when `middleware` is no function
+   */
+  use(middleware: JobMiddleware): this {
+    if (this.#state !== 'idle')
+      throw new IllegalStateError(`worker.use() must be called before start(); the worker is ${this.#state}`);
+    if (typeof middleware !== 'function')
+      throw new TypeError(`worker.use() takes a function (ctx, next) => …; got ${typeof middleware}`);
+    this.#middleware.push(middleware);
+    return this;
+  }
+
+  /**
+   * Listens to a lifecycle event of this worker's jobs: `started`, `succeeded`, `retried`, `dead-lettered` (see
+   * {@link JobEventMap}). Each is emitted once it is true (a `retried` after the retry copy was confirmed); what a
+   * listener throws is logged and changes nothing.
+   */
+  on<E extends JobEventName>(event: E, listener: JobEventListener<E>): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  /** Stops a listener added with {@link Worker.on}. */
+  off<E extends JobEventName>(event: E, listener: JobEventListener<E>): this {
+    this.#events.off(event, listener);
+    return this;
   }
 
   get state(): WorkerState {

@@ -8,6 +8,7 @@ import {
   type DeadLetterContext,
   type JobContext,
   type JobDefinition,
+  type JobMiddleware,
   type PublishOptions,
   type ScheduleDefinition,
   type WarrenConfig,
@@ -22,10 +23,12 @@ export interface ContractEngine {
   readonly name: string;
   /** Slack on every upper bound of a time (a broker's delivery and confirm round trips); 0 for the harness. */
   readonly toleranceMs: number;
+  /** Starts the engine; `middleware` goes around every handler, as `worker.use()` adds it. */
   start(
     jobs: readonly JobDefinition[],
     schedules: readonly ScheduleDefinition[],
     config: Partial<WarrenConfig>,
+    middleware: readonly JobMiddleware[],
   ): Promise<void>;
   publish(jobType: string, payload: unknown, options?: PublishOptions): Promise<string>;
   /** Runs (or waits) until `check` holds; rejects naming `what` when it does not in time. */
@@ -44,6 +47,8 @@ interface Call {
   readonly attempt: number;
   readonly at: number;
   readonly payload: unknown;
+  /** The `x-warren-parent` header: the job that published this one with `ctx.publish`. */
+  readonly parent: unknown;
 }
 
 const TIERS_MS = [1_000, 2_000];
@@ -77,7 +82,13 @@ export function jobContract(engine: ContractEngine): void {
   let peak = 0;
   const record = (jobType: string, payload: unknown, ctx: JobContext): void => {
     const list = calls.get(jobType) ?? [];
-    list.push({ jobId: ctx.jobId, attempt: ctx.attempt, at: engineRef.now(), payload });
+    list.push({
+      jobId: ctx.jobId,
+      attempt: ctx.attempt,
+      at: engineRef.now(),
+      payload,
+      parent: ctx.headers['x-warren-parent'],
+    });
     calls.set(jobType, list);
   };
   const called = (jobType: string): readonly Call[] => calls.get(jobType) ?? [];
@@ -86,6 +97,20 @@ export function jobContract(engine: ContractEngine): void {
       .slice(1)
       .map((call, i) => call.at - (called(jobType)[i] as Call).at);
   const aborts: number[] = [];
+  /** What the middleware and the handler of `contract.wrapped` did, in order. */
+  const wrapped: string[] = [];
+  const workerMiddleware: JobMiddleware[] = [
+    async (ctx, next) => {
+      if (ctx.jobType !== 'contract.wrapped') return next();
+      if ((ctx.payload as { refuse?: boolean }).refuse) throw new NonRetryableError('refused by a middleware');
+      wrapped.push(`worker in ${ctx.attempt}`);
+      try {
+        return await next();
+      } finally {
+        wrapped.push('worker out');
+      }
+    },
+  ];
 
   const jobs: JobDefinition[] = [
     defineJob('contract.success', (payload: unknown, ctx: JobContext) => record('contract.success', payload, ctx)),
@@ -126,6 +151,39 @@ export function jobContract(engine: ContractEngine): void {
     ),
     defineJob('contract.delayed', (payload: unknown, ctx: JobContext) => record('contract.delayed', payload, ctx)),
     defineJob('contract.cron', (payload: unknown, ctx: JobContext) => record('contract.cron', payload, ctx)),
+    defineJob('contract.parent', (payload: unknown, ctx: JobContext) => {
+      record('contract.parent', payload, ctx);
+      ctx.publish('contract.child', { from: ctx.jobId, n: 1 });
+      ctx.publish('contract.child', { from: ctx.jobId, n: 2 }, { key: 'second' });
+      if ((payload as { failFirst?: boolean }).failFirst && ctx.attempt === 1)
+        throw new Error('failed after publishing');
+    }),
+    defineJob('contract.child', (payload: unknown, ctx: JobContext) => record('contract.child', payload, ctx)),
+    defineJob(
+      'contract.orphans',
+      (payload: unknown, ctx: JobContext) => {
+        record('contract.orphans', payload, ctx);
+        ctx.publish('contract.nobody', {});
+      },
+      { retry: { maxAttempts: 2 } },
+    ),
+    defineJob(
+      'contract.wrapped',
+      (payload: unknown, ctx: JobContext) => {
+        record('contract.wrapped', payload, ctx);
+        wrapped.push('handler');
+      },
+      {
+        middleware: [
+          async (_ctx, next) => {
+            wrapped.push('job in');
+            const result = await next();
+            wrapped.push('job out');
+            return result;
+          },
+        ],
+      },
+    ),
     defineJob(
       'contract.limited',
       async (payload: unknown, ctx: JobContext) => {
@@ -150,7 +208,12 @@ export function jobContract(engine: ContractEngine): void {
   describe(`the job contract on ${engine.name}`, () => {
     beforeAll(async () => {
       engineRef = engine;
-      await engine.start(jobs, schedules, { retryTiersMs: TIERS_MS, maxAttempts: 3, dedupTtlMs: 600_000 });
+      await engine.start(
+        jobs,
+        schedules,
+        { retryTiersMs: TIERS_MS, maxAttempts: 3, dedupTtlMs: 600_000 },
+        workerMiddleware,
+      );
     });
     afterAll(async () => {
       await engine.stop();
@@ -288,6 +351,63 @@ export function jobContract(engine: ContractEngine): void {
       await engine.until('six deliveries', () => engine.outcomes('contract.limited').length === 6);
       expect(engine.outcomes('contract.limited')).toEqual(Array(6).fill('success'));
       expect(peak).toBe(2);
+    });
+
+    it('middleware: the worker’s around the job’s around the handler; what one throws is judged as a handler’s throw', async () => {
+      await engine.publish('contract.wrapped', {});
+      await engine.until('the wrapped job', () => engine.outcomes('contract.wrapped').length === 1);
+      expect(wrapped).toEqual(['worker in 1', 'job in', 'handler', 'job out', 'worker out']);
+      const refused = await engine.publish('contract.wrapped', { refuse: true });
+      await engine.until('the refused job', () => engine.outcomes('contract.wrapped').length === 2);
+      expect(engine.outcomes('contract.wrapped')).toEqual(['success', 'dead']);
+      expect(called('contract.wrapped')).toHaveLength(1);
+      const letters = await engine.deadLetters('contract.wrapped');
+      expect(letters.map((l) => [l.messageId, l.reason, l.errorName, l.errorMessage])).toEqual([
+        [refused, 'non_retryable', 'NonRetryableError', 'refused by a middleware'],
+      ]);
+    });
+
+    it('child jobs: none from a failed attempt; those of the success run with ids derived from the parent’s', async () => {
+      const parent = await engine.publish('contract.parent', { failFirst: true });
+      await engine.until('two children', () => called('contract.child').length === 2);
+      expect(engine.outcomes('contract.parent')).toEqual(['retry', 'success']);
+      expect(
+        called('contract.child')
+          .map((c) => [c.jobId, c.payload, c.parent, c.attempt])
+          .sort(),
+      ).toEqual([
+        [`${parent}/1`, { from: parent, n: 1 }, parent, 1],
+        [`${parent}/second`, { from: parent, n: 2 }, parent, 1],
+      ]);
+    });
+
+    it('child jobs: a parent that runs twice publishes the same ids, and each child runs once', async () => {
+      const parent = await engine.publish('contract.parent', {}, { messageId: 'contract-parent-twice' });
+      await engine.until('the first parent', () => engine.outcomes('contract.parent').length === 3);
+      await engine.publish('contract.parent', {}, { messageId: 'contract-parent-twice' });
+      await engine.until('four child deliveries', () => engine.outcomes('contract.child').length === 6);
+      expect(engine.outcomes('contract.parent').slice(2)).toEqual(['success', 'success']);
+      const mine = called('contract.child').filter((c) => (c.payload as { from: string }).from === parent);
+      expect(mine.map((c) => c.jobId).sort()).toEqual([`${parent}/1`, `${parent}/second`]);
+      expect([...engine.outcomes('contract.child').slice(2)].sort()).toEqual([
+        'duplicate',
+        'duplicate',
+        'success',
+        'success',
+      ]);
+    });
+
+    it('child jobs: one that cannot be routed fails its parent, retried and then dead-lettered', async () => {
+      const parent = await engine.publish('contract.orphans', {});
+      await engine.until('two attempts', () => engine.outcomes('contract.orphans').length === 2);
+      expect(engine.outcomes('contract.orphans')).toEqual(['retry', 'dead']);
+      const [letter] = await engine.deadLetters('contract.orphans');
+      expect(contextOf(letter)).toMatchObject({ reason: 'exhausted', attempts: 2, errorName: 'ChildPublishError' });
+      expect(letter?.errorMessage).toMatch(
+        new RegExp(
+          `^1 of 1 child jobs were not confirmed, so job ${parent} is not acknowledged; the first, contract.nobody ${parent}/1: message ${parent}/1 was returned: no queue is bound to `,
+        ),
+      );
     });
 
     it('a job type without a handler is refused at publish as unroutable', async () => {

@@ -17,7 +17,7 @@ jobContract({
   name: 'RabbitMQ',
   // A delivery, a confirm and a queue's TTL expiry between two calls, on a loaded CI machine.
   toleranceMs: 1_500,
-  async start(jobs, schedules, overrides) {
+  async start(jobs, schedules, overrides, middleware) {
     broker = await startTestBroker({
       prefix: 'contract',
       jobTypes: jobs.map((job) => job.jobType),
@@ -34,6 +34,7 @@ jobContract({
       logger,
       onOutcome: (outcome, jobType) => outcomes.push({ jobType, outcome }),
     });
+    for (const each of middleware) worker.use(each);
     client = new WarrenClient({ config, logger });
     admin = new DeadLetterAdmin({ config, logger });
     await worker.start();

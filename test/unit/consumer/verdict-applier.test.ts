@@ -12,7 +12,11 @@ import {
 } from '../../../src/consumer/verdict.js';
 import type { DeliveryIdentity } from '../../../src/consumer/delivery-runner.js';
 import { HEADERS } from '../../../src/messages/headers.js';
+import { ChildJobs, type ChildJob } from '../../../src/consumer/child-jobs.js';
+import { JobEvents, type JobEventMap } from '../../../src/consumer/job-events.js';
 import { delivery } from '../../helpers/fake-delivery.js';
+
+const policy = { maxAttempts: 5, tiersMs: [1_000, 30_000] };
 
 /** Records every settle, in order, with the channel's settle methods. */
 class RecordingChannel implements SettleChannel {
@@ -44,12 +48,16 @@ class FakePublisher {
   }
 }
 
-function setup(options: { live?: boolean } = {}) {
+function setup(options: { live?: boolean; failChild?: (child: ChildJob) => Error | undefined } = {}) {
   const channel = new RecordingChannel();
   const publisher = new FakePublisher();
   const outcomes: DeliveryOutcome[] = [];
   const held: string[] = [];
   const order: string[] = [];
+  const events = new JobEvents(pino({ level: 'silent' }));
+  const emitted: Array<[string, unknown]> = [];
+  for (const name of ['started', 'succeeded', 'retried', 'dead-lettered'] as const)
+    events.on(name, (event: JobEventMap[typeof name]) => void emitted.push([name, event]));
   const applier = new VerdictApplier<RecordingChannel>({
     namespace: 'ns',
     jobType: 'test.job',
@@ -69,8 +77,25 @@ function setup(options: { live?: boolean } = {}) {
       order.push(outcome);
       outcomes.push(outcome);
     },
+    publishChild: async (child) => {
+      order.push(`child ${child.options.messageId}`);
+      await Promise.resolve();
+      const failure = options.failChild?.(child);
+      if (failure) throw failure;
+      order.push(`confirmed ${child.options.messageId}`);
+      return child.options.messageId;
+    },
+    retryPolicy: policy,
+    events,
   });
-  return { channel, publisher, outcomes, held, order, applier };
+  return { channel, publisher, outcomes, held, order, applier, emitted };
+}
+
+/** A success verdict carrying the children a handler of job-1 published. */
+function withChildren(publish: (children: ChildJobs) => void, recordDone = false) {
+  const children = new ChildJobs('job-1');
+  publish(children);
+  return { kind: 'ack' as const, outcome: 'success' as const, recordDone, children: children.list };
 }
 
 const id: DeliveryIdentity = {
@@ -79,7 +104,6 @@ const id: DeliveryIdentity = {
   attempt: 2,
   headers: { 'x-delivery-count': 1, app: 'kept' },
 };
-const policy = { maxAttempts: 5, tiersMs: [1_000, 30_000] };
 
 describe('VerdictApplier', () => {
   it('acks a success synchronously', () => {
@@ -170,5 +194,81 @@ describe('VerdictApplier', () => {
     expect(channel.settles).toEqual([]);
     expect(applier.staleSettles).toBe(1);
     expect(outcomes).toEqual(['stale']);
+  });
+
+  it('acks a success only after every child job is confirmed, and records it for de-duplication between', async () => {
+    const { channel, applier, order, emitted } = setup();
+    const verdict = withChildren((c) => {
+      c.add('email.send', { to: 'a' });
+      c.add('email.send', { to: 'b' }, { key: 'second' });
+    }, true);
+    await applier.apply(channel, delivery({}), id, verdict);
+    expect(order.slice(0, 2).sort()).toEqual(['child job-1/1', 'child job-1/second']);
+    expect(order.slice(2, 4).sort()).toEqual(['confirmed job-1/1', 'confirmed job-1/second']);
+    expect(order.slice(4)).toEqual(['markDone test.job job-1', 'success']);
+    expect(channel.settles).toEqual(['ack 1']);
+    expect(emitted.map(([name]) => name)).toEqual(['succeeded']);
+  });
+
+  it('fails the attempt (a confirmed retry copy, then the ack) when a child is not confirmed, never acking it as done', async () => {
+    const { channel, publisher, applier, outcomes, emitted } = setup({
+      failChild: (child) => (child.options.messageId === 'job-1/2' ? new Error('returned: no queue') : undefined),
+    });
+    const verdict = withChildren((c) => {
+      c.add('a.job', {});
+      c.add('b.job', {});
+    });
+    await applier.apply(channel, delivery({}), id, verdict);
+    expect(publisher.sent).toHaveLength(1);
+    expect(publisher.sent[0]).toMatchObject({ exchange: 'ns.retry', routingKey: '30s.test.job' });
+    expect(publisher.sent[0]?.properties.headers).toMatchObject({
+      [HEADERS.errorName]: 'ChildPublishError',
+      [HEADERS.attempt]: 3,
+    });
+    expect(String(publisher.sent[0]?.properties.headers?.[HEADERS.errorMessage])).toContain(
+      '1 of 2 child jobs were not confirmed, so job job-1 is not acknowledged; the first, b.job job-1/2: returned: no queue',
+    );
+    expect(outcomes).toEqual(['retry']);
+    expect(channel.settles).toEqual(['ack 1']);
+    expect(emitted.map(([name]) => name)).toEqual(['retried']);
+  });
+
+  it('emits retried and dead-lettered only once their copy is confirmed, with the job and the error', async () => {
+    const { channel, publisher, applier, emitted } = setup();
+    const error = new Error('flaky');
+    await applier.apply(
+      channel,
+      delivery({}),
+      id,
+      failureVerdict(error, { attempt: 2, abortedByShutdown: false }, policy),
+    );
+    expect(emitted).toEqual([
+      [
+        'retried',
+        {
+          jobId: 'job-1',
+          jobType: 'test.job',
+          attempt: 2,
+          headers: id.headers,
+          error,
+          delayMs: 30_000,
+          tier: '30s',
+          nextAttempt: 3,
+        },
+      ],
+    ]);
+    publisher.fail = new Error('nacked');
+    await applier.apply(channel, delivery({}), id, invalidPayload('bad'));
+    expect(emitted).toHaveLength(1);
+    publisher.fail = undefined;
+    await applier.apply(channel, delivery({}), id, invalidPayload('bad'));
+    expect(emitted[1]?.[0]).toBe('dead-lettered');
+    expect(emitted[1]?.[1]).toMatchObject({ jobId: 'job-1', reason: 'invalid_payload', error: { message: 'bad' } });
+  });
+
+  it('emits nothing for a settle that was dropped (the broker redelivers the job)', () => {
+    const { channel, applier, emitted } = setup({ live: false });
+    void applier.apply(channel, delivery({}), id, SUCCESS);
+    expect(emitted).toEqual([]);
   });
 });

@@ -11,8 +11,8 @@ const started = (): TestHarness => {
 jobContract({
   name: 'the test harness (virtual clock)',
   toleranceMs: 0,
-  start(jobs, schedules, config) {
-    harness = createTestHarness({ handlers: jobs, schedules, config });
+  start(jobs, schedules, config, middleware) {
+    harness = createTestHarness({ handlers: jobs, schedules, config, middleware });
     return Promise.resolve();
   },
   publish: (jobType, payload, options) => started().publish(jobType, payload, options),
