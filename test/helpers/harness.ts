@@ -29,6 +29,8 @@ export async function startHarness(
     schemas?: SchemaMap;
     metrics?: WarrenMetrics;
     onOutcome?: (outcome: DeliveryOutcome, jobType: string) => void;
+    /** Runs before the worker and client start (`worker.use`, `worker.on`, `client.use`). */
+    prepare?: (worker: Worker, client: WarrenClient) => void;
   } = {},
 ): Promise<Harness> {
   const config = testConfig(options.config);
@@ -47,6 +49,7 @@ export async function startHarness(
     ...(options.schemas ? { schemas: options.schemas } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
+  options.prepare?.(worker, client);
   await worker.start();
   await client.start();
   return {
