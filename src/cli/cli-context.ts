@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { JobMiddleware } from '../registry/job-definition.js';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
@@ -27,12 +28,18 @@ export async function loadRegistry(
   option: string | undefined,
   config: WarrenConfig,
   cwd = process.cwd(),
-): Promise<{ registry: Registry; path: string; schedules: ScheduleDefinition[]; whyNone: string }> {
+): Promise<{
+  registry: Registry;
+  path: string;
+  schedules: ScheduleDefinition[];
+  middleware: readonly JobMiddleware[];
+  whyNone: string;
+}> {
   const path = resolveHandlersPath(option ?? (config.handlers || undefined), cwd);
   const module = await loadHandlersModule(path);
   const registry = new Registry().add(module.handlers);
   const schedules = mergeSchedules(loadSchedulesFile(config.schedules, cwd), module.schedules);
-  return { registry, path, schedules, whyNone: whyNoSchedules(config, path, cwd) };
+  return { registry, path, schedules, middleware: module.middleware, whyNone: whyNoSchedules(config, path, cwd) };
 }
 
 /**

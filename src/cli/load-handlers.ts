@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { JobMiddleware } from '../registry/job-definition.js';
 import { createRequire } from 'node:module';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -44,7 +45,8 @@ export async function loadHandlers(path: string): Promise<readonly unknown[]> {
 }
 
 /**
- * A handlers module's exports: `handlers` (required) and `schedules` (optional, `defineSchedule` results).
+ * A handlers module's exports: `handlers` (required), `schedules` (optional, `defineSchedule` results) and
+ * `middleware` (optional, run around every handler as `worker.use()` adds it).
  *
  * The module is loaded the way Node would run it (see {@link moduleFormat}): an ES module with `import()`, a
  * CommonJS one with `require()` (which loads warren itself through Node's `require(esm)`). `.ts`, `.mts` and
@@ -54,7 +56,7 @@ export async function loadHandlers(path: string): Promise<readonly unknown[]> {
  */
 export async function loadHandlersModule(
   path: string,
-): Promise<{ handlers: readonly unknown[]; schedules: readonly unknown[] }> {
+): Promise<{ handlers: readonly unknown[]; schedules: readonly unknown[]; middleware: readonly JobMiddleware[] }> {
   const format = moduleFormat(path);
   let module: Record<string, unknown>;
   try {
@@ -76,7 +78,18 @@ export async function loadHandlersModule(
   const schedules = module['schedules'] ?? [];
   if (!Array.isArray(schedules))
     throw new ConfigError(`handlers module ${path}: \`schedules\` must be an array of defineSchedule() results`);
-  return { handlers, schedules };
+  const middleware: unknown = module['middleware'] ?? [];
+  const notFunction = Array.isArray(middleware)
+    ? middleware.findIndex((entry) => typeof entry !== 'function')
+    : undefined;
+  if (notFunction !== -1)
+    throw new ConfigError(
+      `handlers module ${path}: \`middleware\` must be an array of functions (ctx, next) => …, run around every handler; ` +
+        (notFunction === undefined
+          ? `it is ${describeValue(middleware)}`
+          : `its entry ${notFunction} is ${describeValue((middleware as unknown[])[notFunction])}`),
+    );
+  return { handlers, schedules, middleware: middleware as JobMiddleware[] };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { JobMiddleware } from '../registry/job-definition.js';
 import type { WarrenConfig } from '../config/config-options.js';
 import { loadConfig } from '../config/load-config.js';
 import { ConfigError } from '../errors/config-error.js';
@@ -28,14 +29,14 @@ export function startCommand(): Command {
     .addHelpText('after', DRAIN_HELP)
     .action(async (options: { handlers?: string }) => {
       const config = loadConfig();
-      const { registry, path, schedules, whyNone } = await loadRegistry(options.handlers, config);
+      const { registry, path, schedules, middleware, whyNone } = await loadRegistry(options.handlers, config);
       if (registry.list().length === 0 && schedules.length === 0) {
         throw new ConfigError(
           `nothing to run: the handlers module ${path} registers no job types (its \`handlers\` array is empty), ` +
             `and there are no schedules: ${whyNone}`,
         );
       }
-      await runService(config, registry, schedules, `consuming from ${path}`);
+      await runService(config, registry, schedules, `consuming from ${path}`, middleware);
     });
 }
 
@@ -68,10 +69,12 @@ async function runService(
   registry: Registry,
   schedules: readonly ScheduleDefinition[],
   what: string,
+  middleware: readonly JobMiddleware[] = [],
 ): Promise<void> {
   const logger = createLogger(config.logLevel);
   const metrics = new WarrenMetrics(new PromRegistry());
   const worker = new Worker({ config, registry, logger, schedules, metrics, onConnectRetry: printConnectRetry });
+  for (const each of middleware) worker.use(each);
   const http = new HealthServer({
     port: config.httpPort,
     ready: () => worker.ready,

@@ -25,6 +25,33 @@ function startWorker(args: string[], env: Record<string, string>): WarrenProcess
   return proc;
 }
 
+describe('warren start with a handlers module that exports middleware', () => {
+  it('runs the middleware around every handler; what the handler throws reaches it, and then the dead-letter queue', async () => {
+    const namespace = uniqueNamespace('e2e');
+    cleanups.push(() => deleteNamespace(namespace, ['reported.job']));
+    const env = { WARREN_NAMESPACE: namespace, WARREN_LOG_LEVEL: 'info' };
+    const worker = startWorker(['--handlers', 'test/fixtures/middleware-handlers.ts'], env);
+    await worker.waitForOutput(/"msg":"worker started"/);
+    for (const [id, payload] of [
+      ['ok-1', '{}'],
+      ['bad-1', '{"fail":true}'],
+    ] as const)
+      expect(await runWarren(['publish', 'reported.job', payload, '--id', id], env)).toMatchObject({ code: 0 });
+    await worker.waitForOutput(/"event":"captured"/);
+    await worker.waitForOutput(/"jobId":"bad-1".*"msg":"job failed; dead-lettering"/);
+    const events = logLines(worker.stdout())
+      .filter((line) => typeof line['event'] === 'string')
+      .map((line) => [line['jobId'], line['event'], line['captured']]);
+    expect(events).toEqual([
+      ['ok-1', 'middleware-in', undefined],
+      ['ok-1', 'handler-ran', undefined],
+      ['bad-1', 'middleware-in', undefined],
+      ['bad-1', 'handler-ran', undefined],
+      ['bad-1', 'captured', 'cannot do it'],
+    ]);
+  });
+});
+
 describe('the README quick-start path', () => {
   it('warren start with the example handlers, then warren publish: the job runs; SIGTERM exits 0', async () => {
     const namespace = uniqueNamespace('e2e');

@@ -17,9 +17,11 @@ function module(name: string, code: string): string {
 describe('loadHandlersModule', () => {
   it('reads `handlers` and `schedules` of an ES module and of a CommonJS module', async () => {
     const esm = module('ok.mjs', 'export const handlers = []; export const schedules = [];');
-    await expect(loadHandlersModule(esm)).resolves.toEqual({ handlers: [], schedules: [] });
-    const cjs = module('ok.cjs', 'exports.handlers = [];');
-    await expect(loadHandlersModule(cjs)).resolves.toEqual({ handlers: [], schedules: [] });
+    await expect(loadHandlersModule(esm)).resolves.toEqual({ handlers: [], schedules: [], middleware: [] });
+    const cjs = module('ok.cjs', 'exports.handlers = []; exports.middleware = [(ctx, next) => next()];');
+    const loaded = await loadHandlersModule(cjs);
+    expect(loaded.middleware).toHaveLength(1);
+    expect(typeof loaded.middleware[0]).toBe('function');
   });
 
   it('says what the module exports when `handlers` is missing, and what it is when it is no array', async () => {
@@ -33,6 +35,11 @@ describe('loadHandlersModule', () => {
     await expect(
       loadHandlersModule(module('schedules.mjs', 'export const handlers = []; export const schedules = {};')),
     ).rejects.toThrow(/`schedules` must be an array of defineSchedule\(\) results/);
+    await expect(
+      loadHandlersModule(module('middleware.mjs', 'export const handlers = []; export const middleware = [1];')),
+    ).rejects.toThrow(
+      /`middleware` must be an array of functions \(ctx, next\) => …, run around every handler; its entry 0 is a number$/,
+    );
   });
 
   it('wraps what the module throws, naming the module and keeping the cause', async () => {
