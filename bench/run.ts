@@ -58,6 +58,7 @@ Options:
   --soak, --no-soak     the 60 s RSS soak (one round; ~3.3 minutes)                  default on
   --soak-seconds N      length of the soak                                           default 60
   --metrics             run warren with metrics on an injected prom-client registry
+  --middleware N        run warren with N pass-through middleware around the handler (what a chain costs)  default 0
   --profile             write a .cpuprofile per trial to bench/results/profiles (summarise with bench/profile.ts)
   --pause-ms N          pause between trials                                         default 300
   --out FILE            Markdown report                                              default bench/results/latest.md
@@ -83,6 +84,7 @@ const SPEC = {
   soak: 'boolean',
   'soak-seconds': 'number',
   metrics: 'boolean',
+  middleware: 'number',
   profile: 'boolean',
   'pause-ms': 'number',
   out: 'string',
@@ -105,6 +107,7 @@ export interface Settings {
   readonly scenarios: readonly Scenario[];
   readonly soakSeconds: number;
   readonly metrics: boolean;
+  readonly middleware: number;
   readonly profile: boolean;
   readonly pauseMs: number;
   readonly out: string;
@@ -179,6 +182,7 @@ function settingsFrom(argv: readonly string[]): Settings | undefined {
     scenarios,
     soakSeconds: num('soak-seconds', 60),
     metrics: args['metrics'] === true,
+    middleware: Math.round((args['middleware'] as number | undefined) ?? 0),
     profile: args['profile'] === true,
     pauseMs: (args['pause-ms'] as number | undefined) ?? 300,
     out: resolve((args['out'] as string | undefined) ?? DEFAULT_OUT),
@@ -289,6 +293,7 @@ async function runTrial(bundle: string, s: Settings, group: Group, system: Syste
     s.redisUrl,
     ...group.args,
     ...(s.metrics ? ['--metrics'] : []),
+    ...(s.middleware > 0 ? ['--middleware', String(s.middleware)] : []),
   ];
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -323,6 +328,7 @@ async function runTrial(bundle: string, s: Settings, group: Group, system: Syste
     amqpUrl: s.amqpUrl,
     redisUrl: s.redisUrl,
     metrics: false,
+    middleware: 0,
   };
   await cleanupTrial(system, target).catch((err: unknown) => log(`  cleanup of ${id} failed: ${String(err)}`));
   return { group, system, round, result: undefined, error, wallSeconds };
@@ -722,7 +728,7 @@ function markdown(
     '## Settings',
     '',
     `- Quorum queues, persistent messages, publisher confirms, ~200-byte JSON payload, no-op handler.`,
-    `- jobs ${int(s.jobs)} (retry ${int(s.retryJobs)}), e2e prefetch ${s.prefetches.join(', ')}, publish window ${s.window}, consume/latency/retry prefetch ${s.consumePrefetch}, latency ${int(s.rate)} jobs/s × ${s.seconds} s, soak ${s.scenarios.includes('soak') ? `${s.soakSeconds} s` : 'not run'}, ${s.pairs} rounds (systems back to back, ${s.systems.join(' → ')} rotating one place each round), warren metrics ${s.metrics ? 'on' : 'off'}.`,
+    `- jobs ${int(s.jobs)} (retry ${int(s.retryJobs)}), e2e prefetch ${s.prefetches.join(', ')}, publish window ${s.window}, consume/latency/retry prefetch ${s.consumePrefetch}, latency ${int(s.rate)} jobs/s × ${s.seconds} s, soak ${s.scenarios.includes('soak') ? `${s.soakSeconds} s` : 'not run'}, ${s.pairs} rounds (systems back to back, ${s.systems.join(' → ')} rotating one place each round), warren metrics ${s.metrics ? 'on' : 'off'}, ${s.middleware} middleware.`,
     `- Every trial is a fresh \`node\` process running the bundled bench (bench/.build/trial.mjs), with its own queues / key prefix, deleted afterwards.`,
     `- Total runtime: ${runtime}.`,
     '',

@@ -33,6 +33,7 @@ Options:
   --timeout-seconds N   give up waiting for acks after this                        default 300
   --id NAME             namespace / queue prefix (default bench-<scenario>-<random>); deleted afterwards
   --metrics             warren only: record metrics into a prom-client registry
+  --middleware N        warren only: N pass-through middleware around the handler (default 0)
   --amqp-url URL        default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672
   --redis-url URL       default $BENCH_REDIS_URL or redis://127.0.0.1:6379
   --help`;
@@ -51,6 +52,7 @@ const SPEC = {
   'timeout-seconds': 'number',
   id: 'string',
   metrics: 'boolean',
+  middleware: 'number',
   'amqp-url': 'string',
   'redis-url': 'string',
   help: 'boolean',
@@ -296,6 +298,7 @@ async function main(): Promise<number> {
       (args['amqp-url'] as string | undefined) ?? process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672',
     redisUrl: (args['redis-url'] as string | undefined) ?? process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
     metrics: args['metrics'] === true,
+    middleware: Math.round(num('middleware', 0)),
   };
   const rssStart = process.memoryUsage.rss();
   const sampler = new RssSampler();

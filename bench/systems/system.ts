@@ -16,6 +16,8 @@ export interface TrialTarget {
   readonly redisUrl: string;
   /** Run warren with metrics on an injected prom-client registry (as production would). */
   readonly metrics: boolean;
+  /** warren only: this many pass-through middleware around the handler (`worker.use((ctx, next) => next())`). */
+  readonly middleware: number;
 }
 
 /** What the scenario does inside the handler and after each successful settle. */

@@ -40,7 +40,7 @@ export class WarrenSystem implements BenchSystem {
       concurrency: prefetch,
       ...(retryDelayMs === undefined ? {} : { retry: { tiers: [retryDelayMs] } }),
     });
-    return new Worker({
+    const worker = new Worker({
       config: this.#config,
       registry: new Registry().register(job),
       logger: createLogger(this.#config.logLevel),
@@ -49,6 +49,8 @@ export class WarrenSystem implements BenchSystem {
       },
       ...(this.#metrics ? { metrics: this.#metrics } : {}),
     });
+    for (let i = 0; i < this.#target.middleware; i += 1) worker.use((_ctx, next) => next());
+    return worker;
   }
 
   /** Starts and stops a worker: its startup declares the topology, and an empty queue has nothing to take. */
