@@ -13,6 +13,8 @@ import { Worker } from '../worker/worker.js';
 import { loadRegistry, loadSchedules, printConnectRetry } from './cli-context.js';
 
 const DRAIN_HELP =
+  '\nThe module may also export `schedules` (defineSchedule results) and `middleware` (functions run around every\n' +
+  'handler, first outermost).\n' +
   '\nOn SIGTERM or SIGINT: stop taking jobs, let in-flight jobs finish (WARREN_SHUTDOWN_GRACE_MS, default 30s),\n' +
   'then abort them and exit 0. A second signal exits 1 at once.';
 
