@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { MiddlewareContext } from '../registry/job-definition.js';
+import { IllegalStateError } from '../errors/illegal-state-error.js';
 import type { ChildJobOptions } from '../registry/job-definition.js';
 import { ChildJobs, type ChildJob } from './child-jobs.js';
 import type { LazyAbort } from './lazy-abort.js';
@@ -18,6 +19,7 @@ export class DeliveryContext implements MiddlewareContext {
   readonly #parentLogger: Logger;
   #logger: Logger | undefined;
   #children: ChildJobs | undefined;
+  #settled = false;
   /** The payload the handler is called with (after its schema); set just before the call. */
   payload: unknown;
 
@@ -47,12 +49,20 @@ export class DeliveryContext implements MiddlewareContext {
   }
 
   publish(jobType: string, payload: unknown, options?: ChildJobOptions): string {
+    if (this.#settled)
+      throw new IllegalStateError(
+        `ctx.publish("${jobType}") after job ${this.jobId} had ended: a child job is published from within its handler (await what publishes it)`,
+      );
     this.#children ??= new ChildJobs(this.jobId);
     return this.#children.add(jobType, payload, options);
   }
 
-  /** The child jobs the handler published, in order; none (the same empty array) when it published none. */
-  get children(): readonly ChildJob[] {
+  /**
+   * Ends the handler's part: the child jobs it published, in order (the same empty array when none), and a later
+   * `publish` throws (a child published after the attempt was decided would be lost without a word).
+   */
+  settle(): readonly ChildJob[] {
+    this.#settled = true;
     return this.#children?.list ?? NO_CHILDREN;
   }
 

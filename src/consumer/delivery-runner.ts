@@ -244,13 +244,14 @@ export class DeliveryRunner {
 
   #succeeded(ctx: DeliveryContext, started: number, recordDone: boolean): Verdict {
     this.#options.observe?.duration((performance.now() - started) / 1000);
-    const { children } = ctx;
+    const children = ctx.settle();
     if (children.length > 0) return { kind: 'ack', outcome: 'success', recordDone, children };
     return recordDone ? SUCCESS_RECORDED : SUCCESS;
   }
 
   #threw(ctx: DeliveryContext, started: number, thrown: unknown): Verdict {
     this.#options.observe?.duration((performance.now() - started) / 1000);
+    ctx.settle();
     return this.#failed(ctx, thrown);
   }
 

@@ -236,6 +236,17 @@ describe('child jobs of a handler (ctx.publish)', () => {
     ]);
   });
 
+  it('refuses a child published after the attempt was decided, instead of losing it without a word', async () => {
+    let late: (() => string) | undefined;
+    const job = defineJob('order.place', (_payload, ctx) => {
+      late = () => ctx.publish('email.send', {});
+    });
+    expect(await run(job, {})).toBe(SUCCESS);
+    expect(() => late?.()).toThrow(
+      'ctx.publish("email.send") after job job-1 had ended: a child job is published from within its handler (await what publishes it)',
+    );
+  });
+
   it('keeps the payload as it was published, whatever the handler does to its object afterwards', async () => {
     const job = defineJob('order.place', (_payload, ctx) => {
       const payload = { to: 'a' };
