@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { TRACER_NAME } from './trace-attributes.js';
 
 /*
  * `@opentelemetry/api` is an optional peer dependency: warren loads it here, synchronously, on first use, and works
@@ -98,9 +99,6 @@ export interface OpenTelemetryApi {
   readonly ProxyTracerProvider: new () => { getDelegate(): TraceTracerProvider };
   createContextKey(description: string): symbol;
 }
-
-/** The name of warren's tracer (the instrumentation scope of every span it starts). */
-export const TRACER_NAME = 'warren';
 
 /** The API once loaded, and the provider a proxy hands out while nothing is registered. */
 interface Loaded {

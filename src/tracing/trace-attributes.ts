@@ -6,6 +6,9 @@
  * @module
  */
 
+/** The name of warren's tracer: the instrumentation scope of every span it starts. */
+export const TRACER_NAME = 'warren';
+
 /** Every attribute name warren sets on a span. */
 export const TRACE_ATTRIBUTES = Object.freeze({
   /** Always `rabbitmq`. */
