@@ -35,7 +35,10 @@ interface WrittenSpan {
 }
 
 describe('warren publish with a tracer provider registered by a preload (node --import)', () => {
-  it('emits a publish span, and the job processed by a worker elsewhere is its child', async () => {
+  it.each([
+    ['kept in memory', '0'],
+    ['batched and flushed on beforeExit, as the README’s preload does', '1'],
+  ])('emits a publish span (%s), and the job processed by a worker elsewhere is its child', async (_how, batch) => {
     // The worker is traced too, in this process: the trace crosses from the CLI to it in the message's headers.
     tracing = installTracing();
     const config = testConfig({ redisUrl: 'none' });
@@ -49,13 +52,14 @@ describe('warren publish with a tracer provider registered by a preload (node --
     cleanups.push(() => worker.stop());
     await worker.start();
 
-    const file = join(dir, 'spans.json');
-    const result = await runWarren(['publish', 'trace.cli', '{"n":1}', '--id', 'cli-1'], {
+    const file = join(dir, `spans-${batch}.json`);
+    const result = await runWarren(['publish', 'trace.cli', '{"n":1}', '--id', `cli-${batch}`], {
       WARREN_NAMESPACE: config.namespace,
       NODE_OPTIONS: `--import=${PRELOAD}`,
       TRACING_FIXTURE_SPANS: file,
+      TRACING_FIXTURE_BATCH: batch,
     });
-    expect(result, result.stderr).toMatchObject({ code: 0, stdout: 'cli-1\n' });
+    expect(result, result.stderr).toMatchObject({ code: 0, stdout: `cli-${batch}\n` });
     const written = JSON.parse(readFileSync(file, 'utf8')) as WrittenSpan[];
     expect(written).toHaveLength(1);
     const [published] = written as [WrittenSpan];
@@ -68,7 +72,7 @@ describe('warren publish with a tracer provider registered by a preload (node --
         'messaging.operation.type': 'send',
         'messaging.destination.name': jobsExchange(config.namespace),
         'messaging.rabbitmq.destination.routing_key': 'trace.cli',
-        'messaging.message.id': 'cli-1',
+        'messaging.message.id': `cli-${batch}`,
         'warren.job_type': 'trace.cli',
         'warren.attempt': 1,
       },
@@ -78,7 +82,7 @@ describe('warren publish with a tracer provider registered by a preload (node --
     const queue = jobQueue(config.namespace, 'trace.cli');
     await waitFor('the job processed', () => tracing?.spans().some((s) => s.name === `process ${queue}`) === true);
     const processed = tracing.spans().find((s) => s.name === `process ${queue}`) as ReadableSpan;
-    expect(ran).toEqual(['cli-1']);
+    expect(ran).toEqual([`cli-${batch}`]);
     expect(processed.spanContext().traceId).toBe(published.traceId);
     expect(parentOf(processed)).toBe(published.spanId);
   });
