@@ -97,7 +97,6 @@ export interface OpenTelemetryApi {
   };
   readonly ROOT_CONTEXT: TraceContext;
   readonly ProxyTracerProvider: new () => { getDelegate(): TraceTracerProvider };
-  createContextKey(description: string): symbol;
 }
 
 /** The API once loaded, and the provider a proxy hands out while nothing is registered. */

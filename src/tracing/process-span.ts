@@ -112,16 +112,17 @@ export function noteFailedPublish(context: TraceContext, content: Buffer): void 
  * The span of one delivery (kind CONSUMER, `process <queue>`), while tracing is on: its parent is the trace context
  * in the message's headers (warren's publish span, or any publisher's `traceparent`), or none. `undefined` when no
  * tracer provider is registered: the consumer then takes its untraced path.
+ *
+ * Positional parameters: the untraced path allocates nothing.
+ * @param node `host:port` of the broker node the consuming connection is on, when known.
  */
 export function startProcessSpan(
   message: ConsumeMessage,
   delivery: DeliveryFacts,
   queue: string,
   jobType: string,
-  /** `host:port` of the broker node the consuming connection is on, when known. */
   node: string | undefined,
 ): ProcessSpan | undefined {
-  // Positional parameters: the untraced path allocates nothing.
   const tracing = activeTracing();
   if (tracing === undefined) return undefined;
   const { api, tracer } = tracing;

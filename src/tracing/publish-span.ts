@@ -30,6 +30,9 @@ export interface PublishTrace {
  * message's `traceparent` / `tracestate` headers, written by the registered propagator into a copy of the headers
  * (the caller's object is not touched; a copy's inherited trace headers are dropped first). `undefined` when no
  * tracer provider is registered: then nothing is made or copied, and the message goes as it was.
+ *
+ * Positional parameters: the untraced path allocates nothing, not even an argument object.
+ * @param node `host:port` of the broker node the publishing connection is on, when known.
  */
 export function startPublishSpan(
   exchange: string,
@@ -37,10 +40,8 @@ export function startPublishSpan(
   content: Buffer,
   properties: Options.Publish,
   trace: PublishTrace | undefined,
-  /** `host:port` of the broker node the publishing connection is on, when known. */
   node: string | undefined,
 ): PublishSpan | undefined {
-  // Positional parameters: the untraced path allocates nothing, not even an argument object.
   const tracing = activeTracing();
   if (tracing === undefined) return undefined;
   const { api, tracer } = tracing;
