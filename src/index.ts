@@ -84,3 +84,6 @@ export type {
   DeadLetterSettings,
   DeadLetterSource,
 } from './dlq/dead-letter-context.js';
+
+export { PROCESS_OUTCOMES, TRACE_ATTRIBUTES, TRACER_NAME } from './tracing/trace-attributes.js';
+export type { ProcessSpanOutcome } from './tracing/trace-attributes.js';

@@ -27,6 +27,7 @@ import type { WarrenConfig } from '../config/config-options.js';
 import type { Publisher } from '../publisher/publisher.js';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import type { ProcessOutcome, WarrenMetrics } from '../metrics/warren-metrics.js';
+import { startProcessSpan } from '../tracing/process-span.js';
 
 export type { DeliveryOutcome } from './verdict-applier.js';
 
@@ -290,11 +291,23 @@ export class QueueConsumer {
     this.#inFlightGauge?.inc();
     let pending: Promise<void> | undefined;
     try {
-      const decided = verdict ?? this.#runner.run(message, id, controller);
-      pending =
-        decided instanceof Promise
-          ? decided.then((settled) => this.#applier.apply(channel, message, id, settled))
-          : this.#applier.apply(channel, message, id, decided);
+      // A process span only while the application has registered a tracer provider (else this is a cheap check).
+      // Named after the queue, which every attempt of the job comes from, whichever exchange brought it.
+      const span = startProcessSpan(message, id, this.queue, this.job.jobType, this.#connection.node);
+      if (span === undefined) {
+        const decided = verdict ?? this.#runner.run(message, id, controller);
+        pending =
+          decided instanceof Promise
+            ? decided.then((settled) => this.#applier.apply(channel, message, id, settled))
+            : this.#applier.apply(channel, message, id, decided);
+      } else {
+        // Active while the handler runs and while the verdict is applied: the handler's spans and the publish of
+        // the retry or dead-letter copy nest inside it; it ends once the delivery is settled.
+        pending = span.run(
+          () => verdict ?? this.#runner.run(message, id, controller),
+          (settled) => this.#applier.apply(channel, message, id, settled),
+        );
+      }
     } catch (err) {
       // The runner turns every failure into a verdict; reaching here is a bug, and the delivery returns on close.
       this.#logger.error({ err }, 'unexpected error while handling a delivery');

@@ -15,6 +15,7 @@ import {
 } from './dead-letter-replay-outcome.js';
 import type { ReplayProgress } from './dead-letter-replay-options.js';
 import { replayCopy } from './replay-copy.js';
+import { startPublishSpan, type PublishSpan, type PublishTrace } from '../tracing/publish-span.js';
 
 /** How long closing a channel may take at the end of a pass (a blocked connection never answers). */
 const CLOSE_WAIT_MS = 5_000;
@@ -24,6 +25,8 @@ const TICK_MS = 100;
 /** What one pass over a dead-letter queue is given. */
 export interface ReplayPassOptions {
   readonly jobType: string;
+  /** `host:port` of the broker node the copies are published to, for their publish spans. */
+  readonly node?: string | undefined;
   readonly deadLetterQueue: string;
   readonly jobQueue: string;
   /** Where copies are published, and with which routing key: bound only to the job's own queue. */
@@ -54,6 +57,8 @@ export interface ReplayPassResult {
 class PendingCopy {
   /** A `basic.return` arrived while this copy was unanswered (see {@link ReplayPass}'s return listener). */
   returned = false;
+  /** The copy's publish span, while tracing is on; ended by the broker's answer. */
+  span: PublishSpan | undefined;
   #answered = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -181,8 +186,10 @@ export class ReplayPass {
     const copy = new PendingCopy(deadLetter, context, (settled, answer, cause) => this.#settle(settled, answer, cause));
     this.#pending.add(copy);
     const { content, properties } = replayCopy(deadLetter, context.identity);
+    const publish = { ...properties, mandatory: true };
+    copy.span = startPublishSpan(exchange, routingKey, content, publish, replayTrace(deadLetter), this.#options.node);
     try {
-      this.#copies.publish(exchange, routingKey, content, { ...properties, mandatory: true }, (err: unknown) =>
+      this.#copies.publish(exchange, routingKey, content, copy.span?.properties ?? publish, (err: unknown) =>
         copy.answer(answerOf(err, copy), err instanceof Error ? err : undefined),
       );
     } catch (err) {
@@ -204,7 +211,9 @@ export class ReplayPass {
       if (!this.#acknowledge(copy.deadLetter)) outcome = 'indeterminate';
     }
     this.#tally.count(outcome);
-    if (answer !== 'confirmed') this.#tally.fail(copyFailure(answer, this.#facts(copy, cause)));
+    const failure = answer === 'confirmed' ? undefined : copyFailure(answer, this.#facts(copy, cause));
+    copy.span?.end(failure);
+    if (failure) this.#tally.fail(failure);
     if (outcome === 'replayed') {
       this.#options.onProgress?.({ replayed: this.#tally.counts.replayed, total: this.#options.total });
     }
@@ -278,6 +287,14 @@ export class ReplayPass {
     this.#closing = true;
     await Promise.all([closeWithin(this.#copies), closeWithin(this.#deadLetters)]);
   }
+}
+
+/**
+ * A replayed copy's place in the traces: a new trace (the dead letter may be days old, and its trace long closed),
+ * linked to the span that published the dead letter.
+ */
+function replayTrace(deadLetter: Message): PublishTrace {
+  return { root: true, linkTo: deadLetter.properties.headers };
 }
 
 /** A confirm callback's argument as an answer: amqplib reports a nack and a closed channel only by message. */

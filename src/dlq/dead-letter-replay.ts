@@ -158,7 +158,8 @@ export class DeadLetterReplay {
     try {
       const model = await this.#start(admin);
       const prepared = await this.#prepare(model);
-      const pass = await ReplayPass.open(model, await this.#start(publishing), this.#passOptions(prepared.total));
+      const copies = await this.#start(publishing);
+      const pass = await ReplayPass.open(model, copies, this.#passOptions(prepared.total, publishing.node));
       return await this.#summarise(model, prepared, await pass.run());
     } finally {
       // Closing the connection also releases the lock (an exclusive queue goes with its connection).
@@ -262,10 +263,11 @@ export class DeadLetterReplay {
     return { queue, messages: 0, deleted: true };
   }
 
-  #passOptions(total: number): ReplayPassOptions {
+  #passOptions(total: number, node: string | undefined): ReplayPassOptions {
     const { config, jobType, signal, onProgress, afterConfirm, maxUnconfirmed } = this.#options;
     return {
       jobType,
+      node,
       deadLetterQueue: this.#queues.dead,
       jobQueue: this.#queues.job,
       exchange: requeueExchange(config.namespace),

@@ -1,5 +1,6 @@
 import type { Options } from 'amqplib';
 import { FAILURE_CONTEXT_HEADERS, HEADERS } from '../messages/headers.js';
+import { TRACE_HEADERS } from '../tracing/trace-attributes.js';
 import type { DeadLetterMessage } from './dead-letter-context.js';
 
 /** The parts of a dead letter its replayed copy is built from (an amqplib `Message` fits). */
@@ -13,8 +14,14 @@ export interface ReplaySource extends DeadLetterMessage {
 }
 
 /** warren's failure context: a replayed job starts again at attempt 1, with no earlier failure recorded. */
-// A suspect's mark goes too: the replayed job has not been handed back by a crash.
-const FAILURE_HEADERS: ReadonlySet<string> = new Set([...FAILURE_CONTEXT_HEADERS, HEADERS.replayOf, HEADERS.suspect]);
+// A suspect's mark goes too: the replayed job has not been handed back by a crash. So does the dead letter's trace
+// context: a replay starts a new trace (linked to the dead letter's when the replay is traced), traced or not.
+const FAILURE_HEADERS: ReadonlySet<string> = new Set([
+  ...FAILURE_CONTEXT_HEADERS,
+  HEADERS.replayOf,
+  HEADERS.suspect,
+  ...TRACE_HEADERS,
+]);
 
 /** The broker's dead-lettering and redelivery bookkeeping, which belongs to the dead letter, not to its copy. */
 function isBrokerBookkeeping(name: string): boolean {
@@ -31,8 +38,9 @@ function isBrokerBookkeeping(name: string): boolean {
 
 /**
  * The message a dead letter is replayed as: the same body, message id, content type, type and timestamp; its own
- * headers without warren's failure context and the broker's `x-death` / `x-delivery-count` bookkeeping (so the
- * handler sees attempt 1), plus `x-warren-replay-of` = `identity`. Persistent. Pure.
+ * headers without warren's failure context, the broker's `x-death` / `x-delivery-count` bookkeeping (so the
+ * handler sees attempt 1) and the trace context (`traceparent`, `tracestate`), plus `x-warren-replay-of` =
+ * `identity`. Persistent. Pure.
  */
 export function replayCopy(message: ReplaySource, identity: string): { content: Buffer; properties: Options.Publish } {
   const { properties } = message;

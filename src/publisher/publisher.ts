@@ -7,6 +7,7 @@ import { PublishBufferFullError } from '../errors/publish-buffer-full-error.js';
 import { PublishRejectedError } from '../errors/publish-rejected-error.js';
 import { PublishTimeoutError } from '../errors/publish-timeout-error.js';
 import { UnroutableError } from '../errors/unroutable-error.js';
+import { startPublishSpan, type PublishSpan, type PublishTrace } from '../tracing/publish-span.js';
 import type { PublisherOptions } from './publisher-options.js';
 
 interface Pending {
@@ -21,6 +22,8 @@ interface Pending {
   /** The channel it was last sent on; `undefined` while waiting in the buffer. */
   sentOn: ConfirmChannel | undefined;
   settled: boolean;
+  /** Its publish span, while tracing is on; ended when it settles. */
+  readonly span: PublishSpan | undefined;
 }
 
 type State = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -35,6 +38,7 @@ type State = 'idle' | 'running' | 'stopping' | 'stopped';
  */
 export class Publisher {
   readonly #options: PublisherOptions;
+  readonly #connection: BrokerConnection;
   readonly #channel: ManagedChannel<ConfirmChannel>;
   /** Not yet sent, in order. */
   #buffer: Pending[] = [];
@@ -50,6 +54,7 @@ export class Publisher {
 
   constructor(connection: BrokerConnection, options: PublisherOptions) {
     this.#options = options;
+    this.#connection = connection;
     this.#channel = new ManagedChannel<ConfirmChannel>(connection, {
       name: 'publish',
       confirm: true,
@@ -89,16 +94,27 @@ export class Publisher {
   }
 
   /**
-   * Sends one message and resolves when the broker confirmed it.
+   * Sends one message and resolves when the broker confirmed it. While the application has registered an
+   * OpenTelemetry tracer provider, the publish has a span (see src/tracing/publish-span.ts), child of the active
+   * context unless `trace` says otherwise, and the message carries its trace context in its headers.
    * @throws PayloadTooLargeError, PublishBufferFullError, UnroutableError, PublishRejectedError, PublishTimeoutError
    */
-  send(exchange: string, routingKey: string, content: Buffer, properties: Options.Publish): Promise<void> {
+  send(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    properties: Options.Publish,
+    trace?: PublishTrace,
+  ): Promise<void> {
+    // `undefined` unless tracing is on: the untraced path sends the caller's properties untouched.
+    const span = startPublishSpan(exchange, routingKey, content, properties, trace, this.#connection.node);
     if (this.#state !== 'running') {
-      return Promise.reject(new IllegalStateError(`cannot publish: the publisher is ${this.#state}`));
+      return failed(span, new IllegalStateError(`cannot publish: the publisher is ${this.#state}`));
     }
     const messageId = String(properties.messageId ?? '');
     if (content.length > this.#options.maxPayloadBytes) {
-      return Promise.reject(
+      return failed(
+        span,
         new PayloadTooLargeError(
           `message ${messageId} to ${exchange} "${routingKey}" is ${content.length} bytes; the limit is ${this.#options.maxPayloadBytes} bytes (maxPayloadBytes)`,
         ),
@@ -106,7 +122,8 @@ export class Publisher {
     }
     const channel = this.#channel.current;
     if ((channel === undefined || this.#buffer.length > 0) && this.#buffer.length >= this.#options.publishBufferSize) {
-      return Promise.reject(
+      return failed(
+        span,
         new PublishBufferFullError(
           `cannot publish message ${messageId}: not connected to RabbitMQ and ${this.#buffer.length} messages are already waiting (publishBufferSize)`,
         ),
@@ -117,13 +134,14 @@ export class Publisher {
         exchange,
         routingKey,
         content,
-        properties,
+        properties: span?.properties ?? properties,
         messageId,
         resolve,
         reject,
         timer: undefined,
         sentOn: undefined,
         settled: false,
+        span,
       };
       pending.timer = setTimeout(() => this.#timeout(pending), this.#options.publishTimeoutMs);
       if (channel !== undefined && this.#hasRoom && this.#buffer.length === 0) this.#write(channel, pending);
@@ -229,6 +247,7 @@ export class Publisher {
     if (pending.settled) return;
     pending.settled = true;
     if (pending.timer) clearTimeout(pending.timer);
+    pending.span?.end(error);
     if (error) pending.reject(error);
     else pending.resolve();
     if (this.#buffer.length === 0 && this.#inFlight.size === 0) {
@@ -251,4 +270,10 @@ export class Publisher {
     })();
     return this.#stopping;
   }
+}
+
+/** A publish refused before it was sent: its span (if any) ends with the error. */
+function failed(span: PublishSpan | undefined, error: Error): Promise<never> {
+  span?.end(error);
+  return Promise.reject(error);
 }

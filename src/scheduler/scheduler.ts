@@ -2,6 +2,7 @@ import type { Logger as CronLogger, ScheduledTask } from 'node-cron';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
+import { inFireSpan } from '../tracing/fire-span.js';
 import { FireLock } from './fire-lock.js';
 import { loadNodeCron } from './load-node-cron.js';
 import type { ScheduleDefinition } from './schedule-definition.js';
@@ -138,7 +139,7 @@ export class Scheduler {
   async #fire(schedule: ScheduleDefinition, fireTime: Date, outcome: 'published' | 'caught_up'): Promise<void> {
     const messageId = fireMessageId(schedule.name, fireTime);
     try {
-      await this.#options.publish(schedule.jobType, schedule.payload, { messageId, schedule: schedule.name });
+      await this.#publish(schedule, fireTime, messageId);
     } catch (err) {
       this.#logger.error({ err, schedule: schedule.name, messageId }, 'scheduled publish failed');
       this.#options.onFire?.(schedule.name, 'publish_error');
@@ -152,6 +153,14 @@ export class Scheduler {
     await this.#options.redis
       ?.set(this.#lastKey(schedule.name), fireTime.toISOString())
       .catch((err: unknown) => this.#logger.warn({ err, schedule: schedule.name }, 'could not record the last fire'));
+  }
+
+  /** Publishes a fire's job; while tracing is on, inside the fire's span, the root of a new trace. */
+  #publish(schedule: ScheduleDefinition, fireTime: Date, messageId: string): Promise<string> {
+    const { name, jobType, payload } = schedule;
+    return inFireSpan({ schedule: name, jobType, fireTime }, () =>
+      this.#options.publish(jobType, payload, { messageId, schedule: name }),
+    );
   }
 
   #lastKey(name: string): string {
@@ -223,8 +232,7 @@ export class Scheduler {
     }
     const now = new Date();
     now.setMilliseconds(0);
-    const messageId = fireMessageId(schedule.name, now);
-    return this.#options.publish(schedule.jobType, schedule.payload, { messageId, schedule: schedule.name });
+    return this.#publish(schedule, now, fireMessageId(schedule.name, now));
   }
 
   /** Stops every timer. Idempotent. */
