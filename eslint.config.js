@@ -13,7 +13,7 @@ const LAYERS = [
   ['config'],
   ['messages', 'topology', 'metrics', 'dedup'],
   ['registry', 'connection'],
-  ['retry', 'redis', 'logging', 'middleware'],
+  ['retry', 'redis', 'logging', 'middleware', 'tracing'],
   ['publisher', 'scheduler', 'dlq'],
   ['consumer'],
   ['client', 'worker'],
@@ -31,6 +31,8 @@ const PURE = [
   'src/consumer/verdict-copy.ts',
   'src/publisher/publish-options-problem.ts',
   'src/dlq/dead-letter-replay-outcome.ts',
+  'src/tracing/trace-attributes.ts',
+  'src/tracing/trace-headers.ts',
 ];
 const IO_MODULES = [
   'amqplib',

@@ -179,6 +179,43 @@ describe('tracing with OpenTelemetry: the spans of a job, across warren’s hops
     expect(third.events).toEqual([]);
   });
 
+  it('child jobs inherit the trace: published inside the parent’s process span, each child processed under its publish', async () => {
+    tracing = installTracing();
+    const ran: string[] = [];
+    const parent = defineJob('trace.parent', (_payload, ctx) => {
+      ctx.publish('trace.child', { n: 1 });
+      ctx.publish('trace.child', { n: 2 }, { key: 'second' });
+    });
+    const child = defineJob('trace.child', (_payload, ctx) => void ran.push(ctx.jobId));
+    harness = await startHarness([parent, child]);
+    const { namespace } = harness.config;
+    await harness.client.publish('trace.parent', {}, { messageId: 'parent-1' });
+    await waitFor('both children', () => ran.length === 2, 15_000);
+    const childQueue = jobQueue(namespace, 'trace.child');
+    await waitFor('the children’s process spans', () => spans().filter(named(`process ${childQueue}`)).length === 2);
+
+    const root = one(
+      'the parent’s publish',
+      (span) => span.attributes['messaging.message.id'] === 'parent-1' && span.kind === SpanKind.PRODUCER,
+    );
+    const parentProcess = one('the parent’s process span', named(`process ${jobQueue(namespace, 'trace.parent')}`));
+    expect(parentOf(parentProcess)).toBe(idOf(root));
+    for (const childId of ['parent-1/1', 'parent-1/second']) {
+      const published = one(
+        `the publish of ${childId}`,
+        (span) => span.kind === SpanKind.PRODUCER && span.attributes['messaging.message.id'] === childId,
+      );
+      const processed = one(
+        `the process span of ${childId}`,
+        (span) => span.kind === SpanKind.CONSUMER && span.attributes['messaging.message.id'] === childId,
+      );
+      expect(parentOf(published), describeSpans(spans())).toBe(idOf(parentProcess));
+      expect(parentOf(processed)).toBe(idOf(published));
+      expect(traceOf(processed)).toBe(traceOf(root));
+      expect(published.attributes).toMatchObject({ 'warren.job_type': 'trace.child' });
+    }
+  });
+
   it('a delayed job: its process span is the child of its publish span, through the delay cascade', async () => {
     tracing = installTracing();
     const ran: string[] = [];
