@@ -59,6 +59,7 @@ Options:
   --soak-seconds N      length of the soak                                           default 60
   --metrics             run warren with metrics on an injected prom-client registry
   --middleware N        run warren with N pass-through middleware around the handler (what a chain costs)  default 0
+  --tracing             register an OpenTelemetry tracer provider in every trial (spans made and dropped)
   --profile             write a .cpuprofile per trial to bench/results/profiles (summarise with bench/profile.ts)
   --pause-ms N          pause between trials                                         default 300
   --out FILE            Markdown report                                              default bench/results/latest.md
@@ -85,6 +86,7 @@ const SPEC = {
   'soak-seconds': 'number',
   metrics: 'boolean',
   middleware: 'number',
+  tracing: 'boolean',
   profile: 'boolean',
   'pause-ms': 'number',
   out: 'string',
@@ -108,6 +110,7 @@ export interface Settings {
   readonly soakSeconds: number;
   readonly metrics: boolean;
   readonly middleware: number;
+  readonly tracing: boolean;
   readonly profile: boolean;
   readonly pauseMs: number;
   readonly out: string;
@@ -183,6 +186,7 @@ function settingsFrom(argv: readonly string[]): Settings | undefined {
     soakSeconds: num('soak-seconds', 60),
     metrics: args['metrics'] === true,
     middleware: Math.round((args['middleware'] as number | undefined) ?? 0),
+    tracing: args['tracing'] === true,
     profile: args['profile'] === true,
     pauseMs: (args['pause-ms'] as number | undefined) ?? 300,
     out: resolve((args['out'] as string | undefined) ?? DEFAULT_OUT),
@@ -294,6 +298,7 @@ async function runTrial(bundle: string, s: Settings, group: Group, system: Syste
     ...group.args,
     ...(s.metrics ? ['--metrics'] : []),
     ...(s.middleware > 0 ? ['--middleware', String(s.middleware)] : []),
+    ...(s.tracing ? ['--tracing'] : []),
   ];
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -728,7 +733,7 @@ function markdown(
     '## Settings',
     '',
     `- Quorum queues, persistent messages, publisher confirms, ~200-byte JSON payload, no-op handler.`,
-    `- jobs ${int(s.jobs)} (retry ${int(s.retryJobs)}), e2e prefetch ${s.prefetches.join(', ')}, publish window ${s.window}, consume/latency/retry prefetch ${s.consumePrefetch}, latency ${int(s.rate)} jobs/s × ${s.seconds} s, soak ${s.scenarios.includes('soak') ? `${s.soakSeconds} s` : 'not run'}, ${s.pairs} rounds (systems back to back, ${s.systems.join(' → ')} rotating one place each round), warren metrics ${s.metrics ? 'on' : 'off'}, ${s.middleware} middleware.`,
+    `- jobs ${int(s.jobs)} (retry ${int(s.retryJobs)}), e2e prefetch ${s.prefetches.join(', ')}, publish window ${s.window}, consume/latency/retry prefetch ${s.consumePrefetch}, latency ${int(s.rate)} jobs/s × ${s.seconds} s, soak ${s.scenarios.includes('soak') ? `${s.soakSeconds} s` : 'not run'}, ${s.pairs} rounds (systems back to back, ${s.systems.join(' → ')} rotating one place each round), warren metrics ${s.metrics ? 'on' : 'off'}, ${s.middleware} middleware, tracing ${s.tracing ? 'on' : 'off'}.`,
     `- Every trial is a fresh \`node\` process running the bundled bench (bench/.build/trial.mjs), with its own queues / key prefix, deleted afterwards.`,
     `- Total runtime: ${runtime}.`,
     '',

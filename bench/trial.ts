@@ -34,6 +34,8 @@ Options:
   --id NAME             namespace / queue prefix (default bench-<scenario>-<random>); deleted afterwards
   --metrics             warren only: record metrics into a prom-client registry
   --middleware N        warren only: N pass-through middleware around the handler (default 0)
+  --tracing             register an OpenTelemetry tracer provider (batching, exporting nowhere), a W3C
+                        propagator and a context manager first: what warren's spans cost
   --amqp-url URL        default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672
   --redis-url URL       default $BENCH_REDIS_URL or redis://127.0.0.1:6379
   --help`;
@@ -53,6 +55,7 @@ const SPEC = {
   id: 'string',
   metrics: 'boolean',
   middleware: 'number',
+  tracing: 'boolean',
   'amqp-url': 'string',
   'redis-url': 'string',
   help: 'boolean',
@@ -267,6 +270,24 @@ const RUNNERS: Readonly<
   retry,
 };
 
+/**
+ * An OpenTelemetry SDK as an application registers it (a batching span processor, the W3C propagator, an
+ * AsyncLocalStorage context manager), exporting to nowhere: the spans are made, batched and dropped.
+ */
+async function registerTracing(): Promise<void> {
+  const { context, propagation, trace } = await import('@opentelemetry/api');
+  const { BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const { W3CTraceContextPropagator } = await import('@opentelemetry/core');
+  const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+  const nowhere = {
+    export: (_spans: unknown, done: (result: { code: number }) => void) => done({ code: 0 }),
+    shutdown: () => Promise.resolve(),
+  };
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(nowhere)] }));
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2), SPEC);
   if (args['help']) {
@@ -300,6 +321,7 @@ async function main(): Promise<number> {
     metrics: args['metrics'] === true,
     middleware: Math.round(num('middleware', 0)),
   };
+  if (args['tracing'] === true) await registerTracing();
   const rssStart = process.memoryUsage.rss();
   const sampler = new RssSampler();
   const bench = await createSystem(system, target);

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { flushTracing } from '../tracing/otel-api.js';
 import type { JobMiddleware } from '../registry/job-definition.js';
 import type { WarrenConfig } from '../config/config-options.js';
 import { loadConfig } from '../config/load-config.js';
@@ -91,6 +92,8 @@ async function runService(
   let signals = 0;
   const shutdown = async (): Promise<void> => {
     await worker.stop();
+    // The spans of the last jobs, still in a batching processor: the exit below would drop them.
+    await flushTracing(5_000);
     await http.stop();
     logger.flush();
     process.exitCode = 0;

@@ -141,3 +141,20 @@ export function activeTracing(): ActiveTracing | undefined {
     cached = { provider, tracing: { api: loaded.api, tracer: provider.getTracer(TRACER_NAME) } };
   return cached.tracing;
 }
+
+/**
+ * Exports what the registered tracer provider still holds (a batching processor's last spans), waiting at most
+ * `timeoutMs`; nothing to do without one. `warren start` calls it after the drain, before it exits: its exit does
+ * not wait for an SDK's own shutdown hook. Never rejects: a failing exporter is the application's to report.
+ */
+export async function flushTracing(timeoutMs: number): Promise<void> {
+  const tracing = activeTracing();
+  const provider = cached?.provider as { forceFlush?: () => Promise<void> } | undefined;
+  if (tracing === undefined || typeof provider?.forceFlush !== 'function') return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    provider.forceFlush().catch(() => {}),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+  ]);
+  clearTimeout(timer);
+}
