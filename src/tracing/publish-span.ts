@@ -93,6 +93,8 @@ function tracedHeaders(
   api.propagation.inject(context, written, HEADER_SETTER);
   // No propagator registered: nothing to write, so the message keeps its headers as they are.
   if (Object.keys(written).length === 0) return headers;
+  // A message without headers of its own (most publishes) gets the trace headers alone: nothing to fit.
+  if (headers === undefined) return written;
   const copy: HeaderTable = { ...headers };
   for (const name of TRACE_HEADERS) delete copy[name];
   for (const name of api.propagation.fields()) delete copy[name];

@@ -86,9 +86,24 @@ export const SPAN_NAMES = Object.freeze({
   fire: (schedule: string) => `fire ${schedule}`,
 });
 
-/** `server.address` and `server.port` of a node given as `host:port` (IPv6 hosts in brackets); none when down. */
-export function serverAttributes(node: string | undefined): Record<string, string | number> {
-  if (node === undefined) return {};
+/** The last node's attributes: a connection stays on one node, and every span of it asks. */
+let lastServer: { readonly node: string; readonly attributes: Readonly<Record<string, string | number>> } | undefined;
+
+/**
+ * `server.address` and `server.port` of a node given as `host:port` (IPv6 hosts in brackets); none when down. The
+ * same (frozen) object for the same node, asked again.
+ */
+export function serverAttributes(node: string | undefined): Readonly<Record<string, string | number>> {
+  if (node === undefined) return NO_SERVER;
+  if (lastServer?.node === node) return lastServer.attributes;
+  const attributes = Object.freeze(parseServer(node));
+  lastServer = { node, attributes };
+  return attributes;
+}
+
+const NO_SERVER: Readonly<Record<string, string | number>> = Object.freeze({});
+
+function parseServer(node: string): Record<string, string | number> {
   const colon = node.lastIndexOf(':');
   const port = Number(node.slice(colon + 1));
   if (colon <= 0 || !Number.isSafeInteger(port)) return { [TRACE_ATTRIBUTES.serverAddress]: node };
