@@ -94,7 +94,6 @@ export class QueueConsumer {
   readonly #consumerTags = new WeakMap<Channel, string>();
   /** Channels that are open and set up: a settle is sent only on the live channel its delivery came on. */
   readonly #live = new WeakSet<Channel>();
-  readonly #inFlightGauge: ReturnType<WarrenMetrics['inFlight']['labels']> | undefined;
   #consuming = false;
   #draining = false;
   /** When suspects may run, on the current channel. */
@@ -117,8 +116,7 @@ export class QueueConsumer {
     this.#deliveryLimit = options.settings.queueType === 'quorum' ? options.settings.deliveryLimit : undefined;
     this.#logger = options.logger.child({ component: 'consumer', queue: this.queue });
     const bound = options.metrics ? bindMetrics(options.metrics, this.queue, job.jobType, this.retryPolicy) : undefined;
-    this.#inFlightGauge = options.metrics?.inFlight.labels(this.queue);
-    this.#inFlightGauge?.set(0);
+    options.metrics?.watchInFlight(this.queue, () => this.#inFlight.size);
     this.#runner = new DeliveryRunner(job, {
       queue: this.queue,
       retryPolicy: this.retryPolicy,
@@ -288,7 +286,6 @@ export class QueueConsumer {
   ): void {
     const controller = new LazyAbort();
     this.#inFlight.add(controller);
-    this.#inFlightGauge?.inc();
     let pending: Promise<void> | undefined;
     try {
       // A process span only while the application has registered a tracer provider (else this is a cheap check).
@@ -331,7 +328,6 @@ export class QueueConsumer {
 
   /** Keeps the in-flight books when a delivery is done with; the last one out lets the gate take its next step. */
   #finished(controller: LazyAbort): void {
-    this.#inFlightGauge?.dec();
     this.#inFlight.delete(controller);
     if (this.#inFlight.size > 0) return;
     if (this.#idleWaiters.length > 0) for (const wake of this.#idleWaiters.splice(0)) wake();
@@ -448,7 +444,7 @@ export class QueueConsumer {
 
 /** Binds the per-queue metric children once, with every series at 0 from the start (rate() sees the first event). */
 function bindMetrics(metrics: WarrenMetrics, queue: string, jobType: string, policy: RetryPolicy): BoundMetrics {
-  const processed = (outcome: ProcessOutcome) => metrics.processed.labels(queue, jobType, outcome);
+  const processed = (outcome: ProcessOutcome) => metrics.processedCount(queue, jobType, outcome);
   const bound: BoundMetrics = {
     metrics,
     stale: metrics.staleSettles.labels(queue),
@@ -461,7 +457,6 @@ function bindMetrics(metrics: WarrenMetrics, queue: string, jobType: string, pol
       duplicate: processed('duplicate'),
     },
   };
-  for (const child of Object.values(bound.processed)) child.inc(0);
   bound.stale.inc(0);
   for (const delayMs of policy.tiersMs) metrics.retries.labels(jobType, tierName(delayMs)).inc(0);
   for (const reason of DEAD_LETTER_REASONS) metrics.deadLetters.labels(jobType, reason).inc(0);

@@ -7,7 +7,7 @@ import type { DedupStore } from '../dedup/dedup-store.js';
 import type { RetryPolicy } from '../retry/retry-policy.js';
 import { childPublishFailure, type ChildJob } from './child-jobs.js';
 import type { JobEvent, JobEvents } from './job-events.js';
-import type { ProcessOutcome, WarrenMetrics } from '../metrics/warren-metrics.js';
+import type { DeferredCount, ProcessOutcome, WarrenMetrics } from '../metrics/warren-metrics.js';
 import type { Publisher } from '../publisher/publisher.js';
 import { tierName } from '../topology/names.js';
 import type { DeliveryIdentity } from './delivery-runner.js';
@@ -22,7 +22,8 @@ export type DeliveryOutcome =
 export interface BoundMetrics {
   readonly metrics: WarrenMetrics;
   readonly stale: ReturnType<WarrenMetrics['staleSettles']['labels']>;
-  readonly processed: Record<ProcessOutcome, ReturnType<WarrenMetrics['processed']['labels']>>;
+  /** Counted per delivery, added to `warren_jobs_processed_total` at each scrape. */
+  readonly processed: Record<ProcessOutcome, DeferredCount>;
 }
 
 /** What a {@link VerdictApplier} needs. */

@@ -1,4 +1,7 @@
-import type { Registry } from 'prom-client';
+import type { Registry, RegistryContentType } from 'prom-client';
+
+/** What a histogram needs of a registry, whichever exposition format it is set to. */
+type MetricRegistry = Pick<Registry<RegistryContentType>, 'registerMetric'>;
 
 /** One label value's series of a {@link FastHistogram}: what a handler's hot path observes into. */
 export interface HistogramChild {
@@ -52,13 +55,19 @@ export class FastHistogram<L extends string> {
   readonly #bounds: readonly number[];
   readonly #series = new Map<string, Series>();
 
-  constructor(options: { name: string; help: string; labelName: L; buckets: readonly number[]; registry: Registry }) {
+  constructor(options: {
+    name: string;
+    help: string;
+    labelName: L;
+    buckets: readonly number[];
+    registry: MetricRegistry;
+  }) {
     this.name = options.name;
     this.help = options.help;
     this.#label = options.labelName;
     this.#bounds = Object.freeze([...options.buckets].sort((a, b) => a - b));
     // prom-client's registry takes any metric of this shape; its types list only its own classes.
-    options.registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
+    options.registry.registerMetric(this as unknown as Parameters<MetricRegistry['registerMetric']>[0]);
   }
 
   /** The series of one label value, made on first use; bind it once, off the hot path. */

@@ -39,6 +39,8 @@ export class WarrenMetrics {
   readonly staleSettles: Counter<'queue'>;
   readonly publishBuffer: Gauge;
   readonly #bufferSources: Array<() => number> = [];
+  readonly #inFlightSources = new Map<string, Array<() => number>>();
+  readonly #deferred: DeferredCount[] = [];
 
   constructor(registry: Registry, options: { defaultMetrics?: boolean } = {}) {
     const { Counter, Gauge, collectDefaultMetrics } = promClient();
@@ -50,11 +52,15 @@ export class WarrenMetrics {
       labelNames: ['job_type', 'outcome'] as const,
       registers,
     });
+    const deferred = this.#deferred;
     this.processed = new Counter({
       name: 'warren_jobs_processed_total',
       help: 'Deliveries settled by a worker, by outcome.',
       labelNames: ['queue', 'job_type', 'outcome'] as const,
       registers,
+      collect() {
+        for (const count of deferred) count.flush();
+      },
     });
     this.duration = new FastHistogram({
       name: 'warren_job_duration_seconds',
@@ -70,11 +76,16 @@ export class WarrenMetrics {
       buckets: WAIT_BUCKETS,
       registry,
     });
+    const inFlightSources = this.#inFlightSources;
     this.inFlight = new Gauge({
       name: 'warren_jobs_in_flight',
       help: 'Jobs being handled now, by queue.',
       labelNames: ['queue'] as const,
       registers,
+      collect() {
+        for (const [queue, sources] of inFlightSources)
+          this.labels(queue).set(sources.reduce((sum, source) => sum + source(), 0));
+      },
     });
     this.retries = new Counter({
       name: 'warren_retries_total',
@@ -136,8 +147,49 @@ export class WarrenMetrics {
     }
   }
 
+  /** Adds a consumer whose jobs in flight are read at each scrape (a gauge set per delivery cost two calls a job). */
+  watchInFlight(queue: string, source: () => number): void {
+    const sources = this.#inFlightSources.get(queue) ?? [];
+    sources.push(source);
+    this.#inFlightSources.set(queue, sources);
+  }
+
+  /**
+   * A `warren_jobs_processed_total` series counted in a plain number per delivery and added to the counter when the
+   * registry collects (every scrape): prom-client's bound child hashes its labels on every `inc`. The series exists
+   * (at 0) from this call on.
+   */
+  processedCount(queue: string, jobType: string, outcome: ProcessOutcome): DeferredCount {
+    const child = this.processed.labels(queue, jobType, outcome);
+    child.inc(0);
+    const count = new DeferredCount(child);
+    this.#deferred.push(count);
+    return count;
+  }
+
   /** Adds a publisher whose buffer length is read at each scrape. */
   watchPublishBuffer(source: () => number): void {
     this.#bufferSources.push(source);
+  }
+}
+
+/** A count of a counter series kept in a plain number, added to the series at each collect. */
+export class DeferredCount {
+  readonly #child: { inc(value: number): void };
+  #pending = 0;
+
+  constructor(child: { inc(value: number): void }) {
+    this.#child = child;
+  }
+
+  inc(): void {
+    this.#pending += 1;
+  }
+
+  /** Adds what was counted since the last flush to the series. */
+  flush(): void {
+    if (this.#pending === 0) return;
+    this.#child.inc(this.#pending);
+    this.#pending = 0;
   }
 }

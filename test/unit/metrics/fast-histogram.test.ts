@@ -1,4 +1,4 @@
-import { Histogram, Registry } from 'prom-client';
+import { Histogram, Registry, type RegistryContentType } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { FastHistogram } from '../../../src/metrics/fast-histogram.js';
 
@@ -6,8 +6,8 @@ const BUCKETS = [0.001, 0.01, 0.1, 1, 10];
 
 /** The same observations into prom-client's Histogram and into warren's, each on a registry of its own. */
 function both(observations: ReadonlyArray<[string, number]>) {
-  const theirs = new Registry();
-  const ours = new Registry();
+  const theirs = new Registry<RegistryContentType>();
+  const ours = new Registry<RegistryContentType>();
   const reference = new Histogram({
     name: 'x_seconds',
     help: 'Help, with "quotes" and a \\ backslash.',
