@@ -41,18 +41,22 @@ export class WarrenMetrics {
   readonly #bufferSources: Array<() => number> = [];
   readonly #inFlightSources = new Map<string, Array<() => number>>();
   readonly #deferred: DeferredCount[] = [];
+  readonly #published = new Map<string, DeferredCount>();
 
   constructor(registry: Registry, options: { defaultMetrics?: boolean } = {}) {
     const { Counter, Gauge, collectDefaultMetrics } = promClient();
     this.registry = registry;
     const registers = [registry];
+    const deferred = this.#deferred;
     this.published = new Counter({
       name: 'warren_jobs_published_total',
       help: 'Jobs published from application code, the CLI and the scheduler, by outcome of the broker confirm.',
       labelNames: ['job_type', 'outcome'] as const,
       registers,
+      collect() {
+        for (const count of deferred) count.flush();
+      },
     });
-    const deferred = this.#deferred;
     this.processed = new Counter({
       name: 'warren_jobs_processed_total',
       help: 'Deliveries settled by a worker, by outcome.',
@@ -164,6 +168,18 @@ export class WarrenMetrics {
     child.inc(0);
     const count = new DeferredCount(child);
     this.#deferred.push(count);
+    return count;
+  }
+
+  /** A `warren_jobs_published_total` series kept like {@link WarrenMetrics.processedCount}'s (one per job type and outcome). */
+  publishedCount(jobType: string, outcome: PublishOutcome): DeferredCount {
+    const key = `${outcome} ${jobType}`;
+    let count = this.#published.get(key);
+    if (count === undefined) {
+      count = new DeferredCount(this.published.labels(jobType, outcome));
+      this.#published.set(key, count);
+      this.#deferred.push(count);
+    }
     return count;
   }
 

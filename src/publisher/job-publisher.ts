@@ -85,7 +85,7 @@ export class JobPublisher {
   async #counted(jobType: string, pending: Promise<string>, metrics: WarrenMetrics): Promise<string> {
     try {
       const messageId = await pending;
-      metrics.published.labels(jobType, 'confirmed').inc();
+      metrics.publishedCount(jobType, 'confirmed').inc();
       return messageId;
     } catch (error) {
       const outcome = hasCode(error, 'WARREN_ERR_UNROUTABLE')
@@ -93,7 +93,7 @@ export class JobPublisher {
         : hasCode(error, 'WARREN_ERR_PUBLISH_TIMEOUT')
           ? 'timeout'
           : 'error';
-      metrics.published.labels(jobType, outcome).inc();
+      metrics.publishedCount(jobType, outcome).inc();
       throw error;
     }
   }
