@@ -50,7 +50,7 @@ export class WarrenMetrics {
     const deferred = this.#deferred;
     this.published = new Counter({
       name: 'warren_jobs_published_total',
-      help: 'Jobs published from application code, the CLI and the scheduler, by outcome of the broker confirm.',
+      help: 'Jobs published from application code, the CLI, the scheduler and handlers (child jobs), by outcome of the broker confirm.',
       labelNames: ['job_type', 'outcome'] as const,
       registers,
       collect() {
