@@ -51,3 +51,42 @@ describe('@Job (TC39 standard decorator) under the test runner', () => {
     expect(() => new Registry().add([{ jobType: 'x' }])).toThrow(/defineJob\(\) results or classes/);
   });
 });
+
+describe('@Job with middleware and child jobs', () => {
+  it('runs the middleware given to @Job around the method, and the method’s ctx.publish is there', async () => {
+    const { runJob } = await import('warren/testing');
+    const order: string[] = [];
+    class Orders {
+      @Job('order.place', {
+        middleware: [
+          async (ctx, next) => {
+            order.push(`in ${ctx.jobType}`);
+            const result = await next();
+            order.push('out');
+            return result;
+          },
+        ],
+      })
+      place(_payload: unknown, ctx: JobContext): void {
+        order.push('method');
+        ctx.publish('email.send', { to: 'a' });
+      }
+    }
+    const job = new Registry().add([Orders]).get('order.place');
+    if (!job) throw new Error('not registered');
+    expect(job.middleware).toHaveLength(1);
+    const result = await runJob(job, {});
+    expect(order).toEqual(['in order.place', 'method', 'out']);
+    expect(result).toMatchObject({
+      outcome: 'success',
+      children: [{ jobType: 'email.send', messageId: 'test-job-1/1' }],
+    });
+  });
+
+  it('refuses middleware that is no array of functions, naming the job type', () => {
+    const bad = { ...defineJob('bad.mw', () => undefined), middleware: [42] } as never;
+    expect(() => new Registry().register(bad)).toThrow(
+      'job "bad.mw": middleware must be an array of functions (ctx, next) => …; got an array with a non-function',
+    );
+  });
+});
