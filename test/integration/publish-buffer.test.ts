@@ -46,6 +46,22 @@ describe('publishing while disconnected', () => {
     expect(handled.sort()).toEqual([0, 1, 2, 3]);
   });
 
+  it('while connected, a burst far past publishBufferSize waits for the socket to drain and is confirmed whole', async () => {
+    const handled = new Set<number>();
+    harness = await startHarness([defineJob('burst.job', (p: { i: number }) => void handled.add(p.i))], {
+      config: { publishBufferSize: 10 },
+    });
+    const burst = harness.client;
+    // Large enough that amqplib's publish reports a full socket and the rest queue behind its drain.
+    const filler = 'x'.repeat(2_000);
+    const results = await Promise.allSettled(
+      Array.from({ length: 3_000 }, (_, i) => burst.publish('burst.job', { i, filler })),
+    );
+    const rejected = results.filter((r) => r.status === 'rejected');
+    expect(rejected.map((r) => String(r.reason)).slice(0, 3)).toEqual([]);
+    await waitFor('every job handled', () => handled.size === 3_000, 30_000);
+  });
+
   it('a publish that cannot be sent in time fails with a message saying it was not sent', async () => {
     harness = await startHarness([defineJob('late.job', () => {})]);
     proxy = new TcpProxy(Number(new URL(AMQP_URL).port || 5672));
