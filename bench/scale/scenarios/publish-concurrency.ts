@@ -108,9 +108,12 @@ export async function publishScenario(ctx: ScaleContext, settings: PublishSettin
     },
     {
       title: 'Every promise, by concurrency',
-      note: 'Per trial (medians of the rounds): publishes resolved and rejected, and the messages the queue held afterwards',
+      note:
+        'Per trial (medians of the rounds): the most publish promises outstanding at once, those that resolved and ' +
+        'that rejected, and the messages the queue held afterwards',
       columns: ['', 'warren', 'amqplib'],
       rows: [
+        ...rows('outstanding at once, most', (r) => r.maxOutstanding, int),
         ...rows('resolved', (r) => r.resolved, int),
         ...rows('rejected', (r) => r.rejected, int),
         ...rows('in the queue', (r) => r.queued, int),
