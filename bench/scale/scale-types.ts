@@ -31,6 +31,8 @@ export interface PublishResult {
   readonly ok: true;
   readonly mode: 'publish';
   readonly system: 'warren' | 'amqplib';
+  /** warren's `publishBufferSize`, when the trial set it. */
+  readonly publishBufferSize?: number;
   readonly concurrency: number;
   readonly jobs: number;
   /** First publish → last promise settled, in seconds. */

@@ -13,8 +13,9 @@ const HELP = `Usage: node bench/.build/scale/trial.mjs --mode <${TRIAL_MODES.joi
   fill-dead-letters  --job-type T --count N            declare T's topology, put N dead letters in its dead-letter queue
   raw-replay         --job-type T --count N [--prefetch 100] [--step 1000]
                                                       replay N dead letters with plain amqplib (the baseline)
-  publish            --system warren|amqplib --concurrency C --jobs N
+  publish            --system warren|amqplib --concurrency C --jobs N [--publish-buffer-size B]
                                                       N publishes, C awaited at once; every promise counted
+                                                      (B: warren's publishBufferSize)
   job-types          --types T --jobs N [--prefetch 50] [--idle-seconds 2]
                                                       one Worker with T job types: start times, RSS, throughput
 
@@ -34,6 +35,7 @@ const SPEC = {
   step: 'number',
   system: 'string',
   concurrency: 'number',
+  'publish-buffer-size': 'number',
   jobs: 'number',
   types: 'number',
   'idle-seconds': 'number',
@@ -101,6 +103,7 @@ async function main(): Promise<number> {
           namespace,
           jobs: num('jobs', 20_000),
           concurrency: num('concurrency', 100),
+          publishBufferSize: args['publish-buffer-size'] === undefined ? undefined : num('publish-buffer-size', 1),
         });
         break;
       }

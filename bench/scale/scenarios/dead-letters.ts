@@ -217,7 +217,7 @@ export async function deadLetterScenario(ctx: ScaleContext, settings: DeadLetter
         `${settings.cliRuns} runs each; the queue's depth after each peek (a peek must not cost a message).`,
       `\`warren dlq replay ${JOB_TYPE}\` (all the dead letters; the command has no \`--all\`/\`--yes\`: it replays ` +
         'everything by default and asks nothing) against a raw amqplib replay in the same run, alternating; ' +
-        'afterwards the dead-letter queue must be empty and the job queue hold every dead letter once.',
+        'afterwards the dead-letter queue must be empty and the job queue hold as many messages as there were dead letters.',
     ],
     command: 'npm run bench -- --scale --scale-scenarios dead-letters',
     sections,

@@ -1,3 +1,4 @@
+import { DEFAULT_CONFIG } from '../../../src/config/config-options.js';
 import { JOB_TYPE } from '../../lib/payload.js';
 import { loadAverageText } from '../../lib/machine.js';
 import { max, median, min } from '../../lib/stats.js';
@@ -6,8 +7,13 @@ import type { Check, ProfileSummary, ScaleContext, ScenarioReport } from '../con
 import { newNamespace } from '../namespace.js';
 import type { PublishResult } from '../scale-types.js';
 
-const SYSTEMS = ['warren', 'amqplib'] as const;
-type PublishSystem = (typeof SYSTEMS)[number];
+/**
+ * What is run: warren with its defaults, the raw confirm channel, and, where the concurrency is above warren's
+ * default `publishBufferSize`, warren again with `publishBufferSize` = the concurrency (not a target: it shows what
+ * the bound does).
+ */
+const VARIANTS = ['warren', 'amqplib', 'warren, buffer = C'] as const;
+type Variant = (typeof VARIANTS)[number];
 /** The main bench's publish target, applied here at every concurrency. */
 const THROUGHPUT_TARGET = 0.9;
 
@@ -26,8 +32,13 @@ export function jobsAt(concurrency: number): number {
   return Math.max(20_000, 5 * concurrency);
 }
 
+/** The variants run at a concurrency. */
+function variantsAt(concurrency: number): readonly Variant[] {
+  return concurrency > DEFAULT_CONFIG.publishBufferSize ? VARIANTS : ['warren', 'amqplib'];
+}
+
 interface Trial {
-  readonly system: PublishSystem;
+  readonly variant: Variant;
   readonly concurrency: number;
   readonly round: number;
   readonly result: PublishResult | undefined;
@@ -36,8 +47,8 @@ interface Trial {
 
 /**
  * N publishes from one client with 1 / 100 / 10,000 awaited at once: warren's `WarrenClient.publish` against a raw
- * confirm channel, each trial a process of its own, the two alternating. Every promise must settle, each one
- * resolved must be a message in the queue, none may reject.
+ * confirm channel, each trial a process of its own, the order rotating each round. Every promise must settle, each
+ * one resolved must be a message in the queue, none may reject.
  */
 export async function publishScenario(ctx: ScaleContext, settings: PublishSettings): Promise<ScenarioReport> {
   const started = performance.now();
@@ -46,19 +57,20 @@ export async function publishScenario(ctx: ScaleContext, settings: PublishSettin
   const profiles: ProfileSummary[] = [];
   for (const concurrency of settings.concurrencies) {
     const jobs = jobsAt(concurrency);
+    const variants = variantsAt(concurrency);
     for (let round = 1; round <= ctx.rounds; round += 1) {
-      const order: readonly PublishSystem[] = round % 2 === 1 ? SYSTEMS : [...SYSTEMS].reverse();
-      for (const system of order) {
+      const order = variants.map((_, i) => variants[(i + round - 1) % variants.length] as Variant);
+      for (const variant of order) {
         const namespace = newNamespace('publish-concurrency');
         const outcome = await ctx.trial<PublishResult>(
-          trialArgs(system, concurrency, jobs, namespace),
-          `scale-publish-${system}-c${concurrency}-r${round}`,
+          trialArgs(variant, concurrency, jobs, namespace),
+          `scale-publish-${variant.replace(/\W+/g, '-')}-c${concurrency}-r${round}`,
         );
         await ctx.cleanup(namespace, [JOB_TYPE]);
         const result = 'result' in outcome ? outcome.result : undefined;
-        trials.push({ system, concurrency, round, result, error: 'error' in outcome ? outcome.error : undefined });
+        trials.push({ variant, concurrency, round, result, error: 'error' in outcome ? outcome.error : undefined });
         ctx.log(
-          `publish concurrency ${int(concurrency)} round ${round} ${system.padEnd(7)} ` +
+          `publish concurrency ${int(concurrency)} round ${round} ${variant.padEnd(18)} ` +
             (result
               ? `${int(result.jobsPerSec)} jobs/s, ${int(result.resolved)} resolved, ${int(result.rejected)} rejected, ` +
                 `${int(result.queued)} queued, RSS peak ${result.rssPeakMb.toFixed(0)} MB`
@@ -68,50 +80,47 @@ export async function publishScenario(ctx: ScaleContext, settings: PublishSettin
     }
   }
 
-  const of = (system: PublishSystem, concurrency: number): PublishResult[] =>
-    trials.flatMap((t) => (t.system === system && t.concurrency === concurrency && t.result ? [t.result] : []));
-  const cell = (values: readonly number[], format: (value: number) => string): string =>
-    values.length === 0
+  const of = (variant: Variant, concurrency: number): PublishResult[] =>
+    trials.flatMap((t) => (t.variant === variant && t.concurrency === concurrency && t.result ? [t.result] : []));
+  const ran = (variant: Variant, concurrency: number): boolean =>
+    trials.some((t) => t.variant === variant && t.concurrency === concurrency);
+  const cell = (variant: Variant, c: number, pick: (r: PublishResult) => number, format: (v: number) => string) => {
+    if (!ran(variant, c)) return '—';
+    const values = of(variant, c).map(pick);
+    return values.length === 0
       ? 'failed'
       : values.length === 1
         ? format(values[0] as number)
         : `${format(median(values))} (${format(min(values))}–${format(max(values))})`;
+  };
   const rows = (label: string, pick: (r: PublishResult) => number, format: (value: number) => string): string[][] =>
-    settings.concurrencies.map((c) => [
-      `${label} @ ${int(c)}`,
-      ...SYSTEMS.map((system) => cell(of(system, c).map(pick), format)),
-    ]);
+    settings.concurrencies.map((c) => [`${label} @ ${int(c)}`, ...VARIANTS.map((v) => cell(v, c, pick, format))]);
+  const ratio = (variant: Variant, c: number): number =>
+    median(of(variant, c).map((r) => r.jobsPerSec)) / median(of('amqplib', c).map((r) => r.jobsPerSec));
+  const times = (value: number): string => (Number.isFinite(value) ? `${value.toFixed(2)}×` : '—');
+  const columns = ['', 'warren', 'amqplib', `warren, publishBufferSize = C`];
   const sections: Section[] = [
     {
       title: 'Publish throughput by concurrency, confirmed jobs/s',
       note:
         `N publishes (${settings.concurrencies.map((c) => `${int(jobsAt(c))} at ${int(c)}`).join(', ')}) through C ` +
         `lanes each awaiting its publish, into a declared quorum queue with no consumer; confirmed publishes / (first ` +
-        `publish → last settled); median (min–max) of ${ctx.rounds}`,
-      columns: ['concurrency', 'warren', 'amqplib', 'warren/amqplib'],
-      rows: settings.concurrencies.map((c) => {
-        const w = median(of('warren', c).map((r) => r.jobsPerSec));
-        const a = median(of('amqplib', c).map((r) => r.jobsPerSec));
-        return [
-          int(c),
-          cell(
-            of('warren', c).map((r) => r.jobsPerSec),
-            int,
-          ),
-          cell(
-            of('amqplib', c).map((r) => r.jobsPerSec),
-            int,
-          ),
-          Number.isFinite(w / a) ? `${(w / a).toFixed(2)}×` : 'n/a',
-        ];
-      }),
+        `publish → last settled); median (min–max) of ${ctx.rounds}. The column publishBufferSize = C (not a target) runs warren with ` +
+        `publishBufferSize = C (default ${int(DEFAULT_CONFIG.publishBufferSize)}), where C is above the default`,
+      columns: ['concurrency', ...columns.slice(1), 'warren/amqplib', 'buffer = C/amqplib'],
+      rows: settings.concurrencies.map((c) => [
+        int(c),
+        ...VARIANTS.map((v) => cell(v, c, (r) => r.jobsPerSec, int)),
+        times(ratio('warren', c)),
+        times(ratio('warren, buffer = C', c)),
+      ]),
     },
     {
       title: 'Every promise, by concurrency',
       note:
         'Per trial (medians of the rounds): the most publish promises outstanding at once, those that resolved and ' +
         'that rejected, and the messages the queue held afterwards',
-      columns: ['', 'warren', 'amqplib'],
+      columns,
       rows: [
         ...rows('outstanding at once, most', (r) => r.maxOutstanding, int),
         ...rows('resolved', (r) => r.resolved, int),
@@ -122,7 +131,7 @@ export async function publishScenario(ctx: ScaleContext, settings: PublishSettin
     {
       title: 'Memory of the publishing process, MB',
       note: 'Peaks sampled every 50 ms over the publishing; median (min–max) of the rounds',
-      columns: ['', 'warren', 'amqplib'],
+      columns,
       rows: [
         ...rows('RSS peak', (r) => r.rssPeakMb, fixed(1)),
         ...rows('heap used, peak', (r) => r.heapUsedPeakMb, fixed(1)),
@@ -135,8 +144,8 @@ export async function publishScenario(ctx: ScaleContext, settings: PublishSettin
   const notes: string[] = [];
   for (const c of settings.concurrencies) {
     const jobs = jobsAt(c);
-    for (const system of SYSTEMS) {
-      const all = trials.filter((t) => t.system === system && t.concurrency === c);
+    for (const variant of variantsAt(c)) {
+      const all = trials.filter((t) => t.variant === variant && t.concurrency === c);
       const clean = all.filter(
         (t) => t.result && t.result.resolved === jobs && t.result.rejected === 0 && t.result.queued === jobs,
       );
@@ -144,29 +153,41 @@ export async function publishScenario(ctx: ScaleContext, settings: PublishSettin
         .map((t) => t.result)
         .filter((r): r is PublishResult => r !== undefined)
         .sort((a, b) => a.resolved - b.resolved)[0];
+      const measured =
+        clean.length === all.length
+          ? `as expected in ${all.length} of ${all.length} rounds`
+          : worst
+            ? `${clean.length} of ${all.length} rounds clean; worst: ${int(worst.resolved)} resolved, ${int(worst.rejected)} rejected (${Object.entries(
+                worst.errors,
+              )
+                .map(([code, n]) => `${int(n)} ${code}`)
+                .join(', ')}), ${int(worst.queued)} in the queue`
+            : `failed: ${all.find((t) => t.error)?.error ?? 'no result'}`;
+      const rejected = all.filter((t) => t.result?.firstError !== undefined);
+      if (rejected.length > 0) {
+        notes.push(
+          `${variant} at concurrency ${int(c)}: rejected ${rejected.map((t) => int(t.result?.rejected ?? 0)).join(', ')} ` +
+            `of ${int(jobs)} in rounds ${rejected.map((t) => t.round).join(', ')}; the first of round ` +
+            `${rejected[0]?.round}: “${rejected[0]?.result?.firstError ?? ''}”`,
+        );
+      }
+      for (const t of all) {
+        if (t.error !== undefined)
+          notes.push(`${variant} at concurrency ${int(c)}, round ${t.round} failed: ${t.error}`);
+      }
+      if (variant === 'warren, buffer = C') {
+        notes.push(
+          `warren with publishBufferSize ${int(c)} at concurrency ${int(c)} (not a target): ${measured}; ` +
+            `${times(ratio(variant, c))} amqplib's throughput.`,
+        );
+        continue;
+      }
       checks.push({
-        name: `${system}: every publish confirmed at concurrency ${int(c)}`,
+        name: `${variant}: every publish confirmed at concurrency ${int(c)}`,
         expected: `${int(jobs)} resolved, 0 rejected, ${int(jobs)} in the queue (each round)`,
-        measured:
-          clean.length === all.length
-            ? `as expected in ${all.length} of ${all.length} rounds`
-            : worst
-              ? `${clean.length} of ${all.length} rounds clean; worst: ${int(worst.resolved)} resolved, ${int(worst.rejected)} rejected (${Object.entries(
-                  worst.errors,
-                )
-                  .map(([code, n]) => `${int(n)} ${code}`)
-                  .join(', ')}), ${int(worst.queued)} in the queue`
-              : `failed: ${all.find((t) => t.error)?.error ?? 'no result'}`,
+        measured,
         pass: all.length === 0 ? undefined : clean.length === all.length,
       });
-      for (const t of all) {
-        if (t.result?.firstError !== undefined)
-          notes.push(
-            `${system} at concurrency ${int(c)}, round ${t.round}: ${int(t.result.rejected)} of ${int(jobs)} rejected; the first: “${t.result.firstError}”`,
-          );
-        if (t.error !== undefined)
-          notes.push(`${system} at concurrency ${int(c)}, round ${t.round} failed: ${t.error}`);
-      }
     }
     const w = median(of('warren', c).map((r) => r.jobsPerSec));
     const a = median(of('amqplib', c).map((r) => r.jobsPerSec));
@@ -201,7 +222,9 @@ export async function publishScenario(ctx: ScaleContext, settings: PublishSettin
         `C = ${settings.concurrencies.map(int).join(' / ')}.`,
       'Throughput (confirmed publishes per second), peak RSS and V8 heap in use, CPU per job; every promise counted ' +
         '(resolved, or rejected by error code: a lane goes on after a rejection), and the queue depth afterwards.',
-      `The same ~200-byte JSON payload, quorum queue and message properties as the main bench's publish scenario.`,
+      `The same ~200-byte JSON payload, quorum queue and message properties as the main bench's publish scenario. ` +
+        `Where C is above warren's default publishBufferSize (${int(DEFAULT_CONFIG.publishBufferSize)}), warren runs ` +
+        'a third time with publishBufferSize = C (`WARREN_PUBLISH_BUFFER_SIZE`), for comparison only.',
     ],
     command: 'npm run bench -- --scale --scale-scenarios publish-concurrency',
     sections,
@@ -214,12 +237,13 @@ export async function publishScenario(ctx: ScaleContext, settings: PublishSettin
   };
 }
 
-function trialArgs(system: PublishSystem, concurrency: number, jobs: number, namespace: string): string[] {
+function trialArgs(variant: Variant, concurrency: number, jobs: number, namespace: string): string[] {
   return [
     '--mode',
     'publish',
     '--system',
-    system,
+    variant === 'amqplib' ? 'amqplib' : 'warren',
+    ...(variant === 'warren, buffer = C' ? ['--publish-buffer-size', String(concurrency)] : []),
     '--concurrency',
     String(concurrency),
     '--jobs',

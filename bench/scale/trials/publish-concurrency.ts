@@ -15,6 +15,8 @@ export interface PublishOptions {
   readonly namespace: string;
   readonly jobs: number;
   readonly concurrency: number;
+  /** warren only: its `publishBufferSize` (default: warren's own, 1,000). */
+  readonly publishBufferSize?: number | undefined;
 }
 
 /**
@@ -33,6 +35,11 @@ export async function publishConcurrency(options: PublishOptions): Promise<Publi
     metrics: false,
     middleware: 0,
   };
+  if (options.publishBufferSize !== undefined) {
+    // The bench's warren config is loadConfig() with overrides; the environment sets the rest, as it would for an
+    // application.
+    process.env['WARREN_PUBLISH_BUFFER_SIZE'] = String(options.publishBufferSize);
+  }
   const rssStart = process.memoryUsage.rss();
   const system = await createSystem(options.system, target);
   const memory = new MemorySampler();
@@ -79,6 +86,7 @@ export async function publishConcurrency(options: PublishOptions): Promise<Publi
       ok: true,
       mode: 'publish',
       system: options.system,
+      ...(options.publishBufferSize === undefined ? {} : { publishBufferSize: options.publishBufferSize }),
       concurrency,
       jobs,
       seconds,
