@@ -3,7 +3,7 @@ import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Section } from '../lib/table.js';
 import { runChild, trialOutput, type ChildRun } from './child.js';
-import { sweepNamespace, type Endpoints, type Sweep } from './namespace.js';
+import { listNamespace, sweepNamespace, type Endpoints, type Sweep } from './namespace.js';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -118,6 +118,23 @@ export class ScaleContext {
     });
     const summary = run.code === 0 ? run.stdout.trimEnd() : `bench/profile.ts failed: ${run.stderr.trim()}`;
     return { title, command, file: `bench/results/profiles/${name}.cpuprofile`, summary };
+  }
+
+  /**
+   * Queues and exchanges still there in the namespaces swept so far (through the management API): what the run left
+   * behind. `undefined` when the API does not answer.
+   */
+  async leftBehind(): Promise<number | undefined> {
+    let left = 0;
+    try {
+      for (const { namespace } of this.sweeps) {
+        const { queues, exchanges } = await listNamespace(this.endpoints, namespace);
+        left += queues.length + exchanges.length;
+      }
+    } catch {
+      return undefined;
+    }
+    return left;
   }
 
   /** Deletes everything of a namespace (see {@link sweepNamespace}) and records what was deleted. */

@@ -13,6 +13,8 @@ export interface RunSummary {
   readonly runtime: string;
   readonly endLoad: string;
   readonly failed: ReadonlyArray<{ readonly scenario: string; readonly error: string }>;
+  /** Queues and exchanges of the run's namespaces still on the broker at its end (`undefined`: not known). */
+  readonly leftBehind: number | undefined;
 }
 
 function result(check: Check): string {
@@ -127,7 +129,10 @@ export function scaleMarkdown(
     `${swept.length} namespaces (\`bench-scale-<scenario>-<random>\`), one per step. The publish and job-types ` +
       `trials delete what they declared; after every step the runner deleted what was still there: ${totals.queues} ` +
       `queues and ${totals.exchanges} exchanges named \`<namespace>.…\` (found through the management API) and ` +
-      `${totals.redisKeys} Redis keys \`<namespace>:…\`; ${totals.problems === 0 ? 'no problems' : `${totals.problems} problems (logged)`}.`,
+      `${totals.redisKeys} Redis keys \`<namespace>:…\`; ${totals.problems === 0 ? 'no problems' : `${totals.problems} problems (logged)`}. ` +
+      (run.leftBehind === undefined
+        ? 'What is left could not be checked (the management API did not answer).'
+        : `Left on the broker at the end of the run, in all of them: ${run.leftBehind} queues or exchanges.`),
     '',
   );
   if (reading !== undefined) lines.push(reading, '');

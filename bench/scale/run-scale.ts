@@ -211,7 +211,14 @@ export async function runScale(argv: readonly string[]): Promise<void> {
   }
   const elapsed = (performance.now() - started) / 1000;
   const runtime = `${Math.floor(elapsed / 60)} min ${Math.round(elapsed % 60)} s`;
-  const summary = { machine, settings: describeSettings(s), runtime, endLoad: loadAverageText(), failed };
+  const summary = {
+    machine,
+    settings: describeSettings(s),
+    runtime,
+    endLoad: loadAverageText(),
+    failed,
+    leftBehind: await ctx.leftBehind(),
+  };
   mkdirSync(dirname(s.out), { recursive: true });
   writeFileSync(s.out, scaleMarkdown(summary, reports, ctx, keptReading(s.out)));
   process.stdout.write(
