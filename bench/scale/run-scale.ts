@@ -25,7 +25,7 @@ export const SCALE_HELP = `Usage: npm run bench -- --scale [options]
 What grows with what: scenarios that push one dimension to its scale, each step in a process of its own and a
 namespace of its own (bench-scale-<scenario>-<random>, deleted afterwards: queues, exchanges, Redis keys). Writes
 bench/results/scale.md (machine, what each scenario measures, its targets with PASS/FAIL, the command). About
-5-8 minutes on 2 cores.
+6-7 minutes on 2 cores with the defaults.
 
 Scenarios (--scale-scenarios, comma-separated; default all):
   dead-letters         10k and 100k dead letters in one dead-letter queue: wall time of \`warren dlq list\` and
@@ -39,7 +39,7 @@ Scenarios (--scale-scenarios, comma-separated; default all):
 
 Options:
   --scale-scenarios LIST   see above                                              default ${SCALE_SCENARIOS.join(',')}
-  --scale-rounds N         rounds of every repeated measurement                   default 3
+  --scale-rounds N         rounds of every repeated measurement                   default 5
   --scale-depths LIST      dead letters in the queue                              default 10000,100000
   --scale-cli-runs N       runs of dlq list and of dlq peek per depth             default 5
   --scale-concurrency LIST outstanding publishes                                  default 1,100,10000
@@ -119,7 +119,7 @@ function settingsFrom(argv: readonly string[]): ScaleSettings | undefined {
     (args['amqp-url'] as string | undefined) ?? process.env['BENCH_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
   return {
     scenarios: SCALE_SCENARIOS.filter((name) => scenarios.includes(name)),
-    rounds: num('scale-rounds', 3),
+    rounds: num('scale-rounds', 5),
     depths: list('scale-depths', '10000,100000', 1_000_000),
     cliRuns: num('scale-cli-runs', 5),
     concurrencies: list('scale-concurrency', '1,100,10000', 100_000),
