@@ -129,7 +129,7 @@ export async function jobTypesScenario(ctx: ScaleContext, settings: JobTypeSetti
   }
   return {
     scenario: 'job-types',
-    title: 'Job types per worker: 1 / 10 / 50 job types in one Worker',
+    title: `Job types per worker: ${settings.types.join(' / ')} job types in one Worker`,
     measured: [
       `One Worker (public API: \`defineJob\` × N, \`Registry\`, \`Worker\`) with N = ${settings.types.join(' / ')} job ` +
         `types, prefetch ${settings.prefetch} each: one consumer and one channel per job type on the consuming connection.`,

@@ -215,7 +215,7 @@ export async function publishScenario(ctx: ScaleContext, settings: PublishSettin
   }
   return {
     scenario: 'publish-concurrency',
-    title: 'Publish concurrency: 1 / 100 / 10,000 outstanding publishes from one client',
+    title: `Publish concurrency: ${settings.concurrencies.map(int).join(' / ')} outstanding publishes from one client`,
     measured: [
       `One process, one client (warren \`WarrenClient.publish\` with its defaults, or a raw amqplib confirm channel), ` +
         `C lanes each awaiting its publish before the next, so that C promises are outstanding at once, ` +
