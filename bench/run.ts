@@ -65,6 +65,9 @@ Options:
   --out FILE            Markdown report                                              default bench/results/latest.md
   --amqp-url URL        default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672
   --redis-url URL       default $BENCH_REDIS_URL or redis://127.0.0.1:6379
+  --scale               run the scale scenarios instead (dead letters at depth, publish concurrency, job types per
+                        worker; --scale-scenarios LIST picks some) and write bench/results/scale.md;
+                        npm run bench -- --scale --help lists their options
   --help
 
 Every trial uses its own namespace / queue names / key prefix and deletes them afterwards; nothing else on the
@@ -762,6 +765,12 @@ function markdown(
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--scale')) {
+    // The scale scenarios have a runner and options of their own.
+    const { runScale } = await import('./scale/run-scale.js');
+    await runScale(process.argv.slice(2));
+    return;
+  }
   const s = settingsFrom(process.argv.slice(2));
   if (!s) {
     process.stdout.write(`${HELP}\n`);
