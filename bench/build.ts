@@ -14,10 +14,19 @@ export const BUILD_DIR = fileURLToPath(new URL('./.build/', import.meta.url));
 export const TRIAL_BUNDLE = fileURLToPath(new URL('./.build/trial.mjs', import.meta.url));
 
 export async function buildTrial(): Promise<string> {
-  rmSync(BUILD_DIR, { recursive: true, force: true });
+  await bundleTrial(fileURLToPath(new URL('./trial.ts', import.meta.url)), BUILD_DIR);
+  return TRIAL_BUNDLE;
+}
+
+/**
+ * Bundles one trial entry (TypeScript, with warren's src/; packages stay external) into `outdir` as ESM with linked
+ * source maps, emptying `outdir` first. The main bench's trial and the scale scenarios' (bench/scale/build.ts) both.
+ */
+export async function bundleTrial(entry: string, outdir: string): Promise<void> {
+  rmSync(outdir, { recursive: true, force: true });
   await build({
-    entryPoints: [fileURLToPath(new URL('./trial.ts', import.meta.url))],
-    outdir: BUILD_DIR,
+    entryPoints: [entry],
+    outdir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
     // Each system's module is its own chunk, loaded only by its trials.
@@ -29,7 +38,6 @@ export async function buildTrial(): Promise<string> {
     sourcemap: 'linked',
     logLevel: 'warning',
   });
-  return TRIAL_BUNDLE;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -5,28 +5,14 @@
  *
  *   npx tsx bench/scale/build.ts        # then: node bench/.build/scale/trial.mjs --help
  */
-import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleTrial } from '../build.js';
 
 export const SCALE_BUILD_DIR = fileURLToPath(new URL('../.build/scale/', import.meta.url));
 export const SCALE_TRIAL_BUNDLE = fileURLToPath(new URL('../.build/scale/trial.mjs', import.meta.url));
 
 export async function buildScaleTrial(): Promise<string> {
-  rmSync(SCALE_BUILD_DIR, { recursive: true, force: true });
-  await build({
-    entryPoints: [fileURLToPath(new URL('./trial.ts', import.meta.url))],
-    outdir: SCALE_BUILD_DIR,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: 'linked',
-    logLevel: 'warning',
-  });
+  await bundleTrial(fileURLToPath(new URL('./trial.ts', import.meta.url)), SCALE_BUILD_DIR);
   return SCALE_TRIAL_BUNDLE;
 }
 
