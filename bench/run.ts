@@ -20,7 +20,7 @@ import { SYSTEM_NAMES, type SystemName } from './systems/system.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEFAULT_OUT = resolve(ROOT, 'bench/results/latest.md');
 const PROFILE_DIR = resolve(ROOT, 'bench/results/profiles');
-const DEFAULT_SCENARIOS = ['e2e', 'publish', 'consume', 'latency', 'retry'] as const;
+const DEFAULT_SCENARIOS = ['e2e', 'deployed', 'publish', 'consume', 'latency', 'retry'] as const;
 /**
  * Whether the default run includes the 60 s soak (one 65 s trial per system, ~3.3 minutes): it does, since with
  * it the default run takes about 9–10 minutes on 2 cores (longer while other work loads the machine).
@@ -36,6 +36,9 @@ Quorum queues, persistent messages, publisher confirms, a ~200-byte JSON payload
 
 Scenarios (--scenarios, comma-separated; default ${DEFAULT_SCENARIOS.join(',')}):
   e2e       N jobs published and handled in one process, first publish → last ack, at each --prefetch
+  deployed  as deployed: the worker in one process, the publisher in another; first publish → last ack at each
+            --prefetch, CPU per job of each process; then warren alone at --consume-prefetch with each feature
+            on in turn (metrics, a tracer provider, 3 middleware, all three) against none: what each costs
   publish   publish-only: N jobs, --window publishes awaited concurrently (warren publish vs raw confirms vs Queue.add)
   consume   consume-only from a queue pre-filled with N jobs; consumer CPU µs/job from process.cpuUsage()
   latency   publish → handler start (p50/p99/max) at --rate jobs/s for --seconds s; RSS idle before the load
@@ -131,7 +134,28 @@ export interface Group {
   readonly rounds: number;
   readonly args: readonly string[];
   readonly timeoutSeconds: number;
+  /**
+   * warren alone, once per variant each round (the order rotating), each with its own options instead of the run's
+   * --metrics / --middleware / --tracing; their results are keyed `<key>:<variant>`.
+   */
+  readonly variants?: readonly Variant[];
 }
+
+/** One way of running warren in a variant group. */
+export interface Variant {
+  readonly name: string;
+  readonly label: string;
+  readonly args: readonly string[];
+}
+
+/** The deployed shape's feature variants: each feature on alone, then all of them. */
+const FEATURE_VARIANTS: readonly Variant[] = [
+  { name: 'none', label: 'no metrics, no tracing, no middleware', args: [] },
+  { name: 'metrics', label: 'metrics (prom-client registry)', args: ['--metrics'] },
+  { name: 'tracing', label: 'tracer provider registered', args: ['--tracing'] },
+  { name: 'middleware', label: '3 pass-through middleware', args: ['--middleware', '3'] },
+  { name: 'all', label: 'all three', args: ['--metrics', '--tracing', '--middleware', '3'] },
+];
 
 export interface Run {
   readonly group: Group;
@@ -217,6 +241,28 @@ function plan(s: Settings): Group[] {
           });
         }
         break;
+      case 'deployed':
+        for (const prefetch of s.prefetches) {
+          groups.push({
+            key: `deployed@${prefetch}`,
+            scenario,
+            prefetch,
+            rounds: s.pairs,
+            args: ['--jobs', String(s.jobs), '--window', String(s.window)],
+            timeoutSeconds: throughputTimeout,
+          });
+        }
+        if (s.systems.includes('warren'))
+          groups.push({
+            key: 'features',
+            scenario,
+            prefetch: s.consumePrefetch,
+            rounds: s.pairs,
+            args: ['--jobs', String(s.jobs), '--window', String(s.window)],
+            timeoutSeconds: throughputTimeout,
+            variants: FEATURE_VARIANTS,
+          });
+        break;
       case 'publish':
       case 'consume':
         groups.push({
@@ -299,9 +345,7 @@ async function runTrial(bundle: string, s: Settings, group: Group, system: Syste
     '--redis-url',
     s.redisUrl,
     ...group.args,
-    ...(s.metrics ? ['--metrics'] : []),
-    ...(s.middleware > 0 ? ['--middleware', String(s.middleware)] : []),
-    ...(s.tracing ? ['--tracing'] : []),
+    ...(group.variants ? [] : featureArgs(s)),
   ];
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -342,6 +386,15 @@ async function runTrial(bundle: string, s: Settings, group: Group, system: Syste
   return { group, system, round, result: undefined, error, wallSeconds };
 }
 
+/** The run's --metrics / --middleware / --tracing, as trial options. */
+function featureArgs(s: Settings): string[] {
+  return [
+    ...(s.metrics ? ['--metrics'] : []),
+    ...(s.middleware > 0 ? ['--middleware', String(s.middleware)] : []),
+    ...(s.tracing ? ['--tracing'] : []),
+  ];
+}
+
 function log(text: string): void {
   process.stderr.write(`${text}\n`);
 }
@@ -351,6 +404,8 @@ function describeRun(run: Run): string {
   const r = run.result;
   if (r.latency)
     return `p50 ${r.latency.p50Ms.toFixed(2)} ms, p99 ${r.latency.p99Ms.toFixed(2)} ms, RSS idle ${(r.rssIdleMb ?? 0).toFixed(1)} MB`;
+  if (r.publisher)
+    return `${int(r.jobsPerSec)} jobs/s, ${r.cpuUsPerJob.toFixed(1)} µs CPU/job (worker), ${r.publisher.cpuUsPerJob.toFixed(1)} (publisher)`;
   return `${int(r.jobsPerSec)} jobs/s, ${r.cpuUsPerJob.toFixed(1)} µs CPU/job`;
 }
 
@@ -440,6 +495,54 @@ function sections(results: Results, s: Settings): Section[] {
         ...ratioCells(`e2e@${prefetch}`, jobsPerSec),
       ]),
     });
+  }
+  if (s.scenarios.includes('deployed')) {
+    const publisherCpu = (r: TrialResult): number | undefined => r.publisher?.cpuUsPerJob;
+    out.push({
+      title: 'Deployed shape: publisher and worker in separate processes',
+      note: `${int(s.jobs)} jobs published (window ${s.window}) by one process and handled by another, the publisher's first publish → the worker's last ack; CPU = process.cpuUsage() of each process over its part; ${rounds}`,
+      columns: header('prefetch / concurrency', '(median)'),
+      rows: s.prefetches.flatMap((prefetch) => {
+        const key = `deployed@${prefetch}`;
+        return [
+          [
+            `${prefetch}: jobs/s`,
+            ...systems.map((system) => results.cell(key, system, jobsPerSec, int)),
+            ...ratioCells(key, jobsPerSec),
+          ],
+          [
+            `${prefetch}: worker CPU µs/job`,
+            ...systems.map((system) => results.cell(key, system, cpu, fixed(1))),
+            ...ratioCells(key, cpu),
+          ],
+          [
+            `${prefetch}: publisher CPU µs/job`,
+            ...systems.map((system) => results.cell(key, system, publisherCpu, fixed(1))),
+            ...ratioCells(key, publisherCpu),
+          ],
+        ];
+      }),
+    });
+    if (systems.includes('warren')) {
+      const plain = (pick: (r: TrialResult) => number | undefined): number =>
+        results.median('features:none', 'warren', pick);
+      out.push({
+        title: 'What each feature costs (deployed shape, warren)',
+        note: `as above at prefetch ${s.consumePrefetch}, warren alone, the variants back to back each round (order rotating); × = against no feature; ${rounds}`,
+        columns: ['', 'jobs/s', 'worker CPU µs/job', 'publisher CPU µs/job', 'worker ×', 'publisher ×'],
+        rows: FEATURE_VARIANTS.map((variant) => {
+          const key = `features:${variant.name}`;
+          return [
+            variant.label,
+            results.cell(key, 'warren', jobsPerSec, int),
+            results.cell(key, 'warren', cpu, fixed(1)),
+            results.cell(key, 'warren', publisherCpu, fixed(1)),
+            times(ratio(results.median(key, 'warren', cpu), plain(cpu))),
+            times(ratio(results.median(key, 'warren', publisherCpu), plain(publisherCpu))),
+          ];
+        }),
+      });
+    }
   }
   const single = (
     scenario: string,
@@ -615,6 +718,57 @@ function targets(results: Results, s: Settings): TargetCheck[] {
     }
   }
   if (s.scenarios.includes('publish')) atLeast('publish throughput', 'publish', 0.9, 'amqplib', jobsPerSec, 'jobs/s');
+  const atMost = (
+    name: string,
+    [key, system]: readonly [string, SystemName],
+    factor: number,
+    [baseKey, baseSystem]: readonly [string, SystemName],
+    pick: (r: TrialResult) => number | undefined,
+    baseName: string,
+  ): void => {
+    if (!has(system) || !has(baseSystem) || !results.has(key, system) || !results.has(baseKey, baseSystem)) return;
+    const w = results.median(key, system, pick);
+    const b = results.median(baseKey, baseSystem, pick);
+    const r = ratio(w, b);
+    checks.push({
+      name,
+      expected: `≤ ${factor.toFixed(2)}× ${baseName}`,
+      measured: `${times(r)} (${w.toFixed(1)} vs ${b.toFixed(1)} µs)`,
+      pass: Number.isFinite(r) ? r <= factor : undefined,
+    });
+  };
+  const cpuPerJob = (r: TrialResult): number => r.cpuUsPerJob;
+  const publisherCpu = (r: TrialResult): number | undefined => r.publisher?.cpuUsPerJob;
+  if (s.scenarios.includes('publish'))
+    atMost(
+      'publisher CPU per job, publish-only',
+      ['publish', 'warren'],
+      1.2,
+      ['publish', 'amqplib'],
+      cpuPerJob,
+      'amqplib',
+    );
+  if (s.scenarios.includes('deployed')) {
+    const at = `deployed@${s.prefetches.includes(50) ? 50 : s.prefetches[0]}`;
+    atMost(
+      `publisher CPU per job, ${at.replace('@', ' at prefetch ')}`,
+      [at, 'warren'],
+      1.2,
+      [at, 'amqplib'],
+      publisherCpu,
+      'amqplib',
+    );
+    atMost(
+      'worker CPU per job with metrics on (deployed)',
+      ['features:metrics', 'warren'],
+      1.1,
+      ['features:none', 'warren'],
+      cpuPerJob,
+      'metrics off',
+    );
+  }
+  if (s.scenarios.includes('retry'))
+    atMost('CPU per job on the retry path', ['retry', 'warren'], 1.25, ['retry', 'amqplib'], cpuPerJob, 'amqplib');
   if (s.scenarios.includes('consume') && has('warren') && has('amqplib')) {
     const w = results.median('consume', 'warren', (r) => r.cpuUsPerJob);
     const a = results.median('consume', 'amqplib', (r) => r.cpuUsPerJob);
@@ -671,12 +825,16 @@ function targets(results: Results, s: Settings): TargetCheck[] {
       pass: growth.length === 0 ? undefined : g <= limit,
     });
   }
-  if (s.scenarios.includes('e2e') && has('warren') && has('bullmq')) {
+  for (const [scenario, shape] of [
+    ['e2e', 'end-to-end'],
+    ['deployed', 'deployed'],
+  ] as const) {
+    if (!s.scenarios.includes(scenario) || !has('warren') || !has('bullmq')) continue;
     for (const prefetch of s.prefetches) {
-      const w = results.median(`e2e@${prefetch}`, 'warren', jobsPerSec);
-      const b = results.median(`e2e@${prefetch}`, 'bullmq', jobsPerSec);
+      const w = results.median(`${scenario}@${prefetch}`, 'warren', jobsPerSec);
+      const b = results.median(`${scenario}@${prefetch}`, 'bullmq', jobsPerSec);
       checks.push({
-        name: `ahead of BullMQ end-to-end, concurrency ${prefetch}`,
+        name: `ahead of BullMQ ${shape}, concurrency ${prefetch}`,
         expected: '> 1.00× bullmq',
         measured: `${times(ratio(w, b))} (${int(w)} vs ${int(b)} jobs/s)`,
         pass: Number.isFinite(ratio(w, b)) ? w > b : undefined,
@@ -787,18 +945,35 @@ async function main(): Promise<void> {
   );
 
   const groups = plan(s);
-  const total = groups.reduce((sum, group) => sum + group.rounds * s.systems.length, 0);
+  const total = groups.reduce(
+    (sum, group) => sum + group.rounds * (group.variants ? group.variants.length : s.systems.length),
+    0,
+  );
   const runs: Run[] = [];
+  const progress = (run: Run, label: string): void => {
+    runs.push(run);
+    log(
+      `[${String(runs.length).padStart(String(total).length)}/${total}] ${run.group.key.padEnd(8)} round ${run.round} ${label.padEnd(7)} ${describeRun(run)} (${run.wallSeconds.toFixed(1)} s)`,
+    );
+  };
   for (const group of groups) {
+    const variants = group.variants;
+    if (variants) {
+      for (let round = 1; round <= group.rounds; round += 1) {
+        const order = variants.map((_, i) => variants[(i + round - 1) % variants.length] as Variant);
+        for (const variant of order) {
+          const one: Group = { ...group, key: `${group.key}:${variant.name}`, args: [...group.args, ...variant.args] };
+          progress(await runTrial(bundle, s, one, 'warren', round), `warren ${variant.name}`);
+          if (s.pauseMs > 0) await new Promise((done) => setTimeout(done, s.pauseMs));
+        }
+      }
+      continue;
+    }
     for (let round = 1; round <= group.rounds; round += 1) {
       // Rotate who goes first each round (W A B, A B W, B W A): no system always follows the same neighbour.
       const order = s.systems.map((_, i) => s.systems[(i + round - 1) % s.systems.length] as SystemName);
       for (const system of order) {
-        const run = await runTrial(bundle, s, group, system, round);
-        runs.push(run);
-        log(
-          `[${String(runs.length).padStart(String(total).length)}/${total}] ${group.key.padEnd(8)} round ${round} ${system.padEnd(7)} ${describeRun(run)} (${run.wallSeconds.toFixed(1)} s)`,
-        );
+        progress(await runTrial(bundle, s, group, system, round), system);
         if (s.pauseMs > 0) await new Promise((done) => setTimeout(done, s.pauseMs));
       }
     }

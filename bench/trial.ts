@@ -6,12 +6,19 @@
  *   node bench/.build/trial.mjs --system warren --scenario e2e --prefetch 50 --jobs 20000
  *   node --import tsx bench/trial.ts --system warren --scenario e2e --prefetch 50 --jobs 20000
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from './lib/args.js';
 import { Countdown, MB, RssSampler, cpuMicros, publishPaced, publishWindowed, sleep } from './lib/measure.js';
 import { nowMs, type BenchPayload } from './lib/payload.js';
 import { median, quantileSorted, slope } from './lib/stats.js';
-import { SCENARIOS, type Scenario, type TrialFailure, type TrialResult } from './lib/trial-types.js';
+import {
+  SCENARIOS,
+  type PublisherResult,
+  type Scenario,
+  type TrialFailure,
+  type TrialResult,
+} from './lib/trial-types.js';
 import { createSystem } from './systems/create-system.js';
 import { SYSTEM_NAMES, type BenchSystem, type SystemName, type TrialTarget } from './systems/system.js';
 
@@ -32,6 +39,8 @@ Options:
   --retry-delay-ms N    the retry tier's delay (retry scenario)                    default 1000
   --timeout-seconds N   give up waiting for acks after this                        default 300
   --id NAME             namespace / queue prefix (default bench-<scenario>-<random>); deleted afterwards
+  --role publisher      deployed only: be the publishing process of a deployed trial (started by the worker
+                        process with its own options; publishes --jobs, prints its CPU, deletes nothing)
   --metrics             warren only: record metrics into a prom-client registry
   --middleware N        warren only: N pass-through middleware around the handler (default 0)
   --tracing             register an OpenTelemetry tracer provider (batching, exporting nowhere), a W3C
@@ -53,6 +62,7 @@ const SPEC = {
   'retry-delay-ms': 'number',
   'timeout-seconds': 'number',
   id: 'string',
+  role: 'string',
   metrics: 'boolean',
   middleware: 'number',
   tracing: 'boolean',
@@ -98,6 +108,76 @@ async function e2e(system: BenchSystem, s: Settings, rss: RssSampler): Promise<P
     jobsPerSec: s.jobs / seconds,
     cpuUsPerJob: cpuMicros(cpu0, acked.cpuAtDone as NodeJS.CpuUsage) / s.jobs,
     windowUs: window(t0, acked.doneAt),
+  };
+}
+
+/**
+ * The deployed shape: this process is the worker; a second process of the same bundle (`--role publisher`, the
+ * same options) publishes. Throughput runs from the publisher's first publish to the worker's last ack (one wall
+ * clock on one machine); each process reports its own CPU per job.
+ */
+async function deployed(system: BenchSystem, s: Settings, rss: RssSampler, id: string): Promise<Partial<TrialResult>> {
+  const acked = new Countdown(s.jobs);
+  await system.startConsumer({ handle: noop, acked: acked.tick });
+  rss.start(100);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const publisher = publisherProcess(id, s.timeoutMs);
+  const [published] = await Promise.all([publisher, acked.wait(s.timeoutMs, 'acked')]);
+  const doneAtWall = performance.timeOrigin + acked.doneAt;
+  const seconds = (doneAtWall - published.startedAtMs) / 1000;
+  return {
+    seconds,
+    jobsPerSec: s.jobs / seconds,
+    cpuUsPerJob: cpuMicros(cpu0, acked.cpuAtDone as NodeJS.CpuUsage) / s.jobs,
+    windowUs: window(t0, acked.doneAt),
+    publisher: published,
+  };
+}
+
+/** Starts this bundle again as the deployed trial's publisher (no profiler flags) and reads its JSON line. */
+async function publisherProcess(id: string, timeoutMs: number): Promise<PublisherResult> {
+  const args = [process.argv[1] as string, ...process.argv.slice(2), '--id', id, '--role', 'publisher'];
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 30_000);
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  clearTimeout(killer);
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  let parsed: Partial<PublisherResult> & { error?: string } = {};
+  try {
+    parsed = JSON.parse(line) as typeof parsed;
+  } catch {
+    // reported below
+  }
+  if (code !== 0 || parsed.ok !== true)
+    throw new Error(
+      `the publisher process failed (exit ${String(code)}): ${parsed.error ?? (stderr.trim().split('\n').slice(-3).join(' / ') || 'no output')}`,
+    );
+  return parsed as PublisherResult;
+}
+
+/** The publishing half of a deployed trial. */
+async function deployedPublisher(system: BenchSystem, s: Settings, rss: RssSampler): Promise<PublisherResult> {
+  await system.startPublisher();
+  rss.start(100);
+  const cpu0 = process.cpuUsage();
+  const startedAtMs = nowMs();
+  await publishWindowed(system, s.jobs, s.window);
+  const cpu1 = process.cpuUsage();
+  const endedAtMs = nowMs();
+  rss.sample();
+  return {
+    ok: true,
+    startedAtMs,
+    endedAtMs,
+    cpuUsPerJob: cpuMicros(cpu0, cpu1) / s.jobs,
+    rssPeakMb: rss.peakBytes / MB,
   };
 }
 
@@ -260,9 +340,10 @@ async function latency(system: BenchSystem, s: Settings, rss: RssSampler): Promi
 }
 
 const RUNNERS: Readonly<
-  Record<Scenario, (system: BenchSystem, s: Settings, rss: RssSampler) => Promise<Partial<TrialResult>>>
+  Record<Scenario, (system: BenchSystem, s: Settings, rss: RssSampler, id: string) => Promise<Partial<TrialResult>>>
 > = {
   e2e,
+  deployed,
   publish: publishOnly,
   consume: consumeOnly,
   latency,
@@ -322,6 +403,11 @@ async function main(): Promise<number> {
     middleware: Math.round(num('middleware', 0)),
   };
   if (args['tracing'] === true) await registerTracing();
+  if (args['role'] !== undefined) {
+    if (args['role'] !== 'publisher' || scenario !== 'deployed')
+      throw new Error(`--role: only "publisher", with --scenario deployed; got ${JSON.stringify(args['role'])}`);
+    return publisherRole(await createSystem(system, target), settings, target.id);
+  }
   const rssStart = process.memoryUsage.rss();
   const sampler = new RssSampler();
   const bench = await createSystem(system, target);
@@ -338,7 +424,7 @@ async function main(): Promise<number> {
   hardStop.unref();
   let outcome: TrialResult | TrialFailure;
   try {
-    const measured = await RUNNERS[scenario](bench, settings, sampler);
+    const measured = await RUNNERS[scenario](bench, settings, sampler, target.id);
     sampler.sample();
     outcome = {
       ok: true,
@@ -374,6 +460,22 @@ async function main(): Promise<number> {
   }
   print(outcome);
   return outcome.ok ? 0 : 1;
+}
+
+/** `--role publisher`: publishes, prints one line, closes; the worker process deletes the namespace. */
+async function publisherRole(bench: BenchSystem, settings: Settings, id: string): Promise<number> {
+  const sampler = new RssSampler();
+  let line: PublisherResult | { ok: false; error: string; id: string };
+  try {
+    line = await deployedPublisher(bench, settings, sampler);
+  } catch (error) {
+    line = { ok: false, id, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    sampler.stop();
+    await bench.close().catch(() => {});
+  }
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+  return line.ok ? 0 : 1;
 }
 
 function print(result: TrialResult | TrialFailure): void {

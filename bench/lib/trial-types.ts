@@ -1,7 +1,10 @@
 import type { SystemName } from '../systems/system.js';
 
-/** The scenarios a trial can run (`soak` is `latency` held long enough to judge RSS flatness). */
-export const SCENARIOS = ['e2e', 'publish', 'consume', 'latency', 'retry', 'soak'] as const;
+/**
+ * The scenarios a trial can run (`soak` is `latency` held long enough to judge RSS flatness; `deployed` is `e2e` with
+ * the publisher in a second process, as deployed).
+ */
+export const SCENARIOS = ['e2e', 'deployed', 'publish', 'consume', 'latency', 'retry', 'soak'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** Latency from the payload's send time to the handler starting, in milliseconds. */
@@ -48,6 +51,18 @@ export interface TrialResult {
   readonly rssIdleMb?: number;
   readonly latency?: LatencyResult;
   readonly soak?: SoakResult;
+  /** `deployed`: the publishing process (`cpuUsPerJob` is then the worker's). */
+  readonly publisher?: PublisherResult;
+}
+
+/** The publishing process of a `deployed` trial: the JSON line `trial.ts --role publisher` prints. */
+export interface PublisherResult {
+  readonly ok: true;
+  /** Wall clock (`performance.timeOrigin + now`, comparable across processes) of the first publish and the last confirm. */
+  readonly startedAtMs: number;
+  readonly endedAtMs: number;
+  readonly cpuUsPerJob: number;
+  readonly rssPeakMb: number;
 }
 
 export interface TrialFailure {
