@@ -131,9 +131,8 @@ export class JobPublisher {
     const dueAt =
       options.runAt?.getTime() ?? (options.delayMs === undefined ? undefined : Date.now() + options.delayMs);
     if (dueAt === undefined) {
-      return this.#publisher
-        .send(this.#exchange, jobType, body, jobProperties(jobType, messageId, headers))
-        .then(() => messageId);
+      // Resolves with the message id: no promise of its own on the way back.
+      return this.#publisher.send(this.#exchange, jobType, body, jobProperties(jobType, messageId, headers));
     }
     return this.#publishDelayed(jobType, messageId, body, headers, dueAt);
   }

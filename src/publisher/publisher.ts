@@ -16,7 +16,7 @@ interface Pending {
   readonly content: Buffer;
   readonly properties: Options.Publish;
   readonly messageId: string;
-  readonly resolve: () => void;
+  readonly resolve: (messageId: string) => void;
   readonly reject: (error: Error) => void;
   timer: NodeJS.Timeout | undefined;
   /** The channel it was last sent on; `undefined` while waiting in the buffer. */
@@ -94,7 +94,7 @@ export class Publisher {
   }
 
   /**
-   * Sends one message and resolves when the broker confirmed it. While the application has registered an
+   * Sends one message and resolves with its message id (`''` when it has none) when the broker confirmed it. While the application has registered an
    * OpenTelemetry tracer provider, the publish has a span (see src/tracing/publish-span.ts), child of the active
    * context unless `trace` says otherwise, and the message carries its trace context in its headers.
    * @throws PayloadTooLargeError, PublishBufferFullError, UnroutableError, PublishRejectedError, PublishTimeoutError
@@ -105,7 +105,7 @@ export class Publisher {
     content: Buffer,
     properties: Options.Publish,
     trace?: PublishTrace,
-  ): Promise<void> {
+  ): Promise<string> {
     // `undefined` unless tracing is on: the untraced path sends the caller's properties untouched.
     const span = startPublishSpan(exchange, routingKey, content, properties, trace, this.#connection.node);
     if (this.#state !== 'running') {
@@ -132,7 +132,7 @@ export class Publisher {
         ),
       );
     }
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       const pending: Pending = {
         exchange,
         routingKey,
@@ -191,7 +191,8 @@ export class Publisher {
     // message again, in publish order, on the next channel (one by one here would reverse them).
     if (err !== null && err !== undefined && !nacked) return;
     this.#inFlight.delete(pending);
-    const returned = this.#returned.get(pending.messageId);
+    // Returns are rare: most confirms skip hashing the id.
+    const returned = this.#returned.size === 0 ? undefined : this.#returned.get(pending.messageId);
     if (returned !== undefined) {
       if (returned <= 1) this.#returned.delete(pending.messageId);
       else this.#returned.set(pending.messageId, returned - 1);
@@ -252,7 +253,7 @@ export class Publisher {
     if (pending.timer) clearTimeout(pending.timer);
     pending.span?.end(error);
     if (error) pending.reject(error);
-    else pending.resolve();
+    else pending.resolve(pending.messageId);
     if (this.#buffer.length === 0 && this.#inFlight.size === 0) {
       for (const wake of this.#idleWaiters.splice(0)) wake();
     }

@@ -42,9 +42,9 @@ interface Sent {
 class FakePublisher {
   readonly sent: Sent[] = [];
   fail: Error | undefined;
-  send(exchange: string, routingKey: string, _content: Buffer, properties: Options.Publish): Promise<void> {
+  send(exchange: string, routingKey: string, _content: Buffer, properties: Options.Publish): Promise<string> {
     this.sent.push({ exchange, routingKey, properties });
-    return this.fail ? Promise.reject(this.fail) : Promise.resolve();
+    return this.fail ? Promise.reject(this.fail) : Promise.resolve(String(properties.messageId ?? ''));
   }
 }
 
