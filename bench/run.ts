@@ -50,7 +50,9 @@ Scenarios (--scenarios, comma-separated; default ${DEFAULT_SCENARIOS.join(',')})
 Options:
   --jobs N              jobs per throughput trial (e2e, publish, consume)          default 20000
   --retry-jobs N        jobs per retry trial                                         default jobs / 4
-  --prefetch LIST       prefetch / concurrency values for e2e                       default 10,50,200
+  --prefetch LIST       concurrency values for e2e and deployed (warren's job concurrency, its prefetch
+                        twice that by default; BullMQ's concurrency; raw amqplib's prefetch twice it)
+                                                                                     default 10,50,200
   --consume-prefetch N  prefetch for consume, latency, retry, soak                  default 50
   --window N            publishes in flight in the publishing loops                 default 100
   --rate N              jobs/s for latency and soak                                  default 2000
@@ -488,7 +490,7 @@ function sections(results: Results, s: Settings): Section[] {
     out.push({
       title: 'End-to-end throughput, jobs/s',
       note: `${int(s.jobs)} jobs published (window ${s.window}) and handled in one process, first publish → last ack; ${rounds}`,
-      columns: header('prefetch / concurrency', '(median)'),
+      columns: header('concurrency', '(median)'),
       rows: s.prefetches.map((prefetch) => [
         String(prefetch),
         ...systems.map((system) => results.cell(`e2e@${prefetch}`, system, jobsPerSec, int)),
@@ -501,7 +503,7 @@ function sections(results: Results, s: Settings): Section[] {
     out.push({
       title: 'Deployed shape: publisher and worker in separate processes',
       note: `${int(s.jobs)} jobs published (window ${s.window}) by one process and handled by another, the publisher's first publish → the worker's last ack; CPU = process.cpuUsage() of each process over its part; ${rounds}`,
-      columns: header('prefetch / concurrency', '(median)'),
+      columns: header('concurrency', '(median)'),
       rows: s.prefetches.flatMap((prefetch) => {
         const key = `deployed@${prefetch}`;
         return [

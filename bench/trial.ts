@@ -29,7 +29,8 @@ Runs one trial and prints one JSON line. Normally started by bench/run.ts; run i
   node --cpu-prof --cpu-prof-interval=100 --cpu-prof-dir=bench/results/profiles bench/.build/trial.mjs --system warren --scenario e2e --prefetch 50
 
 Options:
-  --prefetch N          prefetch (RabbitMQ) / concurrency (BullMQ)                 default 50
+  --prefetch N          concurrency: warren's job concurrency (prefetch twice it), BullMQ's concurrency,
+                        raw amqplib's prefetch twice it                             default 50
   --jobs N              jobs for e2e, publish, consume, retry                       default 20000
   --window N            publishes awaited concurrently (bounded concurrency)       default 100
   --rate N              jobs/s for latency and soak                                 default 2000

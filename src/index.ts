@@ -4,7 +4,7 @@
 export { Job, jobMethods } from './registry/job-decorator.js';
 export type { JobMethod } from './registry/job-decorator.js';
 export { defineJob } from './registry/define-job.js';
-export { DEFAULT_CONCURRENCY, isJobDefinition } from './registry/job-definition.js';
+export { DEFAULT_CONCURRENCY, isJobDefinition, prefetchOf } from './registry/job-definition.js';
 export type { ChildJobOptions, JobContext, JobDefinition, JobHandler, JobOptions } from './registry/job-definition.js';
 export type { JobMiddleware, MiddlewareContext } from './registry/job-definition.js';
 export type { PublishCall, PublishMiddleware } from './publisher/publish-middleware.js';

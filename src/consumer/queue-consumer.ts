@@ -12,7 +12,7 @@ import { VerdictApplier, type BoundMetrics, type DeliveryOutcome } from './verdi
 import { DEFER, GIVE_BACK, isSuspect, returnedTooOften, type Verdict } from './verdict.js';
 import { SuspectGate } from './suspect-gate.js';
 import { DEAD_LETTER_REASONS } from '../messages/headers.js';
-import { DEFAULT_CONCURRENCY, type JobDefinition } from '../registry/job-definition.js';
+import { DEFAULT_CONCURRENCY, prefetchOf, type JobDefinition } from '../registry/job-definition.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../retry/retry-policy.js';
 import { declareTopology, type DeclaredTopology } from '../topology/declare-topology.js';
 import {
@@ -62,8 +62,17 @@ interface HeldSuspect {
   readonly id: DeliveryIdentity;
 }
 
+/** A delivery the prefetch brought beyond the concurrency: it waits, unacknowledged, for a free slot. */
+interface Waiting {
+  readonly channel: Channel;
+  readonly message: ConsumeMessage;
+  readonly id: DeliveryIdentity;
+}
+
 /**
- * Consumes one job queue on its own channel, with prefetch = the job's concurrency. Each delivery is run to a
+ * Consumes one job queue on its own channel. The channel's prefetch (twice the concurrency unless the job says)
+ * brings more deliveries than run at once: those beyond the concurrency wait here, in arrival order, for a free
+ * slot, so a slot that frees takes the next job at once instead of a broker round trip later. Each delivery is run to a
  * {@link Verdict} by the {@link DeliveryRunner} (no channel in sight) and the verdict is applied by the
  * {@link VerdictApplier} on the channel the delivery came on.
  *
@@ -76,6 +85,8 @@ export class QueueConsumer {
   readonly job: JobDefinition;
   readonly queue: string;
   readonly concurrency: number;
+  /** The channel's prefetch: deliveries held unacknowledged at once, running or waiting for a slot. */
+  readonly prefetch: number;
   readonly retryPolicy: RetryPolicy;
   readonly #topology: TopologyPlan;
   readonly #connection: BrokerConnection;
@@ -91,6 +102,10 @@ export class QueueConsumer {
   readonly #deliveryLimit: number | undefined;
   /** Every delivery being handled (run, copied, recorded) and not yet settled; held suspects are not among them. */
   readonly #inFlight = new Set<LazyAbort>();
+  /** Handler runs taking a slot of the concurrency (suspects run alone, outside them). */
+  #running = 0;
+  /** Deliveries waiting for a slot, oldest first; unacknowledged, so the gate counts them as in flight. */
+  #waiting: Waiting[] = [];
   readonly #consumerTags = new WeakMap<Channel, string>();
   /** Channels that are open and set up: a settle is sent only on the live channel its delivery came on. */
   readonly #live = new WeakSet<Channel>();
@@ -109,6 +124,7 @@ export class QueueConsumer {
     this.#namespace = namespace;
     this.queue = jobQueue(namespace, job.jobType);
     this.concurrency = job.concurrency ?? DEFAULT_CONCURRENCY;
+    this.prefetch = prefetchOf(job);
     this.retryPolicy = resolveRetryPolicy(job.jobType, job.retry, options.settings);
     const timeoutMs = job.timeoutMs ?? options.jobTimeoutMs;
     this.#topology = jobTopology(options.settings, job.jobType, this.retryPolicy.tiersMs, timeoutMs);
@@ -149,7 +165,7 @@ export class QueueConsumer {
       logger: this.#logger,
       setup: async (channel, model) => {
         this.#warnOfLegacyQueues(await declareTopology(channel, this.#topology, model));
-        await channel.prefetch(this.concurrency);
+        await channel.prefetch(this.prefetch);
         // Live before consuming: deliveries can arrive (and a sync handler settle them) before setup resolves.
         this.#live.add(channel);
         if (!this.#draining) await this.#subscribe(channel);
@@ -157,6 +173,8 @@ export class QueueConsumer {
       onClose: (channel) => {
         this.#live.delete(channel);
         this.#consuming = false;
+        // What waited for a slot is back in the queue with the channel.
+        this.#waiting = this.#waiting.filter((waiting) => waiting.channel !== channel);
         // Held suspects return to the queue with the channel; the next channel starts afresh.
         if (this.#gateChannel === channel) {
           this.#gate.reset();
@@ -175,6 +193,11 @@ export class QueueConsumer {
   /** Deliveries being handled now. */
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** Deliveries waiting in this worker for a slot of the concurrency. */
+  get waiting(): number {
+    return this.#waiting.length;
   }
 
   /** Settles dropped because their channel had closed. */
@@ -263,7 +286,7 @@ export class QueueConsumer {
     }
     switch (admission.action) {
       case 'run':
-        return this.#dispatch(channel, message, id);
+        return this.#take(channel, message, id);
       case 'defer':
         return this.#dispatch(channel, message, id, DEFER);
       case 'give-back':
@@ -326,10 +349,32 @@ export class QueueConsumer {
       );
   }
 
+  /** Runs a delivery in a free slot of the concurrency, or keeps it waiting for one. */
+  #take(channel: Channel, message: ConsumeMessage, id: DeliveryIdentity): void {
+    if (this.#running >= this.concurrency) {
+      this.#waiting.push({ channel, message, id });
+      return;
+    }
+    this.#running += 1;
+    this.#dispatch(channel, message, id, undefined, this.#slotFreed);
+  }
+
+  /** A run in a slot is settled: the oldest waiting delivery on a live channel takes the slot. */
+  readonly #slotFreed = (): void => {
+    this.#running -= 1;
+    for (;;) {
+      const next = this.#waiting.shift();
+      if (next === undefined) return;
+      // Its channel closed meanwhile (onClose keeps the list clean; this is the belt to those braces).
+      if (!this.#live.has(next.channel)) continue;
+      return this.#take(next.channel, next.message, next.id);
+    }
+  };
+
   /** Keeps the in-flight books when a delivery is done with; the last one out lets the gate take its next step. */
   #finished(controller: LazyAbort): void {
     this.#inFlight.delete(controller);
-    if (this.#inFlight.size > 0) return;
+    if (this.#inFlight.size > 0 || this.#waiting.length > 0) return;
     if (this.#idleWaiters.length > 0) for (const wake of this.#idleWaiters.splice(0)) wake();
     this.#advance();
   }
@@ -361,7 +406,7 @@ export class QueueConsumer {
   #advance(): void {
     const channel = this.#gateChannel;
     if (!channel) return;
-    const step = this.#gate.next(this.#inFlight.size, this.#draining);
+    const step = this.#gate.next(this.#inFlight.size + this.#waiting.length, this.#draining);
     switch (step.kind) {
       case 'wait':
         return;
@@ -372,7 +417,7 @@ export class QueueConsumer {
         for (const { message, id } of step.items) this.#dispatch(channel, message, id, GIVE_BACK);
         return;
       case 'resume':
-        void this.#resume(channel, step.prefetch === 'one' ? 1 : this.concurrency);
+        void this.#resume(channel, step.prefetch === 'one' ? 1 : this.prefetch);
     }
   }
 
@@ -399,12 +444,18 @@ export class QueueConsumer {
   }
 
   /**
-   * Waits for in-flight handlers up to `graceMs`, then aborts their signals and waits `abortWaitMs` more.
-   * Resolves with how many were still running at the end (their deliveries return to the queue on close).
+   * Waits for in-flight handlers, and the deliveries waiting for a slot, up to `graceMs`; then gives back what still
+   * waits (it never started), aborts the handlers' signals and waits `abortWaitMs` more. Resolves with how many were
+   * still running at the end (their deliveries return to the queue on close).
    */
   async drain(graceMs: number, abortWaitMs: number): Promise<number> {
     if (!(await this.#waitIdle(graceMs))) {
-      this.#logger.warn({ inFlight: this.#inFlight.size }, 'shutdown grace time is over; aborting in-flight jobs');
+      const waiting = this.#waiting.splice(0);
+      for (const { channel, message, id } of waiting) this.#dispatch(channel, message, id, GIVE_BACK);
+      this.#logger.warn(
+        { inFlight: this.#inFlight.size, givenBack: waiting.length },
+        'shutdown grace time is over; aborting in-flight jobs',
+      );
       for (const controller of this.#inFlight) controller.abort(new Error('worker is shutting down'));
       await this.#waitIdle(abortWaitMs);
     }
@@ -412,7 +463,7 @@ export class QueueConsumer {
   }
 
   #waitIdle(ms: number): Promise<boolean> {
-    if (this.#inFlight.size === 0) return Promise.resolve(true);
+    if (this.#inFlight.size === 0 && this.#waiting.length === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
       this.#idleWaiters.push(() => {
@@ -437,7 +488,7 @@ export class QueueConsumer {
       if (quietMs <= 0) break;
       await new Promise((resolve) => setTimeout(resolve, quietMs));
     }
-    await this.#channel.current?.prefetch(this.concurrency).catch(() => {});
+    await this.#channel.current?.prefetch(this.prefetch).catch(() => {});
     await this.#channel.close();
   }
 }

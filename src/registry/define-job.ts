@@ -24,6 +24,7 @@ export function defineJob(jobType: string, handler: JobHandler<unknown>, options
     jobType,
     handler,
     concurrency: options.concurrency,
+    prefetch: options.prefetch,
     timeoutMs: options.timeoutMs,
     schema: options.schema,
     retry: options.retry,

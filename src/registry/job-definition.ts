@@ -77,8 +77,16 @@ export interface RetryOptions {
 
 /** Options of a job, on `@Job` or `defineJob`. */
 export interface JobOptions<S extends PayloadSchema = PayloadSchema> {
-  /** Deliveries handled at once by one worker: the prefetch of the job queue's channel. @defaultValue 10 */
+  /** Deliveries handled at once by one worker. @defaultValue 10 */
   readonly concurrency?: number;
+  /**
+   * Deliveries one worker holds unacknowledged: the prefetch of the job queue's channel, from `concurrency` to twice
+   * it. Those beyond `concurrency` wait in the worker for a free slot, so the next job is there when one ends
+   * instead of a broker round trip later. Set it to `concurrency` for jobs that run long with several workers:
+   * no job then waits in one worker behind a long one while another worker is idle (README, "Concurrency and
+   * prefetch"). @defaultValue twice `concurrency`
+   */
+  readonly prefetch?: number;
   /** After this, `ctx.signal` is aborted and the attempt fails. @defaultValue the `jobTimeoutMs` setting (5 min) */
   readonly timeoutMs?: number;
   /**
@@ -104,6 +112,8 @@ export interface JobDefinition<T extends string = string, P = unknown> {
   /** Method syntax on purpose: a definition of any payload type is then usable where `unknown` is expected. */
   handler(payload: P, ctx: JobContext): unknown;
   readonly concurrency: number | undefined;
+  /** Older copies of warren have none: read it with {@link prefetchOf}. */
+  readonly prefetch?: number | undefined;
   readonly timeoutMs: number | undefined;
   /** The payload schema; its output is what the handler receives. */
   readonly schema: PayloadSchema<unknown, P> | undefined;
@@ -113,8 +123,17 @@ export interface JobDefinition<T extends string = string, P = unknown> {
   readonly middleware: readonly JobMiddleware[];
 }
 
-/** Default prefetch of a job queue's channel. */
+/** Default number of a job type's deliveries one worker handles at once. */
 export const DEFAULT_CONCURRENCY = 10;
+
+/**
+ * The prefetch of a job queue's channel: the job's own, else twice its concurrency. At most twice: a delivery then
+ * waits in the worker for at most one job's run before its own starts, which the queue's consumer timeout (three
+ * job timeouts and a minute) allows for.
+ */
+export function prefetchOf(job: Pick<JobDefinition, 'concurrency' | 'prefetch'>): number {
+  return job.prefetch ?? Math.min(2 * (job.concurrency ?? DEFAULT_CONCURRENCY), 65_535);
+}
 
 /** True when `value` is a {@link JobDefinition} (from any copy of warren). */
 export function isJobDefinition(value: unknown): value is JobDefinition {

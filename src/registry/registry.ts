@@ -2,7 +2,7 @@ import { invalidJobType } from '../config/name-rules.js';
 import { RegistrationError } from '../errors/registration-error.js';
 import { defineJob } from './define-job.js';
 import { jobMethods } from './job-decorator.js';
-import { isJobDefinition, type JobDefinition, type JobHandler } from './job-definition.js';
+import { DEFAULT_CONCURRENCY, isJobDefinition, type JobDefinition, type JobHandler } from './job-definition.js';
 import { SCHEMA_EXPECTED, schemaProblem } from './payload-schema.js';
 
 /** A class with `@Job` methods and a constructor without arguments. */
@@ -28,6 +28,17 @@ export class Registry {
     if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 65_535)) {
       throw new RegistrationError(
         `job "${jobType}": concurrency must be a whole number 1-65535; got ${String(concurrency)}`,
+      );
+    }
+    const { prefetch } = definition;
+    const slots = concurrency ?? DEFAULT_CONCURRENCY;
+    if (
+      prefetch !== undefined &&
+      (!Number.isInteger(prefetch) || prefetch < slots || prefetch > Math.min(2 * slots, 65_535))
+    ) {
+      throw new RegistrationError(
+        `job "${jobType}": prefetch must be a whole number from its concurrency (${slots}) to twice it ` +
+          `(${Math.min(2 * slots, 65_535)}); got ${String(prefetch)}`,
       );
     }
     if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) {

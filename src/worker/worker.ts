@@ -23,6 +23,8 @@ export interface ConsumedQueue {
   readonly jobType: string;
   readonly queue: string;
   readonly concurrency: number;
+  /** Deliveries held at once (running, or waiting for a slot). */
+  readonly prefetch: number;
 }
 
 /**
@@ -159,9 +161,14 @@ export class Worker {
     return this.#scheduler;
   }
 
-  /** The queues consumed, with their concurrency. */
+  /** The queues consumed, with their concurrency and prefetch. */
   describe(): readonly ConsumedQueue[] {
-    return this.#consumers.map((c) => ({ jobType: c.job.jobType, queue: c.queue, concurrency: c.concurrency }));
+    return this.#consumers.map((c) => ({
+      jobType: c.job.jobType,
+      queue: c.queue,
+      concurrency: c.concurrency,
+      prefetch: c.prefetch,
+    }));
   }
 
   /** Settles dropped because their channel had closed (each such delivery is redelivered by the broker). */

@@ -24,7 +24,8 @@ describe('graceful stop under load', () => {
         await gate;
         finished += 1;
       },
-      { concurrency: 200 },
+      // Prefetch = concurrency: the 100 beyond it are never delivered (see the next test for those that wait).
+      { concurrency: 200, prefetch: 200 },
     );
     harness = await startHarness([job]);
     const { client, worker, config } = harness;
@@ -46,5 +47,63 @@ describe('graceful stop under load', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await queueDepth(jobQueue(config.namespace, 'drain.job'))).toBe(100);
+  });
+
+  it('deliveries waiting for a slot run during the drain, never more at once than the concurrency', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let running = 0;
+    let most = 0;
+    const done: number[] = [];
+    const job = defineJob(
+      'drain.job',
+      async (payload: { i: number }) => {
+        running += 1;
+        most = Math.max(most, running);
+        await gate;
+        running -= 1;
+        done.push(payload.i);
+      },
+      { concurrency: 20 },
+    );
+    harness = await startHarness([job]);
+    const { client, worker, config } = harness;
+    await Promise.all(Array.from({ length: 100 }, (_, i) => client.publish('drain.job', { i })));
+    const queue = jobQueue(config.namespace, 'drain.job');
+    // Twice the concurrency held: 20 running, 20 waiting in the worker, 60 left in the queue.
+    await waitFor('20 running and 20 waiting', () => worker.inFlight === 20 && running === 20);
+    await waitFor('60 left in the queue', async () => (await queueDepth(queue)) === 60);
+
+    const stopped = worker.stop();
+    setTimeout(release, 100);
+    await stopped;
+    expect(most).toBe(20);
+    // The 40 delivered ran once each (the first 40 published: a queue delivers in order); the 60 others stay queued.
+    expect(done.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    await waitFor('the queue to settle at 60', async () => (await queueDepth(queue)) === 60, 5_000);
+  });
+
+  it('past the grace time, deliveries still waiting for a slot go back to the queue without running', async () => {
+    const started: number[] = [];
+    const job = defineJob(
+      'drain.job',
+      (payload: { i: number }, ctx) => {
+        started.push(payload.i);
+        // Runs until the shutdown aborts it.
+        return new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      },
+      { concurrency: 2 },
+    );
+    harness = await startHarness([job], { config: { shutdownGraceMs: 300 } });
+    const { client, worker, config } = harness;
+    await Promise.all(Array.from({ length: 4 }, (_, i) => client.publish('drain.job', { i })));
+    const queue = jobQueue(config.namespace, 'drain.job');
+    await waitFor('2 running, 2 waiting, none left in the queue', async () => {
+      return started.length === 2 && (await queueDepth(queue)) === 0;
+    });
+    await worker.stop();
+    // Only the two that had a slot ever started; all four are back in the queue.
+    expect(started).toEqual([0, 1]);
+    await waitFor('all 4 back in the queue', async () => (await queueDepth(queue)) === 4, 5_000);
   });
 });

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Job, Registry, RegistrationError, defineJob, jobMethods, type JobContext } from 'warren';
+import {
+  DEFAULT_CONCURRENCY,
+  Job,
+  Registry,
+  RegistrationError,
+  defineJob,
+  jobMethods,
+  prefetchOf,
+  type JobContext,
+} from 'warren';
 import { fakeContext } from '../../helpers/fake-context.js';
 
 const Payload = z.object({ n: z.number() });
@@ -49,6 +58,22 @@ describe('@Job (TC39 standard decorator) under the test runner', () => {
     expect(() => new Registry().register(defineJob('bad#type', () => {}))).toThrow(/not valid/);
     expect(() => new Registry().register(defineJob('ok.type', () => {}, { concurrency: 0 }))).toThrow(/concurrency/);
     expect(() => new Registry().add([{ jobType: 'x' }])).toThrow(/defineJob\(\) results or classes/);
+  });
+
+  it('takes a prefetch from the concurrency to twice it, and defaults it to twice the concurrency', () => {
+    const job = (options: { concurrency?: number; prefetch?: number }) =>
+      new Registry().register(defineJob('ok.type', () => {}, options));
+    expect(() => job({ concurrency: 4, prefetch: 3 })).toThrow(
+      'job "ok.type": prefetch must be a whole number from its concurrency (4) to twice it (8); got 3',
+    );
+    expect(() => job({ concurrency: 4, prefetch: 9 })).toThrow(/got 9/);
+    expect(() => job({ prefetch: 10.5 })).toThrow(/from its concurrency \(10\) to twice it \(20\); got 10.5/);
+    expect(() => job({ concurrency: 4, prefetch: 4 })).not.toThrow();
+    expect(() => job({ concurrency: 4, prefetch: 8 })).not.toThrow();
+    expect(prefetchOf(defineJob('a.b', () => {}, { concurrency: 4 }))).toBe(8);
+    expect(prefetchOf(defineJob('a.b', () => {}, { concurrency: 4, prefetch: 5 }))).toBe(5);
+    expect(prefetchOf(defineJob('a.b', () => {}))).toBe(2 * DEFAULT_CONCURRENCY);
+    expect(prefetchOf(defineJob('a.b', () => {}, { concurrency: 65_535 }))).toBe(65_535);
   });
 });
 
