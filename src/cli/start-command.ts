@@ -116,7 +116,9 @@ async function runService(
   try {
     const port = await http.start();
     await worker.start();
-    const queues = worker.describe().map((q) => `  ${q.jobType} → ${q.queue} (concurrency ${q.concurrency}, prefetch ${q.prefetch})`);
+    const queues = worker
+      .describe()
+      .map((q) => `  ${q.jobType} → ${q.queue} (concurrency ${q.concurrency}, prefetch ${q.prefetch})`);
     const fires = schedules.map((s) => `  ${s.name}: "${s.cron}" (${s.timeZone}) → ${s.jobType}`);
     const locks = config.redisUrl === 'none' ? 'none: run a single scheduler' : 'per-fire locks in Redis';
     process.stderr.write(

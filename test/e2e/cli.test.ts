@@ -59,7 +59,9 @@ describe('the README quick-start path', () => {
     const env = { WARREN_NAMESPACE: namespace };
     const worker = startWorker([], env);
     await worker.waitForOutput(/"msg":"worker started"/);
-    expect(worker.stderr()).toMatch(new RegExp(`email.send → ${namespace}\\.job\\.email\\.send \\(concurrency 20, prefetch 40\\)`));
+    expect(worker.stderr()).toMatch(
+      new RegExp(`email.send → ${namespace}\\.job\\.email\\.send \\(concurrency 20, prefetch 40\\)`),
+    );
     expect(worker.stderr()).toMatch(
       new RegExp(`report.generate → ${namespace}\\.job\\.report\\.generate \\(concurrency 2, prefetch 4\\)`),
     );

@@ -90,7 +90,9 @@ describe('graceful stop under load', () => {
       (payload: { i: number }, ctx) => {
         started.push(payload.i);
         // Runs until the shutdown aborts it.
-        return new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+        return new Promise<void>((_, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(new Error('aborted by the shutdown'))),
+        );
       },
       { concurrency: 2 },
     );
