@@ -36,6 +36,17 @@ export interface ReplayPassOptions {
   readonly total: number;
   /** Dead letters held at once (the consumer's prefetch), and so copies awaiting their confirm at once. */
   readonly maxUnconfirmed: number;
+  /**
+   * Takes only dead letters carrying one of these message ids, the first of each (`total` is at most its size); the
+   * others are left unacknowledged and go back to the queue, untouched, when the pass closes its channel.
+   */
+  readonly messageIds?: ReadonlySet<string> | undefined;
+  /**
+   * The consumer's prefetch, when it is not `maxUnconfirmed`: with `messageIds`, how far into the queue the pass
+   * looks for them (the dead letters it leaves hold their places in the prefetch). The copies awaiting their
+   * confirm stay at most `messageIds`' size.
+   */
+  readonly prefetch?: number | undefined;
   readonly publishTimeoutMs: number;
   readonly deliveryLimit: number;
   readonly signal?: AbortSignal | undefined;
@@ -51,6 +62,8 @@ export interface ReplayPassResult {
   readonly failure: Error | undefined;
   /** Stopped by the signal before it had taken its total. */
   readonly interrupted: boolean;
+  /** With `messageIds`: those no dead letter it was delivered carried (in the order given). */
+  readonly notFound?: readonly string[];
 }
 
 /** One copy awaiting the broker's answer; the first answer counts (a confirm after the timeout changes nothing). */
@@ -98,6 +111,8 @@ export class ReplayPass {
   readonly #copies: ConfirmChannel;
   readonly #tally = new ReplayTally();
   readonly #pending = new Set<PendingCopy>();
+  /** The message ids of `messageIds` not taken yet. */
+  readonly #wanted: Set<string> | undefined;
   #taken = 0;
   #confirmed = 0;
   #lastDeliveryAt = Date.now();
@@ -109,6 +124,7 @@ export class ReplayPass {
     this.#options = options;
     this.#deadLetters = deadLetters;
     this.#copies = copies;
+    this.#wanted = options.messageIds === undefined ? undefined : new Set(options.messageIds);
   }
 
   /**
@@ -146,15 +162,16 @@ export class ReplayPass {
       counts: this.#tally.counts,
       failure: this.#tally.failure,
       interrupted: signal?.aborted === true && this.#taken < total,
+      ...(this.#wanted === undefined ? {} : { notFound: [...this.#wanted] }),
     };
   }
 
   /** Consumes until the pass is over, then cancels the consumer. */
   async #consume(): Promise<void> {
-    const { deadLetterQueue, maxUnconfirmed, total } = this.#options;
+    const { deadLetterQueue, maxUnconfirmed, total, prefetch } = this.#options;
     // Consumed, not fetched one by one: basic.get costs a round trip per dead letter. The prefetch keeps a window of
     // them flowing and bounds the copies awaiting their confirm (amqplib buffers the rest of a burst).
-    await this.#deadLetters.prefetch(Math.min(maxUnconfirmed, total));
+    await this.#deadLetters.prefetch(prefetch ?? Math.min(maxUnconfirmed, total));
     const { consumerTag } = await this.#deadLetters.consume(deadLetterQueue, (message) => this.#onDelivery(message), {
       noAck: false,
     });
@@ -177,8 +194,13 @@ export class ReplayPass {
     }
     this.#lastDeliveryAt = Date.now();
     if (!takesDelivery(this.#state())) return;
+    const context = readDeadLetterContext(message, { deliveryLimit: this.#options.deliveryLimit });
+    if (this.#wanted !== undefined) {
+      // Not selected: left unacknowledged, in its place, until the channel closes.
+      if (context.messageId === undefined || !this.#wanted.delete(context.messageId)) return;
+    }
     this.#taken += 1;
-    this.#publishCopy(message, readDeadLetterContext(message, { deliveryLimit: this.#options.deliveryLimit }));
+    this.#publishCopy(message, context);
   }
 
   #publishCopy(deadLetter: Message, context: DeadLetterContext): void {

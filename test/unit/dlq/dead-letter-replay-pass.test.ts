@@ -231,4 +231,33 @@ describe('ReplayPass (fake channels)', () => {
     expect(result.taken).toBeLessThanOrEqual(5 + 3);
     expect(stopped.acked).toHaveLength(result.taken);
   });
+
+  it('with message ids, takes the first dead letter of each and leaves the others unacknowledged', async () => {
+    const broker = fakeBroker(['dl-0', 'dl-1', 'dl-2', 'dl-1', 'dl-3', 'dl-4']);
+    const pass = await ReplayPass.open(
+      broker.model,
+      broker.model,
+      passOptions(2, { messageIds: new Set(['dl-3', 'dl-1']), prefetch: 10 }),
+    );
+    const result = await pass.run();
+    expect(result).toMatchObject({ taken: 2, failure: undefined, notFound: [] });
+    expect(broker.published.sort()).toEqual(['dl-1', 'dl-3']);
+    expect(broker.acked.sort()).toEqual(['dl-1', 'dl-3']);
+  });
+
+  it('with message ids, looks no further than its prefetch and names the ids it did not find', async () => {
+    const broker = fakeBroker(['dl-0', 'dl-1', 'dl-2', 'dl-3', 'dl-4']);
+    const started = Date.now();
+    const result = await (
+      await ReplayPass.open(
+        broker.model,
+        broker.model,
+        passOptions(2, { messageIds: new Set(['dl-1', 'dl-4']), prefetch: 3 }),
+      )
+    ).run();
+    // dl-0 and dl-2 hold two of the three places; dl-1 frees its own, dl-3 takes it: dl-4 is never delivered.
+    expect(result).toMatchObject({ taken: 1, notFound: ['dl-4'] });
+    expect(broker.acked).toEqual(['dl-1']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(IDLE_END_MS);
+  });
 });
