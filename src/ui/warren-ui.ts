@@ -15,7 +15,7 @@ import { brokerSources } from './broker-sources.js';
 import { CsrfTokens } from './csrf-tokens.js';
 import { readDeadLetterDetail } from './dead-letter-detail.js';
 import { parseDeadLetterQuery, readDeadLetterList } from './dead-letter-list.js';
-import { html } from './html.js';
+import { html, type HtmlValue } from './html.js';
 import { readForm, redirect, sendAsset, sendHtml, sendText, SECURITY_HEADERS } from './http-response.js';
 import { loadOverview } from './overview-data.js';
 import {
@@ -30,7 +30,7 @@ import {
   type ReplayTarget,
 } from './pages/actions-page.js';
 import { deadLetterPage, deadLettersPage } from './pages/dead-letters-page.js';
-import { errorPage, layout, layoutParts, notice } from './pages/layout.js';
+import { errorPage, layoutParts } from './pages/layout.js';
 import { overviewPage, overviewTable } from './pages/overview-page.js';
 import { href, type PageContext } from './pages/page-context.js';
 import { confirmTriggerPage, schedulesPage, triggeredPage } from './pages/schedules-page.js';
@@ -430,8 +430,7 @@ class WarrenUi {
           exchange,
           409,
           'Not purged',
-          html`${dead} now holds ${inQueue} dead letters, more than the ${confirmed} you confirmed: nothing was deleted.
-            <a href="${href(exchange.page, ['jobs', jobType, 'purge'])}">Confirm again</a>`,
+          html`${dead} now holds ${inQueue} dead letters, more than the ${confirmed} you confirmed: nothing was deleted. <a href="${href(exchange.page, ['jobs', jobType, 'purge'])}">Confirm again</a>`,
         );
       }
       const purged = await this.#sources.actions.purge(jobType);
@@ -478,36 +477,14 @@ class WarrenUi {
     try {
       await work();
     } catch (error) {
-      if (exchange.response.headersSent) throw error;
-      if (hasCode(error, 'WARREN_ERR_CONFIG'))
-        return this.#refuse(exchange, 404, 'Not found', (error as Error).message);
-      if (hasCode(error, 'WARREN_ERR_ILLEGAL_STATE'))
-        return this.#refuse(exchange, 409, 'Not now', (error as Error).message);
-      if (hasCode(error, 'WARREN_ERR_CONNECTION'))
-        return this.#refuse(exchange, 503, 'RabbitMQ unreachable', (error as Error).message);
-      if (
-        typeof (error as { code?: unknown }).code === 'string' &&
-        String((error as { code: string }).code).startsWith('WARREN_ERR_')
-      )
-        return this.#refuse(exchange, 502, 'Failed', (error as Error).message);
-      throw error;
+      const answer = exchange.response.headersSent ? undefined : errorAnswer(error);
+      if (answer === undefined) throw error;
+      this.#refuse(exchange, answer.status, answer.title, (error as Error).message);
     }
   }
 
-  #refuse(exchange: Exchange, status: number, title: string, message: ReturnType<typeof html> | string): void {
-    sendHtml(
-      exchange.response,
-      status,
-      typeof message === 'string'
-        ? errorPage(exchange.page, title, message)
-        : layout(
-            exchange.page,
-            title,
-            'none',
-            html`<h1>${title}</h1>
-              ${notice('error', message)}`,
-          ),
-    );
+  #refuse(exchange: Exchange, status: number, title: string, message: HtmlValue): void {
+    sendHtml(exchange.response, status, errorPage(exchange.page, title, message));
   }
 
   #notFound(exchange: Exchange, message: string): void {
@@ -517,6 +494,16 @@ class WarrenUi {
   #refuseReadOnly(exchange: Exchange): void {
     this.#refuse(exchange, 403, 'Read-only', 'This web UI is read-only: it changes nothing.');
   }
+}
+
+/** The page a warren error becomes, by its code; `undefined` for anything else (a bug: logged, answered 500). */
+function errorAnswer(error: unknown): { status: number; title: string } | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('WARREN_ERR_')) return undefined;
+  if (hasCode(error, 'WARREN_ERR_CONFIG')) return { status: 404, title: 'Not found' };
+  if (hasCode(error, 'WARREN_ERR_ILLEGAL_STATE')) return { status: 409, title: 'Not now' };
+  if (hasCode(error, 'WARREN_ERR_CONNECTION')) return { status: 503, title: 'RabbitMQ unreachable' };
+  return { status: 502, title: 'Failed' };
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

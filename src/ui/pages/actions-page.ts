@@ -7,8 +7,9 @@ import { href, type PageContext } from './page-context.js';
 /** The hidden field every state-changing form carries. */
 export const CSRF_FIELD = '_csrf';
 
-function tokenField(context: PageContext): SafeHtml {
-  return html`<input type="hidden" name="${CSRF_FIELD}" value="${context.csrfToken}" />`;
+/** The form field with the page's CSRF token. */
+export function tokenField(context: PageContext): SafeHtml {
+  return html`<input type="hidden" name="${CSRF_FIELD}" value="${context.csrfToken}">`;
 }
 
 const REPLAY_GUARANTEE =
@@ -31,36 +32,26 @@ export function confirmReplayPage(
   },
 ): SafeHtml {
   const { jobType, target } = input;
-  const action = href(context, ['jobs', jobType, 'replay']);
   const what =
     target.kind === 'all'
-      ? html`<p>
-          Replay <strong>all ${plural(target.inQueue, 'dead letter')}</strong> now in <code>${input.deadQueue}</code> to
-          <code>${input.jobQueue}</code>. Dead letters that arrive while it runs wait for the next replay.
-        </p>`
-      : html`<p>
-            Replay <strong>${plural(target.ids.length, 'dead letter')}</strong> of
-            <code>${input.deadQueue}</code> (${plural(target.inQueue, 'dead letter')} in it) to
-            <code>${input.jobQueue}</code>, found by message id among the first ${count(input.scanLimit)}: the first
-            dead letter carrying each of
-          </p>
-          <ul>
-            ${target.ids.map((id) => html`<li><code>${id}</code></li>`)}
-          </ul>
-          <p>The others stay where they are.</p>`;
+      ? html`<p>Replay <strong>all ${plural(target.inQueue, 'dead letter')}</strong> now in <code>${input.deadQueue}</code> to <code>${input.jobQueue}</code>. Dead letters that arrive while it runs wait for the next replay.</p>`
+      : html`<p>Replay <strong>${plural(target.ids.length, 'dead letter')}</strong> of <code>${input.deadQueue}</code> (${plural(target.inQueue, 'dead letter')} in it) to <code>${input.jobQueue}</code>, found by message id among the first ${count(input.scanLimit)}: the first dead letter carrying each of</p>
+<ul>${target.ids.map((id) => html`<li><code>${id}</code></li>`)}</ul>
+<p>The others stay where they are.</p>`;
   const fields =
     target.kind === 'all'
-      ? html`<input type="hidden" name="count" value="${target.inQueue}" />`
-      : target.ids.map((id) => html`<input type="hidden" name="id" value="${id}" />`);
+      ? html`<input type="hidden" name="count" value="${target.inQueue}">`
+      : target.ids.map((id) => html`<input type="hidden" name="id" value="${id}">`);
   const n = target.kind === 'all' ? target.inQueue : target.ids.length;
   const body = html`<h1>Replay dead letters of ${jobType}?</h1>
-    ${what}
-    <p class="muted">${REPLAY_GUARANTEE}</p>
-    <form method="post" action="${action}" class="actions">
-      ${tokenField(context)} ${fields}
-      <button type="submit">Replay ${plural(n, 'dead letter')}</button>
-      <a class="button secondary" href="${href(context, ['jobs', jobType, 'dead-letters'])}">Cancel</a>
-    </form>`;
+${what}
+<p class="muted">${REPLAY_GUARANTEE}</p>
+<form method="post" action="${href(context, ['jobs', jobType, 'replay'])}" class="actions">
+${tokenField(context)}
+${fields}
+<button type="submit">Replay ${plural(n, 'dead letter')}</button>
+<a class="button secondary" href="${href(context, ['jobs', jobType, 'dead-letters'])}">Cancel</a>
+</form>`;
   return layout(context, `Replay dead letters of ${jobType}`, 'overview', body);
 }
 
@@ -71,29 +62,28 @@ export function confirmPurgePage(
 ): SafeHtml {
   const { jobType, inQueue } = input;
   const body = html`<h1>Purge the dead letters of ${jobType}?</h1>
-    <p>
-      Delete <strong>all ${plural(inQueue, 'dead letter')}</strong> in <code>${input.deadQueue}</code>. This cannot be
-      undone. If more have arrived by the time you confirm, nothing is deleted and you are asked again.
-    </p>
-    <form method="post" action="${href(context, ['jobs', jobType, 'purge'])}" class="actions">
-      ${tokenField(context)}
-      <input type="hidden" name="count" value="${inQueue}" />
-      <button type="submit" class="danger">Delete ${plural(inQueue, 'dead letter')}</button>
-      <a class="button secondary" href="${href(context, ['jobs', jobType, 'dead-letters'])}">Cancel</a>
-    </form>`;
+<p>Delete <strong>all ${plural(inQueue, 'dead letter')}</strong> in <code>${input.deadQueue}</code>. This cannot be undone. If more have arrived by the time you confirm, nothing is deleted and you are asked again.</p>
+<form method="post" action="${href(context, ['jobs', jobType, 'purge'])}" class="actions">
+${tokenField(context)}
+<input type="hidden" name="count" value="${inQueue}">
+<button type="submit" class="danger">Delete ${plural(inQueue, 'dead letter')}</button>
+<a class="button secondary" href="${href(context, ['jobs', jobType, 'dead-letters'])}">Cancel</a>
+</form>`;
   return layout(context, `Purge dead letters of ${jobType}`, 'overview', body);
 }
 
 /** The opening of a replay's streamed result page: what runs; progress lines follow as list items. */
 export function replayStarted(jobType: string, planned: number): SafeHtml {
   return html`<h1>Replaying dead letters of ${jobType}</h1>
-    <p>Replaying up to ${plural(planned, 'dead letter')}; progress below. Leaving this page does not stop it.</p>
-    <ol class="progress"></ol> `;
+<p>Replaying up to ${plural(planned, 'dead letter')}; progress below. Leaving this page does not stop it.</p>
+<ol class="progress">
+`;
 }
 
 /** One progress line of a replay. */
 export function replayProgressLine(replayed: number, total: number): SafeHtml {
-  return html`<li>replayed ${count(replayed)} of ${count(total)}</li> `;
+  return html`<li>replayed ${count(replayed)} of ${count(total)}</li>
+`;
 }
 
 /** The end of a replay's result page: the summary, as `warren dlq replay` prints it. */
@@ -105,13 +95,19 @@ export function replayFinished(context: PageContext, summary: ReplaySummary): Sa
       ? `${summary.indeterminate} not confirmed (their copies may be in ${summary.queue} as well: a new replay sends them again)`
       : '',
   ].filter((part) => part !== '');
-  const text = html`Replayed <strong>${plural(summary.replayed, 'dead letter')}</strong> of ${summary.jobType} to
-    <code>${summary.queue}</code>${problems.map((part) => `; ${part}`)}; ${count(summary.remaining)} left in
-    <code>${summary.deadLetterQueue}</code>${summary.interrupted ? ' (stopped early)' : ''}.`;
+  const failed = summary.failure !== undefined || problems.length > 0;
+  const text = html`Replayed <strong>${plural(summary.replayed, 'dead letter')}</strong> of ${summary.jobType} to <code>${summary.queue}</code>${problems.map((part) => `; ${part}`)}; ${count(summary.remaining)} left in <code>${summary.deadLetterQueue}</code>${summary.interrupted ? ' (stopped early)' : ''}.`;
+  const notFound =
+    summary.notFound && summary.notFound.length > 0
+      ? notice(
+          'warn',
+          html`Not found among the dead letters looked through: ${summary.notFound.join(', ')} (replayed or purged meanwhile, or further back in the queue).`,
+        )
+      : '';
   return html`</ol>
-${notice(summary.failure || summary.rejected + summary.unroutable + summary.indeterminate > 0 ? 'error' : 'ok', text)}
+${notice(failed ? 'error' : 'ok', text)}
 ${summary.failure ? notice('error', html`The replay stopped: ${summary.failure.message}`) : ''}
-${summary.notFound && summary.notFound.length > 0 ? notice('warn', html`Not found among the dead letters looked through: ${summary.notFound.join(', ')} (replayed or purged meanwhile, or further back in the queue).`) : ''}
+${notFound}
 ${backLinks(context, summary.jobType)}`;
 }
 
@@ -132,14 +128,11 @@ export function purgedPage(
     `Purged dead letters of ${input.jobType}`,
     'overview',
     html`<h1>Purged dead letters of ${input.jobType}</h1>
-      ${notice('ok', html`Deleted ${plural(input.purged, 'dead letter')} from <code>${input.deadQueue}</code>.`)}
-      ${backLinks(context, input.jobType)}`,
+${notice('ok', html`Deleted ${plural(input.purged, 'dead letter')} from <code>${input.deadQueue}</code>.`)}
+${backLinks(context, input.jobType)}`,
   );
 }
 
 function backLinks(context: PageContext, jobType: string): SafeHtml {
-  return html`<p class="actions">
-    <a href="${href(context, ['jobs', jobType, 'dead-letters'])}">Dead letters of ${jobType}</a>
-    <a href="${href(context, [])}">Overview</a>
-  </p>`;
+  return html`<p class="actions"><a href="${href(context, ['jobs', jobType, 'dead-letters'])}">Dead letters of ${jobType}</a> <a href="${href(context, [])}">Overview</a></p>`;
 }

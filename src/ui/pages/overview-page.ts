@@ -11,7 +11,7 @@ export function overviewPage(context: PageContext, overview: Overview, readAt: D
     'Overview',
     'overview',
     html`<h1>Job types</h1>
-      ${overviewTable(context, overview, readAt)}`,
+${overviewTable(context, overview, readAt)}`,
   );
 }
 
@@ -21,59 +21,35 @@ export function overviewPage(context: PageContext, overview: Overview, readAt: D
  */
 export function overviewTable(context: PageContext, overview: Overview, readAt: Date): SafeHtml {
   const refresh = href(context, ['overview', 'table']);
-  return html`<div
-    id="overview-table"
-    hx-get="${refresh}"
-    hx-trigger="every ${context.refreshSeconds}s"
-    hx-swap="outerHTML"
-  >
-    ${overview.problems.map((problem) => notice('error', problem))} ${managementNotice(overview)}
-    ${overview.rows.length === 0 ? notice('info', 'No job types: the handlers module registers none, and no queues of this namespace were found.') : jobTable(context, overview.rows)}
-    <h2>Retry tiers</h2>
-    <p class="muted">
-      Each tier is one queue shared by every job type of the namespace: a failed job waits there for the tier's delay,
-      then returns to its own queue.
-    </p>
-    ${
-      overview.tiers.length === 0
-        ? html`<p class="muted">No retry tiers.</p>`
-        : html`<table>
-            <thead>
-              <tr>
-                <th>Tier</th>
-                <th>Queue</th>
-                <th class="num">Waiting</th>
-                <th>Used by</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${overview.tiers.map(
-                (tier) =>
-                  html`<tr>
-                    <td>${tier.tier}</td>
-                    <td>${tier.name}${declaredNote(tier)}</td>
-                    <td class="num">${count(tier.ready)}</td>
-                    <td>${tier.usedBy.join(', ') || html`<span class="muted">—</span>`}</td>
-                  </tr> `,
-              )}
-            </tbody>
-          </table>`
-    }
-    <p class="muted">
-      Read at <time datetime="${readAt.toISOString()}">${readAt.toISOString().slice(11, 19)} UTC</time>; refreshes every
-      ${context.refreshSeconds} s.
-    </p>
-  </div>`;
+  const tiers =
+    overview.tiers.length === 0
+      ? html`<p class="muted">No retry tiers.</p>`
+      : html`<table>
+<thead><tr><th>Tier</th><th>Queue</th><th class="num">Waiting</th><th>Used by</th></tr></thead>
+<tbody>
+${overview.tiers.map(
+  (
+    tier,
+  ) => html`<tr><td>${tier.tier}</td><td>${tier.name}${declaredNote(tier)}</td><td class="num">${count(tier.ready)}</td><td>${tier.usedBy.join(', ') || html`<span class="muted">—</span>`}</td></tr>
+`,
+)}</tbody>
+</table>`;
+  return html`<div id="overview-table" hx-get="${refresh}" hx-trigger="every ${context.refreshSeconds}s" hx-swap="outerHTML">
+${overview.problems.map((problem) => notice('error', problem))}
+${managementNotice(overview)}
+${overview.rows.length === 0 ? notice('info', 'No job types: the handlers module registers none, and no queues of this namespace were found.') : jobTable(context, overview.rows)}
+<h2>Retry tiers</h2>
+<p class="muted">Each tier is one queue shared by every job type of the namespace: a failed job waits there for the tier's delay, then returns to its own queue.</p>
+${tiers}
+<p class="muted">Read at <time datetime="${readAt.toISOString()}">${readAt.toISOString().slice(11, 19)} UTC</time>; refreshes every ${context.refreshSeconds} s.</p>
+</div>`;
 }
 
 function managementNotice(overview: Overview): SafeHtml {
   const management = overview.management;
   switch (management.state) {
     case 'used':
-      return html`<p class="muted">
-        Ready counts and consumers: passive declares (exact). Unacknowledged counts, rates (sampled every few seconds)
-        and job types found by their queues: RabbitMQ's management API at ${management.where}.
-      </p>`;
+      return html`<p class="muted">Ready counts and consumers: passive declares (exact). Unacknowledged counts, rates (sampled every few seconds) and job types found by their queues: RabbitMQ's management API at ${management.where}.</p>`;
     case 'off':
       return notice(
         'info',
@@ -82,32 +58,17 @@ function managementNotice(overview: Overview): SafeHtml {
     case 'unreachable':
       return notice(
         'warn',
-        html`RabbitMQ's management API at ${management.where} cannot be read (${management.reason}): unacknowledged
-        counts, rates and job types that are not in the handlers module are not shown. Ready counts and consumers come
-        from passive declares.`,
+        html`RabbitMQ's management API at ${management.where} cannot be read (${management.reason}): unacknowledged counts, rates and job types that are not in the handlers module are not shown. Ready counts and consumers come from passive declares.`,
       );
   }
 }
 
 function jobTable(context: PageContext, rows: readonly OverviewRow[]): SafeHtml {
   return html`<table>
-    <thead>
-      <tr>
-        <th>Job type</th>
-        <th class="num">Ready</th>
-        <th class="num">Unacked</th>
-        <th class="num">Consumers</th>
-        <th class="num">In</th>
-        <th class="num">Delivered</th>
-        <th class="num">Acked</th>
-        <th class="num">Dead letters</th>
-        <th>Retry tiers</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows.map((row) => jobRow(context, row))}
-    </tbody>
-  </table>`;
+<thead><tr><th>Job type</th><th class="num">Ready</th><th class="num">Unacked</th><th class="num">Consumers</th><th class="num">In</th><th class="num">Delivered</th><th class="num">Acked</th><th class="num">Dead letters</th><th>Retry tiers</th></tr></thead>
+<tbody>
+${rows.map((row) => jobRow(context, row))}</tbody>
+</table>`;
 }
 
 function jobRow(context: PageContext, row: OverviewRow): SafeHtml {
@@ -115,30 +76,20 @@ function jobRow(context: PageContext, row: OverviewRow): SafeHtml {
   const deadCount = dead.ready ?? 0;
   const deadCell =
     dead.declared === true
-      ? html`<a
-          href="${href(context, ['jobs', row.jobType, 'dead-letters'])}"
-          class="${deadCount > 0 ? 'has-dead' : ''}"
-          title="${plural(deadCount, 'dead letter')} in ${dead.name}"
-          >${count(dead.ready)}</a
-        >`
+      ? html`<a href="${href(context, ['jobs', row.jobType, 'dead-letters'])}" class="${deadCount > 0 ? 'has-dead' : ''}" title="${plural(deadCount, 'dead letter')} in ${dead.name}">${count(dead.ready)}</a>`
       : html`${count(dead.ready)}${declaredNote(dead)}`;
   return html`<tr>
-    <td>
-      <strong>${row.jobType}</strong
-      >${row.registered ? '' : html` <span class="badge" title="found by its queues; the handlers module does not register it">not in handlers</span>`}<br /><span
-        class="muted"
-        >${job.name}</span
-      >${declaredNote(job)}
-    </td>
-    <td class="num">${count(job.ready)}</td>
-    <td class="num">${count(job.unacknowledged)}</td>
-    <td class="num">${count(job.consumers)}</td>
-    <td class="num">${rate(job.publishRate)}</td>
-    <td class="num">${rate(job.deliverRate)}</td>
-    <td class="num">${rate(job.ackRate)}</td>
-    <td class="num">${deadCell}</td>
-    <td>${row.tiers.join(', ') || html`<span class="muted">—</span>`}</td>
-  </tr> `;
+<td><strong>${row.jobType}</strong>${row.registered ? '' : html` <span class="badge" title="found by its queues; the handlers module does not register it">not in handlers</span>`}<br><span class="muted">${job.name}</span>${declaredNote(job)}</td>
+<td class="num">${count(job.ready)}</td>
+<td class="num">${count(job.unacknowledged)}</td>
+<td class="num">${count(job.consumers)}</td>
+<td class="num">${rate(job.publishRate)}</td>
+<td class="num">${rate(job.deliverRate)}</td>
+<td class="num">${rate(job.ackRate)}</td>
+<td class="num">${deadCell}</td>
+<td>${row.tiers.join(', ') || html`<span class="muted">—</span>`}</td>
+</tr>
+`;
 }
 
 function declaredNote(queue: QueueFigures): SafeHtml | '' {
