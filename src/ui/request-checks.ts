@@ -31,8 +31,8 @@ export function hostProblem(
 /**
  * Whether a state-changing request comes from the UI's own pages: `Sec-Fetch-Site`, when the browser sends it, must
  * be `same-origin`; `Origin`, when sent, must be the UI's own (the scheme-less host of the `Host` header) or one of
- * `allowedOrigins` (for a proxy that changes the host). A client that sends neither (curl, a script) is left to the
- * CSRF token.
+ * `allowedOrigins` (for a proxy that changes the host), or `null` from a same-origin page. A client that sends
+ * neither (curl, a script) is left to the CSRF token.
  */
 export function crossSiteProblem(
   headers: {
@@ -48,6 +48,12 @@ export function crossSiteProblem(
   }
   const origin = headers.origin?.trim();
   if (origin === undefined || origin === '') return undefined;
+  // With `Referrer-Policy: no-referrer` (the UI's), browsers send a form post's Origin as "null": the browser's own
+  // Sec-Fetch-Site then says where it came from. Without one, "null" is an opaque origin (a sandboxed frame, a
+  // data: URL), never the UI's pages.
+  if (origin === 'null') {
+    return site === 'same-origin' ? undefined : 'the request comes from an opaque origin ("null"), not from the web UI';
+  }
   if (allowedOrigins.includes(origin)) return undefined;
   let host: string;
   try {

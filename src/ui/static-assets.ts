@@ -11,10 +11,11 @@ export interface StaticAsset {
   readonly body: Buffer;
 }
 
-/** The UI's two files: htmx (from the htmx.org package, as published) and its stylesheet. */
+/** The UI's files: htmx (from the htmx.org package, as published), its stylesheet and its icon. */
 export interface StaticAssets {
   readonly htmx: StaticAsset;
   readonly css: StaticAsset;
+  readonly icon: StaticAsset;
 }
 
 function asset(file: string, stem: string, extension: string, contentType: string): StaticAsset {
@@ -25,13 +26,14 @@ function asset(file: string, stem: string, extension: string, contentType: strin
 
 /**
  * Reads the files once. htmx is resolved from this module (a dependency of warren's, not of the application);
- * the stylesheet sits beside this module in `assets/` (the build copies it into `dist/`).
+ * the stylesheet and the icon sit beside this module in `assets/` (the build copies them into `dist/`).
  */
 export function loadStaticAssets(): StaticAssets {
   const htmxFile = createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js');
-  const cssFile = fileURLToPath(new URL('./assets/warren-ui.css', import.meta.url));
+  const own = (name: string): string => fileURLToPath(new URL(`./assets/${name}`, import.meta.url));
   return {
     htmx: asset(htmxFile, 'htmx', '.min.js', 'text/javascript; charset=utf-8'),
-    css: asset(cssFile, 'warren-ui', '.css', 'text/css; charset=utf-8'),
+    css: asset(own('warren-ui.css'), 'warren-ui', '.css', 'text/css; charset=utf-8'),
+    icon: asset(own('favicon.svg'), 'favicon', '.svg', 'image/svg+xml'),
   };
 }

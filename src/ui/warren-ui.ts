@@ -198,7 +198,7 @@ class WarrenUi {
     const assets = this.#assets();
     const page: PageContext = {
       basePath,
-      assets: { htmx: assets.htmx.name, css: assets.css.name },
+      assets: { htmx: assets.htmx.name, css: assets.css.name, icon: assets.icon.name },
       namespace: this.#settings.config.namespace,
       readOnly: this.#settings.readOnly,
       csrfToken: this.#csrf.issue(user ?? ''),
@@ -218,7 +218,7 @@ class WarrenUi {
     if (first === undefined) return this.#overview(exchange, false);
     if (first === 'overview' && second === 'table' && third === undefined) return this.#overview(exchange, true);
     if (first === 'assets' && third === undefined) {
-      const asset = [assets.htmx, assets.css].find((candidate) => candidate.name === second);
+      const asset = [assets.htmx, assets.css, assets.icon].find((candidate) => candidate.name === second);
       if (asset) return sendAsset(response, asset.contentType, asset.body);
     }
     if (first === 'schedules' && second === undefined) return this.#schedules(exchange);

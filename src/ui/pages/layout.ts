@@ -37,6 +37,7 @@ export function layoutParts(context: PageContext, title: string, section: Sectio
 <meta name="referrer" content="no-referrer">
 <meta name="htmx-config" content="${HTMX_CONFIG}">
 <title>${title} · warren</title>
+<link rel="icon" href="${assets(context.assets.icon)}" type="image/svg+xml">
 <link rel="stylesheet" href="${assets(context.assets.css)}">
 <script src="${assets(context.assets.htmx)}" defer></script>
 </head>

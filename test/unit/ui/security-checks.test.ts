@@ -98,7 +98,11 @@ describe('request checks', () => {
     expect(crossSiteProblem({ host, secFetchSite: 'cross-site' })).toMatch(/cross-site request may not change/);
     expect(crossSiteProblem({ host, secFetchSite: 'same-site' })).toMatch(/same-site request/);
     expect(crossSiteProblem({ host, origin: 'http://evil.example' })).toMatch(/comes from http:\/\/evil\.example/);
-    expect(crossSiteProblem({ host, origin: 'null' })).toMatch(/is not a URL/);
+    expect(crossSiteProblem({ host, origin: 'null' })).toMatch(/opaque origin/);
+    expect(crossSiteProblem({ host, origin: 'null', secFetchSite: 'cross-site' })).toMatch(/cross-site/);
+    // A form post under Referrer-Policy: no-referrer, as Chromium sends it.
+    expect(crossSiteProblem({ host, origin: 'null', secFetchSite: 'same-origin' })).toBeUndefined();
+    expect(crossSiteProblem({ host, origin: 'not a url' })).toMatch(/is not a URL/);
     expect(
       crossSiteProblem({ host: 'internal:9465', origin: 'https://ops.example.com' }, ['https://ops.example.com']),
     ).toBeUndefined();
