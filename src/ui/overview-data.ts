@@ -13,6 +13,8 @@ export interface QueueFigures {
   readonly ready: number | undefined;
   /** Held by consumers, not yet acknowledged: from the management API only. */
   readonly unacknowledged: number | undefined;
+  /** Ready plus unacknowledged, when both are known. */
+  readonly depth: number | undefined;
   readonly consumers: number | undefined;
   /** Per second, from the management API's samples. */
   readonly publishRate: number | undefined;
@@ -114,11 +116,14 @@ export function buildOverview(input: {
     if (probe instanceof Error) problems.add(probe.message);
     const status = probe instanceof Error ? undefined : probe;
     const declared = probe instanceof Error ? (listed === undefined ? undefined : true) : status !== undefined;
+    const ready = status?.messages ?? listed?.ready;
+    const unacknowledged = listed?.unacknowledged;
     return {
       name,
       declared,
-      ready: status?.messages ?? listed?.ready,
-      unacknowledged: listed?.unacknowledged,
+      ready,
+      unacknowledged,
+      depth: ready === undefined || unacknowledged === undefined ? undefined : ready + unacknowledged,
       consumers: status?.consumers ?? listed?.consumers,
       publishRate: listed?.publishRate,
       deliverRate: listed?.deliverRate,

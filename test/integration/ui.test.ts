@@ -15,9 +15,7 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-async function serveUi(
-  options: WarrenUiOptions,
-): Promise<{
+async function serveUi(options: WarrenUiOptions): Promise<{
   get: (path: string) => Promise<string>;
   post: (path: string, form: Record<string, string | string[]>) => Promise<{ status: number; text: string }>;
 }> {
@@ -73,7 +71,7 @@ describe('warren ui on the broker', () => {
     expect(overview).toMatch(/<a href="\/jobs\/ui\.flaky\/dead-letters" class="has-dead"[^>]*>2<\/a>/);
     // The worker consumes the job queue: the passive declare sees its consumer.
     expect(overview).toMatch(
-      /<strong>ui\.flaky<\/strong>[\s\S]*?<td class="num">0<\/td>\n<td class="num">(0|—)<\/td>\n<td class="num">1<\/td>/,
+      /<strong>ui\.flaky<\/strong>.*\n<td class="num">(0|—)<\/td>\n<td class="num">0<\/td>\n<td class="num">(0|—)<\/td>\n<td class="num">1<\/td>/,
     );
 
     const list = await ui.get('/jobs/ui.flaky/dead-letters');

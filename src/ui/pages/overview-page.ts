@@ -65,7 +65,7 @@ function managementNotice(overview: Overview): SafeHtml {
 
 function jobTable(context: PageContext, rows: readonly OverviewRow[]): SafeHtml {
   return html`<table>
-<thead><tr><th>Job type</th><th class="num">Ready</th><th class="num">Unacked</th><th class="num">Consumers</th><th class="num">In</th><th class="num">Delivered</th><th class="num">Acked</th><th class="num">Dead letters</th><th>Retry tiers</th></tr></thead>
+<thead><tr><th>Job type</th><th class="num">Depth</th><th class="num">Ready</th><th class="num">Unacked</th><th class="num">Consumers</th><th class="num">In</th><th class="num">Delivered</th><th class="num">Acked</th><th class="num">Dead letters</th><th>Retry tiers</th></tr></thead>
 <tbody>
 ${rows.map((row) => jobRow(context, row))}</tbody>
 </table>`;
@@ -80,6 +80,7 @@ function jobRow(context: PageContext, row: OverviewRow): SafeHtml {
       : html`${count(dead.ready)}${declaredNote(dead)}`;
   return html`<tr>
 <td><strong>${row.jobType}</strong>${row.registered ? '' : html` <span class="badge" title="found by its queues; the handlers module does not register it">not in handlers</span>`}<br><span class="muted">${job.name}</span>${declaredNote(job)}</td>
+<td class="num">${count(job.depth)}</td>
 <td class="num">${count(job.ready)}</td>
 <td class="num">${count(job.unacknowledged)}</td>
 <td class="num">${count(job.consumers)}</td>

@@ -83,6 +83,7 @@ describe('overview', () => {
     const [email, report] = overview.rows;
     expect(email?.job).toMatchObject({
       declared: true,
+      depth: 15,
       ready: 12,
       unacknowledged: 3,
       consumers: 2,
