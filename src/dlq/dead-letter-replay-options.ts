@@ -26,6 +26,12 @@ export interface DeadLetterReplayOptions {
    */
   readonly messageIds?: readonly string[];
   /**
+   * With `messageIds`: the body to republish instead of the dead letter's, by message id (edit and replay). It must be
+   * JSON; the copy is published as `application/json`, without a content encoding, and is otherwise the same copy
+   * with the same guarantees (the dead letter is removed only once its copy is confirmed).
+   */
+  readonly bodies?: ReadonlyMap<string, Buffer>;
+  /**
    * With `messageIds`: how many dead letters, from the head of the queue, the replay looks through for them (they
    * are held unacknowledged meanwhile, and go back untouched). At most 65535 (AMQP's largest prefetch).
    * @defaultValue 1000

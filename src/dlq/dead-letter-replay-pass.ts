@@ -14,7 +14,7 @@ import {
   type PassState,
 } from './dead-letter-replay-outcome.js';
 import type { ReplayProgress } from './dead-letter-replay-options.js';
-import { replayCopy } from './replay-copy.js';
+import { replayCopy, withBody } from './replay-copy.js';
 import { startPublishSpan, type PublishSpan, type PublishTrace } from '../tracing/publish-span.js';
 
 /** How long closing a channel may take at the end of a pass (a blocked connection never answers). */
@@ -41,6 +41,8 @@ export interface ReplayPassOptions {
    * others are left unacknowledged and go back to the queue, untouched, when the pass closes its channel.
    */
   readonly messageIds?: ReadonlySet<string> | undefined;
+  /** With `messageIds`: a JSON body to publish instead of the dead letter's, by message id (edit and replay). */
+  readonly bodies?: ReadonlyMap<string, Buffer> | undefined;
   /**
    * The consumer's prefetch, when it is not `maxUnconfirmed`: with `messageIds`, how far into the queue the pass
    * looks for them (the dead letters it leaves hold their places in the prefetch). The copies awaiting their
@@ -207,7 +209,9 @@ export class ReplayPass {
     const { exchange, routingKey, publishTimeoutMs } = this.#options;
     const copy = new PendingCopy(deadLetter, context, (settled, answer, cause) => this.#settle(settled, answer, cause));
     this.#pending.add(copy);
-    const { content, properties } = replayCopy(deadLetter, context.identity);
+    const edited = context.messageId === undefined ? undefined : this.#options.bodies?.get(context.messageId);
+    const copied = replayCopy(deadLetter, context.identity);
+    const { content, properties } = edited === undefined ? copied : withBody(copied, edited);
     const publish = { ...properties, mandatory: true };
     copy.span = startPublishSpan(exchange, routingKey, content, publish, replayTrace(deadLetter), this.#options.node);
     try {

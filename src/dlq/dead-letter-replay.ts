@@ -295,7 +295,9 @@ export class DeadLetterReplay {
     const { config, jobType, signal, onProgress, afterConfirm, maxUnconfirmed, scanLimit } = this.#options;
     const ids = this.#messageIds;
     return {
-      ...(ids === undefined ? {} : { messageIds: new Set(ids), prefetch: scanLimit ?? DEFAULT_SCAN_LIMIT }),
+      ...(ids === undefined
+        ? {}
+        : { messageIds: new Set(ids), prefetch: scanLimit ?? DEFAULT_SCAN_LIMIT, bodies: this.#options.bodies }),
       jobType,
       node,
       deadLetterQueue: this.#queues.dead,
@@ -418,7 +420,10 @@ export class DeadLetterReplay {
  */
 function checkMessageIds(options: DeadLetterReplayOptions): readonly string[] | undefined {
   const { messageIds, limit } = options;
-  if (messageIds === undefined) return undefined;
+  if (messageIds === undefined) {
+    if (options.bodies !== undefined) throw new ConfigError('bodies needs messageIds: the dead letters to edit');
+    return undefined;
+  }
   const most = options.maxUnconfirmed ?? DEFAULT_MAX_UNCONFIRMED;
   if (!Array.isArray(messageIds) || messageIds.some((id) => typeof id !== 'string' || id === '')) {
     throw new ConfigError('messageIds must be a list of message ids (non-empty strings)');
@@ -430,6 +435,9 @@ function checkMessageIds(options: DeadLetterReplayOptions): readonly string[] | 
     );
   }
   if (limit !== undefined) throw new ConfigError('limit and messageIds cannot be given together');
+  for (const id of options.bodies?.keys() ?? []) {
+    if (!ids.includes(id)) throw new ConfigError(`bodies names ${JSON.stringify(id)}, which messageIds does not`);
+  }
   return ids;
 }
 

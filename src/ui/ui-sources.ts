@@ -2,6 +2,7 @@ import type { DeadLetterContext, DeadLetterMessage } from '../dlq/dead-letter-co
 import type { DeadLetterReplayOptions, ReplayProgress } from '../dlq/dead-letter-replay-options.js';
 import type { ReplaySummary } from '../dlq/dead-letter-replay.js';
 import type { QueueStatus } from '../dlq/queue-status.js';
+import type { PayloadSchema } from '../registry/payload-schema.js';
 import type { ScheduleStatus } from '../scheduler/scheduler.js';
 
 /**
@@ -52,7 +53,10 @@ export interface DeadLetterReader {
 }
 
 /** What a replay from the UI is asked to do: `DeadLetterReplay`'s options without the ones the UI sets itself. */
-export type ReplayRequest = Pick<DeadLetterReplayOptions, 'jobType' | 'limit' | 'messageIds' | 'scanLimit' | 'signal'>;
+export type ReplayRequest = Pick<
+  DeadLetterReplayOptions,
+  'jobType' | 'limit' | 'messageIds' | 'bodies' | 'scanLimit' | 'signal'
+>;
 
 /** The state-changing side of dead letters, the same calls as `warren dlq replay` and `warren dlq purge`. */
 export interface DeadLetterActions {
@@ -74,6 +78,8 @@ export interface UiJob {
   readonly jobType: string;
   /** The delays of its retry tiers (its own or the settings'). */
   readonly tiersMs: readonly number[];
+  /** Its payload schema, when it has one: an edited payload is checked against it before it is replayed. */
+  readonly schema?: PayloadSchema | undefined;
 }
 
 /** Everything the UI reads from and acts on. */

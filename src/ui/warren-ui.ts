@@ -6,6 +6,7 @@ import { invalidJobType } from '../config/name-rules.js';
 import { ConfigError } from '../errors/config-error.js';
 import { hasCode } from '../errors/warren-error.js';
 import { createLogger } from '../logging/logger.js';
+import { validatePayload } from '../registry/validate-payload.js';
 import { plannedJobs } from '../retry/retry-policy.js';
 import type { ScheduleDefinition } from '../scheduler/schedule-definition.js';
 import { deadQueue, jobQueue } from '../topology/names.js';
@@ -29,14 +30,14 @@ import {
   replayStarted,
   type ReplayTarget,
 } from './pages/actions-page.js';
-import { deadLetterPage, deadLettersPage } from './pages/dead-letters-page.js';
+import { deadLetterPage, deadLettersPage, editPage } from './pages/dead-letters-page.js';
 import { errorPage, layoutParts } from './pages/layout.js';
 import { overviewPage, overviewTable } from './pages/overview-page.js';
 import { href, type PageContext } from './pages/page-context.js';
 import { confirmTriggerPage, schedulesPage, triggeredPage } from './pages/schedules-page.js';
 import { crossSiteProblem, hostProblem } from './request-checks.js';
 import { loadStaticAssets, type StaticAssets } from './static-assets.js';
-import type { UiJob, UiSources } from './ui-sources.js';
+import type { ReplayRequest, UiJob, UiSources } from './ui-sources.js';
 import { DEFAULT_UI_OPTIONS, type WarrenUiOptions } from './warren-ui-options.js';
 
 /** A request handler for `node:http` (or any server passing its request and response), and how to stop it. */
@@ -127,7 +128,11 @@ function resolveSettings(options: WarrenUiOptions): Settings {
   return {
     config,
     logger,
-    jobs: plannedJobs(registry, config).map(({ jobType, tiersMs }) => ({ jobType, tiersMs })),
+    jobs: plannedJobs(registry, config).map(({ jobType, tiersMs }) => ({
+      jobType,
+      tiersMs,
+      schema: options.registry?.get(jobType)?.schema,
+    })),
     schedules: options.schedules ?? [],
     basePath,
     readOnly: options.readOnly ?? DEFAULT_UI_OPTIONS.readOnly,
@@ -226,6 +231,12 @@ class WarrenUi {
       if (this.#settings.readOnly) return this.#refuseReadOnly(exchange);
       return this.#confirmTrigger(exchange, second);
     }
+    if (first === 'jobs' && second !== undefined && third === 'dead-letters' && fourth !== undefined) {
+      if (rest.length === 1 && rest[0] === 'edit') {
+        if (this.#settings.readOnly) return this.#refuseReadOnly(exchange);
+        return this.#editForm(exchange, second, fourth);
+      }
+    }
     if (first === 'jobs' && second !== undefined && rest.length === 0) {
       if (invalidJobType(second) !== undefined) return this.#notFound(exchange, `no job type "${second}"`);
       if (third === undefined && fourth === undefined)
@@ -265,6 +276,7 @@ class WarrenUi {
     const [first, second, third, fourth] = segments;
     if (first === 'jobs' && second !== undefined && fourth === undefined && invalidJobType(second) === undefined) {
       if (third === 'replay') return this.#replay(exchange, second, body.form);
+      if (third === 'edit') return this.#editAndReplay(exchange, second, body.form);
       if (third === 'purge') return this.#purge(exchange, second, body.form);
     }
     if (first === 'schedules' && second !== undefined && third === 'trigger' && fourth === undefined)
@@ -368,12 +380,11 @@ class WarrenUi {
   }
 
   /**
-   * Runs the replay and streams its progress into the page as it goes; the summary ends it. "All" replays at most as
-   * many as the confirmation stated (`limit`): dead letters that arrived since wait for the next replay.
+   * Replays the selection, or all: "all" replays at most as many as the confirmation stated (`limit`), so dead
+   * letters that arrived since wait for the next replay.
    */
   async #replay(exchange: Exchange, jobType: string, form: URLSearchParams): Promise<void> {
     const { scanLimit } = this.#settings;
-    const logger = this.#log;
     const ids = [...new Set(form.getAll('id').filter((id) => id !== ''))];
     const confirmed = Number(form.get('count') ?? '');
     if (ids.length > MAX_SELECTION) {
@@ -383,7 +394,90 @@ class WarrenUi {
       return this.#refuse(exchange, 400, 'Nothing selected', 'The form names no dead letters to replay.');
     }
     const request = ids.length > 0 ? { jobType, messageIds: ids, scanLimit } : { jobType, limit: confirmed };
-    const planned = ids.length > 0 ? ids.length : confirmed;
+    await this.#runReplay(exchange, request, ids.length > 0 ? ids.length : confirmed);
+  }
+
+  /** The form that edits a dead letter's payload before replaying it; it states what the POST will do. */
+  async #editForm(exchange: Exchange, jobType: string, identity: string): Promise<void> {
+    const { config, scanLimit, payloadPreviewChars } = this.#settings;
+    await this.#answer(exchange, async () => {
+      const detail = await readDeadLetterDetail(this.#sources.deadLetters, {
+        namespace: config.namespace,
+        jobType,
+        identity,
+        scanLimit,
+        previewChars: payloadPreviewChars,
+        full: true,
+      });
+      if (detail === undefined || detail.context.messageId === undefined || detail.payload.format === 'base64') {
+        return this.#notFound(
+          exchange,
+          detail === undefined
+            ? `no dead letter ${identity} among the first ${scanLimit} of ${deadQueue(config.namespace, jobType)}`
+            : 'only a dead letter with a message id and a text payload can be edited',
+        );
+      }
+      const schema = this.#settings.jobs.find((job) => job.jobType === jobType)?.schema !== undefined;
+      sendHtml(
+        exchange.response,
+        200,
+        editPage(exchange.page, {
+          jobType,
+          messageId: detail.context.messageId,
+          jobQueue: jobQueue(config.namespace, jobType),
+          payload: detail.payload.text,
+          schema,
+        }),
+      );
+    });
+  }
+
+  /**
+   * Replays one dead letter with the payload edited on the form: JSON, and valid against the job's schema when it
+   * has one (else the form comes back with the reason, nothing done), then the same replay by message id.
+   */
+  async #editAndReplay(exchange: Exchange, jobType: string, form: URLSearchParams): Promise<void> {
+    const { config, scanLimit } = this.#settings;
+    const messageId = form.get('id') ?? '';
+    const text = form.get('payload') ?? '';
+    if (messageId === '') return this.#refuse(exchange, 400, 'Nothing selected', 'The form names no dead letter.');
+    const schema = this.#settings.jobs.find((job) => job.jobType === jobType)?.schema;
+    const again = (problem: string): void =>
+      sendHtml(
+        exchange.response,
+        400,
+        editPage(exchange.page, {
+          jobType,
+          messageId,
+          jobQueue: jobQueue(config.namespace, jobType),
+          payload: text,
+          schema: schema !== undefined,
+          problem,
+        }),
+      );
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch (error) {
+      return again(`the payload is not JSON: ${(error as Error).message}. Nothing was replayed.`);
+    }
+    if (schema !== undefined) {
+      let checked: Awaited<ReturnType<typeof validatePayload>>;
+      try {
+        checked = await validatePayload(schema, payload, jobType);
+      } catch (error) {
+        return again(`the schema of "${jobType}" failed: ${(error as Error).message}. Nothing was replayed.`);
+      }
+      if (!checked.ok) return again(`${checked.message}. Nothing was replayed.`);
+    }
+    const bodies = new Map([[messageId, Buffer.from(JSON.stringify(payload), 'utf8')]]);
+    await this.#runReplay(exchange, { jobType, messageIds: [messageId], bodies, scanLimit }, 1);
+  }
+
+  /** Runs a replay and streams its progress into the page as it goes; the summary ends it. */
+  async #runReplay(exchange: Exchange, request: ReplayRequest, planned: number): Promise<void> {
+    const logger = this.#log;
+    const { jobType } = request;
     const { response, page, user } = exchange;
     const { head, tail } = layoutParts(page, `Replaying dead letters of ${jobType}`, 'overview');
     response.writeHead(200, {
@@ -400,10 +494,8 @@ class WarrenUi {
       shown = replayed;
       response.write(replayProgressLine(replayed, total).toString());
     };
-    logger.info(
-      { jobType, user, messageIds: ids.length > 0 ? ids : undefined, limit: request.limit },
-      'replay started',
-    );
+    const asked = { messageIds: request.messageIds, limit: request.limit, edited: request.bodies !== undefined };
+    logger.info({ jobType, user, ...asked }, 'replay started');
     try {
       const summary = await this.#sources.actions.replay(request, onProgress);
       logger.info({ jobType, user, summary }, 'replay finished');

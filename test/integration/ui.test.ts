@@ -2,9 +2,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
+import { z } from 'zod';
 import { Registry, deadQueue, defineJob, defineSchedule, type JobContext } from 'warren';
 import { createWarrenUi, type WarrenUiOptions } from 'warren/ui';
-import { queueDepth, waitFor } from '../helpers/broker.js';
+import { queueDepth, rawConnection, waitFor } from '../helpers/broker.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 // The web UI on the real broker (and Redis, for the schedules page): a job fails into its dead-letter queue, the
@@ -103,6 +104,50 @@ describe('warren ui on the broker', () => {
     const purge = await ui.get('/jobs/ui.flaky/purge');
     const purged = await ui.post('/jobs/ui.flaky/purge', { _csrf: tokenOf(purge), count: '1' });
     expect(purged.text).toContain(`Deleted 1 dead letter from <code>${dead}</code>`);
+    expect(await queueDepth(dead)).toBe(0);
+  });
+
+  it('edit and replay: a payload its schema refused is fixed on the page and handled, with its message id', async () => {
+    const received: Array<{ payload: unknown; ctx: JobContext }> = [];
+    const job = defineJob('ui.strict', (payload, ctx) => void received.push({ payload, ctx }), {
+      schema: z.object({ to: z.string().email() }),
+    });
+    harness = await startHarness([job]);
+    const { config } = harness;
+    // Published around the client's own check, as another language's publisher would: the worker refuses it.
+    const connection = await rawConnection();
+    const channel = await connection.createConfirmChannel();
+    channel.publish(`${config.namespace}.jobs`, 'ui.strict', Buffer.from('{"to":"not-an-address"}'), {
+      messageId: 'strict-1',
+      contentType: 'application/json',
+      persistent: true,
+    });
+    await channel.waitForConfirms();
+    await connection.close();
+    const dead = deadQueue(config.namespace, 'ui.strict');
+    await waitFor('the invalid payload to be dead-lettered', async () => (await queueDepth(dead)) === 1);
+
+    const ui = await serveUi({ config, registry: new Registry().register(job) });
+    const list = await ui.get('/jobs/ui.strict/dead-letters');
+    expect(list).toContain('invalid_payload');
+    const detailPath = /<a href="(\/jobs\/ui\.strict\/dead-letters\/strict-1%7C[^"]+)">/.exec(list)?.[1] ?? '';
+    const form = await ui.get(`${detailPath}/edit`);
+    const token = tokenOf(form);
+    const refused = await ui.post('/jobs/ui.strict/edit', {
+      _csrf: token,
+      id: 'strict-1',
+      payload: '{"to":"still wrong"}',
+    });
+    expect(refused.status).toBe(400);
+    expect(await queueDepth(dead)).toBe(1);
+    const fixed = await ui.post('/jobs/ui.strict/edit', {
+      _csrf: token,
+      id: 'strict-1',
+      payload: '{"to":"a@example.com"}',
+    });
+    expect(fixed.text).toContain('Replayed <strong>1 dead letter</strong> of ui.strict');
+    await waitFor('the fixed job to run', () => received.length === 1);
+    expect(received[0]).toMatchObject({ payload: { to: 'a@example.com' }, ctx: { jobId: 'strict-1', attempt: 1 } });
     expect(await queueDepth(dead)).toBe(0);
   });
 

@@ -1,6 +1,7 @@
 import type { DeadLetterDetail } from '../dead-letter-detail.js';
 import type { DeadLetterList, DeadLetterRow } from '../dead-letter-list.js';
 import { html, type SafeHtml } from '../html.js';
+import { tokenField } from './actions-page.js';
 import { count, orDash, plural, time } from './format.js';
 import { layout, notice } from './layout.js';
 import { href, type PageContext } from './page-context.js';
@@ -164,10 +165,11 @@ export function deadLetterPage(
       : payload.format === 'base64'
         ? 'not UTF-8: shown as base64'
         : 'text';
+  const editable = payload.format !== 'base64';
   const replay =
     context.readOnly || c.messageId === undefined
       ? ''
-      : html`<div class="actions"><a class="button" href="${href(context, ['jobs', detail.jobType, 'replay'], { id: c.messageId })}">Replay this dead letter…</a></div>`;
+      : html`<div class="actions"><a class="button" href="${href(context, ['jobs', detail.jobType, 'replay'], { id: c.messageId })}">Replay this dead letter…</a>${editable ? html` <a class="button secondary" href="${href(context, ['jobs', detail.jobType, 'dead-letters', c.identity, 'edit'])}">Edit and replay…</a>` : ''}</div>`;
   const body = html`<p><a href="${listHref}">← Dead letters of ${detail.jobType}</a></p>
 <h1>Dead letter ${c.messageId ?? '(no message id)'}</h1>
 ${replay}
@@ -198,4 +200,34 @@ ${headers.map(
 `,
 )}</tbody>
 </table>`;
+}
+
+/** The payload of one dead letter in a text area, to fix and replay; the page states what the POST will do. */
+export function editPage(
+  context: PageContext,
+  input: {
+    readonly jobType: string;
+    readonly messageId: string;
+    readonly jobQueue: string;
+    readonly payload: string;
+    /** The job type has a schema the edited payload is checked against. */
+    readonly schema: boolean;
+    /** Why the last attempt was refused. */
+    readonly problem?: string;
+  },
+): SafeHtml {
+  const { jobType, messageId } = input;
+  const body = html`<h1>Edit and replay ${messageId}</h1>
+${input.problem === undefined ? '' : notice('error', input.problem)}
+<p>Replay the dead letter <code>${messageId}</code> of ${jobType} to <code>${input.jobQueue}</code> with the payload below instead of its own: published as JSON with its message id and headers (its failure headers removed, so the handler sees attempt 1), and removed from the dead-letter queue only once RabbitMQ has confirmed the copy. The payload must be JSON${input.schema ? html`, valid against the schema of ${jobType}` : ''}; nothing is replayed otherwise.</p>
+<form method="post" action="${href(context, ['jobs', jobType, 'edit'])}">
+${tokenField(context)}
+<input type="hidden" name="id" value="${messageId}">
+<p><textarea name="payload" rows="20" cols="100" spellcheck="false" aria-label="payload">${input.payload}</textarea></p>
+<div class="actions">
+<button type="submit">Replay 1 dead letter with this payload</button>
+<a class="button secondary" href="${href(context, ['jobs', jobType, 'dead-letters'])}">Cancel</a>
+</div>
+</form>`;
+  return layout(context, `Edit and replay ${messageId}`, 'overview', body);
 }

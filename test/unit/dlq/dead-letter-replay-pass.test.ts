@@ -74,6 +74,7 @@ type Answer = 'ack' | 'nack' | 'return-then-ack' | { readonly ackAfterMs: number
 function fakeBroker(deadLetters: readonly string[], answers: Readonly<Record<string, Answer>> = {}) {
   const acked: string[] = [];
   const published: string[] = [];
+  const sent: Map<string, { content: string; contentType: unknown }> = new Map();
   let prefetch = Infinity;
   let onMessage: ((message: Message | null) => void) | undefined;
   let next = 0;
@@ -108,12 +109,13 @@ function fakeBroker(deadLetters: readonly string[], answers: Readonly<Record<str
     publish: (
       _exchange: string,
       _routingKey: string,
-      _content: Buffer,
-      properties: { messageId?: string },
+      content: Buffer,
+      properties: { messageId?: string; contentType?: unknown },
       callback: (err: Error | null) => void,
     ) => {
       const id = properties.messageId ?? '';
       published.push(id);
+      sent.set(id, { content: content.toString(), contentType: properties.contentType });
       const answer = answers[id] ?? 'ack';
       if (answer === 'never') return true;
       if (typeof answer === 'object') setTimeout(() => callback(null), answer.ackAfterMs);
@@ -130,7 +132,7 @@ function fakeBroker(deadLetters: readonly string[], answers: Readonly<Record<str
     createChannel: async () => deadChannel,
     createConfirmChannel: async () => copies,
   } as unknown as ChannelModel;
-  return { model, acked, published };
+  return { model, acked, published, copies: sent };
 }
 
 function passOptions(total: number, overrides: Partial<ReplayPassOptions> = {}): ReplayPassOptions {
@@ -259,5 +261,23 @@ describe('ReplayPass (fake channels)', () => {
     expect(result).toMatchObject({ taken: 1, notFound: ['dl-4'] });
     expect(broker.acked).toEqual(['dl-1']);
     expect(Date.now() - started).toBeGreaterThanOrEqual(IDLE_END_MS);
+  });
+
+  it('with bodies, publishes the edited body of that dead letter as JSON, and the others as they were', async () => {
+    const broker = fakeBroker(['dl-0', 'dl-1']);
+    const result = await (
+      await ReplayPass.open(
+        broker.model,
+        broker.model,
+        passOptions(2, {
+          messageIds: new Set(['dl-0', 'dl-1']),
+          bodies: new Map([['dl-1', Buffer.from('{"fixed":true}')]]),
+          prefetch: 10,
+        }),
+      )
+    ).run();
+    expect(result.counts.replayed).toBe(2);
+    expect(broker.copies.get('dl-0')).toEqual({ content: '{}', contentType: undefined });
+    expect(broker.copies.get('dl-1')).toEqual({ content: '{"fixed":true}', contentType: 'application/json' });
   });
 });

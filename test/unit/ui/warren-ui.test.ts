@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
+import { z } from 'zod';
 import { Registry, defineJob, defineSchedule, type DeadLetterMessage } from 'warren';
 import { CONTENT_SECURITY_POLICY, createWarrenUi, type WarrenUiOptions } from 'warren/ui';
 import { fakeDeadLetter, fakeSources, type FakeCalls } from '../../helpers/ui-fakes.js';
@@ -297,6 +298,52 @@ describe('createWarrenUi: actions', () => {
   });
 });
 
+describe('createWarrenUi: edit and replay', () => {
+  const withSchema = new Registry().register(
+    defineJob('email.send', () => {}, { schema: z.object({ to: z.string().email() }) }),
+  );
+
+  it('offers the payload to edit; refuses what is not JSON or fails the schema; replays the rest by id', async () => {
+    const { base, get, calls } = await serve({ registry: withSchema });
+    const list = await (await get('/jobs/email.send/dead-letters')).text();
+    const detailPath = /<a href="(\/jobs\/email\.send\/dead-letters\/m-1[^"]+)">/.exec(list)?.[1] ?? '';
+    const detail = await (await get(detailPath)).text();
+    const editPath = /<a class="button secondary" href="([^"]+\/edit)">Edit and replay…<\/a>/.exec(detail)?.[1] ?? '';
+    const form = await (await get(editPath)).text();
+    expect(form).toContain('<textarea name="payload"');
+    expect(form).toContain('&quot;id&quot;: &quot;m-1&quot;');
+    expect(form).toContain('valid against the schema of email.send');
+    const token = tokenOf(form);
+
+    const notJson = await post(base, '/jobs/email.send/edit', { _csrf: token, id: 'm-1', payload: '{oops' });
+    expect(notJson.status).toBe(400);
+    expect(await notJson.text()).toMatch(/the payload is not JSON: .*Nothing was replayed/);
+    const invalid = await post(base, '/jobs/email.send/edit', { _csrf: token, id: 'm-1', payload: '{"to":"nope"}' });
+    expect(invalid.status).toBe(400);
+    const refusal = await invalid.text();
+    expect(refusal).toMatch(/payload does not match the schema of &quot;email\.send&quot;: to: /);
+    // The form comes back with what was typed.
+    expect(refusal).toContain('{&quot;to&quot;:&quot;nope&quot;}</textarea>');
+    expect(calls.replays).toEqual([]);
+
+    const done = await post(base, '/jobs/email.send/edit', {
+      _csrf: token,
+      id: 'm-1',
+      payload: '{ "to": "a@example.com" }',
+    });
+    expect(done.status).toBe(200);
+    expect(await done.text()).toContain('Replayed <strong>1 dead letter</strong>');
+    expect(calls.replays).toEqual([
+      {
+        jobType: 'email.send',
+        messageIds: ['m-1'],
+        bodies: new Map([['m-1', Buffer.from('{"to":"a@example.com"}')]]),
+        scanLimit: 1_000,
+      },
+    ]);
+  });
+});
+
 describe('createWarrenUi: read-only', () => {
   it('renders no action and refuses every action, even with a valid token', async () => {
     const secret = Buffer.alloc(32, 3);
@@ -313,13 +360,20 @@ describe('createWarrenUi: read-only', () => {
     ).text();
     expect(detail).toContain('Dead letter m-1');
     expect(detail).not.toMatch(/Replay this/);
-    for (const path of ['/jobs/email.send/replay?all=1', '/jobs/email.send/purge', '/schedules/nightly/trigger']) {
+    const edit = `${/<a href="(\/jobs\/email\.send\/dead-letters\/[^"]+)">/.exec(list)?.[1] ?? ''}/edit`;
+    for (const path of [
+      '/jobs/email.send/replay?all=1',
+      '/jobs/email.send/purge',
+      '/schedules/nightly/trigger',
+      edit,
+    ]) {
       expect((await get(path)).status, path).toBe(403);
     }
     for (const [path, fields] of [
       ['/jobs/email.send/replay', { _csrf: token, count: '2' }],
       ['/jobs/email.send/purge', { _csrf: token, count: '2' }],
       ['/schedules/nightly/trigger', { _csrf: token }],
+      ['/jobs/email.send/edit', { _csrf: token, id: 'm-1', payload: '{}' }],
     ] as const) {
       expect((await post(base, path, fields)).status, path).toBe(403);
     }
