@@ -194,18 +194,27 @@ export async function loadOverview(
   return buildOverview({ namespace, jobs, probes, managed, management });
 }
 
+/**
+ * Probes every queue, a few at a time. The first failure ends the probing (RabbitMQ is unreachable, most likely): the
+ * queues not probed yet share it, so that a broker that is down costs one wait, not one per queue.
+ */
 async function probeAll(probe: QueueProbe, queues: readonly string[]): Promise<ProbeResults> {
   const results = new Map<string, QueueStatus | undefined | Error>();
   let next = 0;
+  let failure: Error | undefined;
   const worker = async (): Promise<void> => {
     while (next < queues.length) {
       const queue = queues[next++] as string;
-      results.set(
-        queue,
-        await probe
-          .status(queue)
-          .catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
-      );
+      if (failure !== undefined) {
+        results.set(queue, failure);
+        continue;
+      }
+      try {
+        results.set(queue, await probe.status(queue));
+      } catch (error) {
+        failure ??= error instanceof Error ? error : new Error(String(error));
+        results.set(queue, failure);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, queues.length) }, worker));

@@ -106,10 +106,18 @@ describe('overview', () => {
     const { sources } = fakeSources({
       managed: new Error('the management API at http://x did not answer: ECONNREFUSED'),
     });
-    const failing = { status: async () => Promise.reject(new Error('not connected to RabbitMQ')) };
+    let asked = 0;
+    const failing = {
+      status: async () => {
+        asked += 1;
+        return Promise.reject(new Error('not connected to RabbitMQ'));
+      },
+    };
     const overview = await loadOverview('warren', jobs, failing, sources.listing);
     expect(overview.management).toMatchObject({ state: 'unreachable', reason: expect.stringMatching(/ECONNREFUSED/) });
     expect(overview.problems).toEqual(['not connected to RabbitMQ']);
+    // The first failure ends the probing: at most one batch of probes was sent.
+    expect(asked).toBeLessThanOrEqual(8);
     expect(overview.rows[0]?.job).toMatchObject({ declared: undefined, ready: undefined });
     const off = buildOverview({
       namespace: 'warren',
