@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Exact matches: a plain `warren` key would also rewrite `warren/testing` to a path under src/index.ts.
+// Exact matches: a plain `warren` key would also rewrite `warren/testing` (or `warren/ui`) to a path under src/index.ts.
 const alias = [
   { find: /^warren\/testing$/, replacement: fileURLToPath(new URL('./src/testing/index.ts', import.meta.url)) },
+  { find: /^warren\/ui$/, replacement: fileURLToPath(new URL('./src/ui/index.ts', import.meta.url)) },
   { find: /^warren$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
 ];
 

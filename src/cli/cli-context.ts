@@ -59,6 +59,25 @@ export async function loadSchedules(
   return { schedules, whyNone: whyNoSchedules(config, modulePath, cwd) };
 }
 
+/**
+ * The registry and schedules of the handlers module when there is one (option → `WARREN_HANDLERS` →
+ * `handlers/index.*`), else an empty registry and the schedules file's: for commands that work without handlers
+ * (`warren ui`). `path` is the module's, when one was loaded.
+ */
+export async function loadRegistryIfAny(
+  option: string | undefined,
+  config: WarrenConfig,
+  cwd = process.cwd(),
+): Promise<{ registry: Registry; schedules: ScheduleDefinition[]; path: string | undefined }> {
+  const given = option ?? (config.handlers || undefined);
+  const found = given !== undefined || DEFAULT_HANDLER_MODULES.some((candidate) => existsSync(resolve(cwd, candidate)));
+  if (found) {
+    const { registry, schedules, path } = await loadRegistry(option, config, cwd);
+    return { registry, schedules, path };
+  }
+  return { registry: new Registry(), schedules: loadSchedulesFile(config.schedules, cwd), path: undefined };
+}
+
 /** Where schedules were looked for, for a message that there are none. */
 function whyNoSchedules(config: WarrenConfig, modulePath: string | undefined, cwd: string): string {
   const file = resolve(cwd, config.schedules || DEFAULT_SCHEDULES_FILE);

@@ -1,8 +1,9 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { DeadLetterContext } from '../dlq/dead-letter-context.js';
 import { DeadLetterAdmin, type DeadLetterQueueStats } from '../dlq/dead-letter-admin.js';
 import {
   DEFAULT_MAX_UNCONFIRMED,
+  DEFAULT_SCAN_LIMIT,
   DeadLetterReplay,
   type LegacyLedger,
   type ReplayPlan,
@@ -109,6 +110,14 @@ function replayCommand(hooks: DlqCommandHooks): Command {
       'most dead letters to replay (default: all those in the queue when the replay starts)',
       positiveInteger,
     )
+    .addOption(
+      new Option(
+        '--id <messageId>',
+        `replay only the dead letter with this message id (repeat for more; the first of each among the first ${DEFAULT_SCAN_LIMIT})`,
+      )
+        .argParser(collect)
+        .conflicts('limit'),
+    )
     .option('--dry-run', 'list what would be replayed; change nothing')
     .option('--json', 'print the summary (or, with --dry-run, the plan) as JSON')
     .addHelpText(
@@ -119,12 +128,17 @@ function replayCommand(hooks: DlqCommandHooks): Command {
         'dead letter in place and stops the replay, which says why and exits 1. Nothing is lost. What can repeat: a\n' +
         `replay killed or cut off can leave up to ${DEFAULT_MAX_UNCONFIRMED} dead letters whose copies already reached the job queue, and\n` +
         'the next replay sends those again, with the same message id (an idempotent job skips a copy whose id already\n' +
-        'succeeded). Progress goes to stderr, the summary to stdout. SIGINT or SIGTERM stops it cleanly.',
+        'succeeded). Progress goes to stderr, the summary to stdout. SIGINT or SIGTERM stops it cleanly.\n' +
+        `With --id (at most ${DEFAULT_MAX_UNCONFIRMED} ids), the first ${DEFAULT_SCAN_LIMIT} dead letters are looked through and the others left as\n` +
+        'they are; an id not found there is named, and the command exits 1.',
     )
-    .action(async (jobType: string, options: { limit?: number; dryRun?: boolean; json?: boolean }) => {
+    .action(async (jobType: string, options: { limit?: number; id?: string[]; dryRun?: boolean; json?: boolean }) => {
       requireValidJobType(jobType); // before connecting: a typo need not wait for the broker
       const { config, logger } = quietContext();
-      const limit = options.limit === undefined ? {} : { limit: options.limit };
+      const limit = {
+        ...(options.limit === undefined ? {} : { limit: options.limit }),
+        ...(options.id === undefined ? {} : { messageIds: options.id }),
+      };
       if (options.dryRun) {
         const plan = await new DeadLetterReplay({
           config,
@@ -139,6 +153,7 @@ function replayCommand(hooks: DlqCommandHooks): Command {
           );
         }
         process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
+        if ((plan.notFound?.length ?? 0) > 0) process.exitCode = 1;
         return;
       }
 
@@ -171,8 +186,9 @@ function replayCommand(hooks: DlqCommandHooks): Command {
         if (ledger !== undefined) process.stderr.write(`warren: ${ledger}\n`);
         if (summary.failure) process.stderr.write(`warren: the replay stopped: ${summary.failure.message}\n`);
         process.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary));
-        // Dead letters a copy failed for are still there: a script must not read this run as done.
-        if (summary.failure) process.exitCode = 1;
+        // Dead letters a copy failed for are still there, or some asked for were not found: a script must not read
+        // this run as done.
+        if (summary.failure || (summary.notFound?.length ?? 0) > 0) process.exitCode = 1;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -220,6 +236,11 @@ function positiveInteger(text: string): number {
     throw new InvalidArgumentError('must be a whole number, 1 or more');
   }
   return value;
+}
+
+/** Collects a repeated option's values. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function plural(count: number, noun: string): string {
@@ -317,6 +338,7 @@ export function formatPlan(plan: ReplayPlan): string {
     `dry run: would replay ${plural(plan.entries.length, 'dead letter')} of "${plan.jobType}" to ${plan.queue}` +
     ` (${plan.deadLetters} in ${plan.deadLetterQueue}); nothing was changed\n` +
     (lines.length > 0 ? `${lines.join('\n')}\n` : '') +
+    (plan.notFound && plan.notFound.length > 0 ? `${notFoundNote(plan.notFound)}\n` : '') +
     note
   );
 }
@@ -343,9 +365,15 @@ export function formatSummary(summary: ReplaySummary): string {
       : '',
   ].filter((part) => part !== '');
   const stopped = summary.interrupted ? ' (stopped early)' : summary.failure ? ' (stopped at the first failure)' : '';
+  const missing = summary.notFound && summary.notFound.length > 0 ? `; ${notFoundNote(summary.notFound)}` : '';
   return (
     `replayed ${plural(summary.replayed, 'dead letter')} of "${summary.jobType}" to ${queue}` +
     failed.map((part) => `; ${part}`).join('') +
-    `; ${summary.remaining} left in ${summary.deadLetterQueue}${stopped}\n`
+    `; ${summary.remaining} left in ${summary.deadLetterQueue}${stopped}${missing}\n`
   );
+}
+
+/** `not found: a, b (looked through the first 1000 dead letters)` */
+function notFoundNote(ids: readonly string[]): string {
+  return `not found: ${ids.join(', ')} (among the dead letters looked through: the first ${DEFAULT_SCAN_LIMIT})`;
 }

@@ -4,6 +4,7 @@ import { publishCommand } from './publish-command.js';
 import { schedulerCommand, startCommand } from './start-command.js';
 import { schedulesCommand } from './schedules-command.js';
 import { topologyCommand } from './topology-command.js';
+import { uiCommand } from './ui-command.js';
 import { VERSION } from './version.js';
 
 /** What a program that embeds the CLI may pass in: hooks of its commands. */
@@ -30,6 +31,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   program.addCommand(publishCommand());
   program.addCommand(topologyCommand());
   program.addCommand(dlqCommand(options));
+  program.addCommand(uiCommand());
   return program;
 }
 

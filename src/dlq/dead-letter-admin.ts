@@ -7,7 +7,7 @@ import { TopologyConflictError } from '../errors/topology-conflict-error.js';
 import { declareQueueOrLegacy, toTopologyError } from '../topology/declare-topology.js';
 import { deadQueue } from '../topology/names.js';
 import { jobTopology } from '../topology/topology-plan.js';
-import { readDeadLetterContext, type DeadLetterContext } from './dead-letter-context.js';
+import { readDeadLetterContext, type DeadLetterContext, type DeadLetterMessage } from './dead-letter-context.js';
 import type { DeadLetterAdminOptions } from './dead-letter-admin-options.js';
 import { queueStatus } from './queue-status.js';
 import { requireDeadLetterQueue } from './require-dead-letter-queue.js';
@@ -80,29 +80,51 @@ export class DeadLetterAdmin {
    * @throws ConfigError naming the job type when it has no dead-letter queue.
    */
   async peek(jobType: string, limit: number): Promise<DeadLetterContext[]> {
+    const contexts: DeadLetterContext[] = [];
+    await this.scan(jobType, limit, (context) => void contexts.push(context));
+    return contexts;
+  }
+
+  /**
+   * Reads up to `limit` dead letters from the head of the queue exactly as {@link peek} does (fetched unacknowledged,
+   * all given back together before this resolves), handing each to `visit` with its message as it is read, and keeps
+   * none: a caller that reads many keeps only what it needs of each (the web UI keeps no bodies but one). Resolves
+   * with how many were read.
+   * @throws ConfigError naming the job type when it has no dead-letter queue.
+   */
+  async scan(
+    jobType: string,
+    limit: number,
+    visit: (context: DeadLetterContext, message: DeadLetterMessage) => void,
+  ): Promise<number> {
     const model = this.#model();
     await requireDeadLetterQueue(model, this.#options.config.namespace, jobType);
     const queue = deadQueue(this.#options.config.namespace, jobType);
     const channel = await model.createChannel();
     channel.on('error', () => {});
-    const contexts: DeadLetterContext[] = [];
+    let read = 0;
     try {
-      while (contexts.length < limit) {
+      while (read < limit) {
         const message = await channel.get(queue, { noAck: false });
         if (message === false) break;
-        contexts.push(readDeadLetterContext(message, { deliveryLimit: this.#options.config.deliveryLimit }));
+        read += 1;
+        visit(readDeadLetterContext(message, { deliveryLimit: this.#options.config.deliveryLimit }), message);
       }
+    } finally {
       // Given back explicitly, all at once after the last read, so that none is fetched twice and they go back in
       // their order. A nack, not a reject, and not left to the channel's close: from RabbitMQ 4.3 a nack with
       // requeue no longer counts toward the delivery limit while a reject does (as a crash or a lost connection
       // do), so on 4.3+ this read costs nothing at all. 3.x and 4.0-4.2 count every return however it is made;
       // there the dead-letter queue's own limit (DEAD_LETTER_DELIVERY_LIMIT) keeps reads from counting a dead letter
-      // out (README: RabbitMQ versions).
-      if (contexts.length > 0) channel.nackAll(true);
-    } finally {
+      // out (README: RabbitMQ versions). In `finally`, so that a `visit` that throws gives them back the same way.
+      try {
+        if (read > 0) channel.nackAll(true);
+      } catch {
+        // The channel is gone, and with it what it held: the broker gives those back itself.
+      }
       await channel.close().catch(() => {});
     }
-    return contexts;
+    return read;
   }
 
   /**

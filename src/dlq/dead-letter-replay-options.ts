@@ -20,6 +20,24 @@ export interface DeadLetterReplayOptions {
   /** Most dead letters to take on. @defaultValue all those in the queue when the replay starts */
   readonly limit?: number;
   /**
+   * Replays only the dead letters with these message ids: of each id, the first dead letter carrying it among the
+   * first `scanLimit` of the queue. At most `maxUnconfirmed` ids (so that what can repeat stays bounded as without
+   * them); not with `limit`. The summary names those it did not find (`notFound`).
+   */
+  readonly messageIds?: readonly string[];
+  /**
+   * With `messageIds`: the body to republish instead of the dead letter's, by message id (edit and replay). It must be
+   * JSON; the copy is published as `application/json`, without a content encoding, and is otherwise the same copy
+   * with the same guarantees (the dead letter is removed only once its copy is confirmed).
+   */
+  readonly bodies?: ReadonlyMap<string, Buffer>;
+  /**
+   * With `messageIds`: how many dead letters, from the head of the queue, the replay looks through for them (they
+   * are held unacknowledged meanwhile, and go back untouched). At most 65535 (AMQP's largest prefetch).
+   * @defaultValue 1000
+   */
+  readonly scanLimit?: number;
+  /**
    * Dead letters held at once, and so copies awaiting their confirm at once. It is also the bound on what can
    * repeat: a replay killed or cut off leaves at most this many dead letters whose copies may already be in the
    * job queue, and the next replay sends those again. @defaultValue 100

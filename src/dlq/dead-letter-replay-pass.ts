@@ -14,7 +14,7 @@ import {
   type PassState,
 } from './dead-letter-replay-outcome.js';
 import type { ReplayProgress } from './dead-letter-replay-options.js';
-import { replayCopy } from './replay-copy.js';
+import { replayCopy, withBody } from './replay-copy.js';
 import { startPublishSpan, type PublishSpan, type PublishTrace } from '../tracing/publish-span.js';
 
 /** How long closing a channel may take at the end of a pass (a blocked connection never answers). */
@@ -36,6 +36,19 @@ export interface ReplayPassOptions {
   readonly total: number;
   /** Dead letters held at once (the consumer's prefetch), and so copies awaiting their confirm at once. */
   readonly maxUnconfirmed: number;
+  /**
+   * Takes only dead letters carrying one of these message ids, the first of each (`total` is at most its size); the
+   * others are left unacknowledged and go back to the queue, untouched, when the pass closes its channel.
+   */
+  readonly messageIds?: ReadonlySet<string> | undefined;
+  /** With `messageIds`: a JSON body to publish instead of the dead letter's, by message id (edit and replay). */
+  readonly bodies?: ReadonlyMap<string, Buffer> | undefined;
+  /**
+   * The consumer's prefetch, when it is not `maxUnconfirmed`: with `messageIds`, how far into the queue the pass
+   * looks for them (the dead letters it leaves hold their places in the prefetch). The copies awaiting their
+   * confirm stay at most `messageIds`' size.
+   */
+  readonly prefetch?: number | undefined;
   readonly publishTimeoutMs: number;
   readonly deliveryLimit: number;
   readonly signal?: AbortSignal | undefined;
@@ -51,6 +64,8 @@ export interface ReplayPassResult {
   readonly failure: Error | undefined;
   /** Stopped by the signal before it had taken its total. */
   readonly interrupted: boolean;
+  /** With `messageIds`: those no dead letter it was delivered carried (in the order given). */
+  readonly notFound?: readonly string[];
 }
 
 /** One copy awaiting the broker's answer; the first answer counts (a confirm after the timeout changes nothing). */
@@ -98,6 +113,8 @@ export class ReplayPass {
   readonly #copies: ConfirmChannel;
   readonly #tally = new ReplayTally();
   readonly #pending = new Set<PendingCopy>();
+  /** The message ids of `messageIds` not taken yet. */
+  readonly #wanted: Set<string> | undefined;
   #taken = 0;
   #confirmed = 0;
   #lastDeliveryAt = Date.now();
@@ -109,6 +126,7 @@ export class ReplayPass {
     this.#options = options;
     this.#deadLetters = deadLetters;
     this.#copies = copies;
+    this.#wanted = options.messageIds === undefined ? undefined : new Set(options.messageIds);
   }
 
   /**
@@ -146,15 +164,16 @@ export class ReplayPass {
       counts: this.#tally.counts,
       failure: this.#tally.failure,
       interrupted: signal?.aborted === true && this.#taken < total,
+      ...(this.#wanted === undefined ? {} : { notFound: [...this.#wanted] }),
     };
   }
 
   /** Consumes until the pass is over, then cancels the consumer. */
   async #consume(): Promise<void> {
-    const { deadLetterQueue, maxUnconfirmed, total } = this.#options;
+    const { deadLetterQueue, maxUnconfirmed, total, prefetch } = this.#options;
     // Consumed, not fetched one by one: basic.get costs a round trip per dead letter. The prefetch keeps a window of
     // them flowing and bounds the copies awaiting their confirm (amqplib buffers the rest of a burst).
-    await this.#deadLetters.prefetch(Math.min(maxUnconfirmed, total));
+    await this.#deadLetters.prefetch(prefetch ?? Math.min(maxUnconfirmed, total));
     const { consumerTag } = await this.#deadLetters.consume(deadLetterQueue, (message) => this.#onDelivery(message), {
       noAck: false,
     });
@@ -177,15 +196,22 @@ export class ReplayPass {
     }
     this.#lastDeliveryAt = Date.now();
     if (!takesDelivery(this.#state())) return;
+    const context = readDeadLetterContext(message, { deliveryLimit: this.#options.deliveryLimit });
+    if (this.#wanted !== undefined) {
+      // Not selected: left unacknowledged, in its place, until the channel closes.
+      if (context.messageId === undefined || !this.#wanted.delete(context.messageId)) return;
+    }
     this.#taken += 1;
-    this.#publishCopy(message, readDeadLetterContext(message, { deliveryLimit: this.#options.deliveryLimit }));
+    this.#publishCopy(message, context);
   }
 
   #publishCopy(deadLetter: Message, context: DeadLetterContext): void {
     const { exchange, routingKey, publishTimeoutMs } = this.#options;
     const copy = new PendingCopy(deadLetter, context, (settled, answer, cause) => this.#settle(settled, answer, cause));
     this.#pending.add(copy);
-    const { content, properties } = replayCopy(deadLetter, context.identity);
+    const edited = context.messageId === undefined ? undefined : this.#options.bodies?.get(context.messageId);
+    const copied = replayCopy(deadLetter, context.identity);
+    const { content, properties } = edited === undefined ? copied : withBody(copied, edited);
     const publish = { ...properties, mandatory: true };
     copy.span = startPublishSpan(exchange, routingKey, content, publish, replayTrace(deadLetter), this.#options.node);
     try {

@@ -24,6 +24,10 @@ import { requireDeadLetterQueue } from './require-dead-letter-queue.js';
 
 /** Dead letters a replay holds at once unless told otherwise: also the bound on what a kill can make repeat. */
 export const DEFAULT_MAX_UNCONFIRMED = 100;
+/** Dead letters a replay by message id looks through unless told otherwise (`scanLimit`). */
+export const DEFAULT_SCAN_LIMIT = 1_000;
+/** AMQP's largest prefetch count (a 16-bit field): the furthest a replay by message id can look. */
+const MAX_SCAN_LIMIT = 65_535;
 /** How long to wait for the broker to take back what a closed channel held. */
 const SETTLE_WAIT_MS = 10_000;
 
@@ -71,6 +75,11 @@ export interface ReplaySummary {
   readonly failure?: ReplayFailure;
   /** Set when an earlier warren version left a replay ledger queue for the job type. */
   readonly legacyLedger?: LegacyLedger;
+  /**
+   * With `messageIds`: those no dead letter among the first `scanLimit` carried (replayed by someone else, purged,
+   * or further back in the queue), in the order given.
+   */
+  readonly notFound?: readonly string[];
 }
 
 /** One dead letter a dry run found. */
@@ -91,6 +100,8 @@ export interface ReplayPlan {
   readonly entries: readonly ReplayPlanEntry[];
   /** An earlier version's replay ledger: a replay deletes it when it is empty (`deleted` is false here). */
   readonly legacyLedger?: LegacyLedger;
+  /** With `messageIds`: those the dry run did not find among the first `scanLimit` dead letters. */
+  readonly notFound?: readonly string[];
 }
 
 /** What a replay knows once it holds the lock, before it takes a dead letter. */
@@ -121,18 +132,28 @@ export class DeadLetterReplay {
     readonly lock: string;
     readonly legacyLedger: string;
   };
+  /** The distinct message ids of `messageIds`, in the order given; undefined without them. */
+  readonly #messageIds: readonly string[] | undefined;
   #used = false;
 
-  /** @throws ConfigError when `limit` or `maxUnconfirmed` is not a positive whole number. */
+  /**
+   * @throws ConfigError when `limit`, `maxUnconfirmed` or `scanLimit` is not a positive whole number, or
+   *   `messageIds` is not a list of 1 to `maxUnconfirmed` message ids, or comes with `limit`.
+   */
   constructor(options: DeadLetterReplayOptions) {
     for (const [name, value] of [
       ['limit', options.limit],
       ['maxUnconfirmed', options.maxUnconfirmed],
+      ['scanLimit', options.scanLimit],
     ] as const) {
       if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
         throw new ConfigError(`${name} must be a whole number, 1 or more; got ${String(value)}`);
       }
     }
+    if (options.scanLimit !== undefined && options.scanLimit > MAX_SCAN_LIMIT) {
+      throw new ConfigError(`scanLimit must be at most ${MAX_SCAN_LIMIT}; got ${options.scanLimit}`);
+    }
+    this.#messageIds = checkMessageIds(options);
     this.#options = options;
     const { namespace } = options.config;
     const { jobType } = options;
@@ -189,8 +210,11 @@ export class DeadLetterReplay {
       const model = await this.#start(admin);
       const queueDeclared = (await queueStatus(model, this.#queues.job)) !== undefined;
       const ledger = await queueStatus(model, this.#queues.legacyLedger);
-      const take = Math.min(limit ?? deadLetters, deadLetters);
-      const contexts = take > 0 ? await tools.peek(jobType, take) : [];
+      const ids = this.#messageIds;
+      const scanLimit = this.#options.scanLimit ?? DEFAULT_SCAN_LIMIT;
+      const take = Math.min(ids === undefined ? (limit ?? deadLetters) : scanLimit, deadLetters);
+      const read = take > 0 ? await tools.peek(jobType, take) : [];
+      const contexts = ids === undefined ? read : firstOfEach(read, ids);
       return {
         jobType,
         queue: this.#queues.job,
@@ -201,6 +225,9 @@ export class DeadLetterReplay {
         ...(ledger === undefined
           ? {}
           : { legacyLedger: { queue: this.#queues.legacyLedger, messages: ledger.messages, deleted: false } }),
+        ...(ids === undefined
+          ? {}
+          : { notFound: ids.filter((id) => !contexts.some((context) => context.messageId === id)) }),
       };
     } finally {
       await tools.close().catch(() => {});
@@ -216,7 +243,8 @@ export class DeadLetterReplay {
     await this.#requireJobQueue(model);
     const legacyLedger = await this.#retireLegacyLedger(model);
     const inQueue = (await queueStatus(model, this.#queues.dead))?.messages ?? 0;
-    return { total: Math.min(limit ?? inQueue, inQueue), legacyLedger };
+    const wanted = this.#messageIds?.length ?? limit ?? inQueue;
+    return { total: Math.min(wanted, inQueue), legacyLedger };
   }
 
   /** Takes the replay lock of the job type for the life of the connection. */
@@ -264,8 +292,12 @@ export class DeadLetterReplay {
   }
 
   #passOptions(total: number, node: string | undefined): ReplayPassOptions {
-    const { config, jobType, signal, onProgress, afterConfirm, maxUnconfirmed } = this.#options;
+    const { config, jobType, signal, onProgress, afterConfirm, maxUnconfirmed, scanLimit } = this.#options;
+    const ids = this.#messageIds;
     return {
+      ...(ids === undefined
+        ? {}
+        : { messageIds: new Set(ids), prefetch: scanLimit ?? DEFAULT_SCAN_LIMIT, bodies: this.#options.bodies }),
       jobType,
       node,
       deadLetterQueue: this.#queues.dead,
@@ -315,6 +347,7 @@ export class DeadLetterReplay {
       interrupted: pass.interrupted,
       ...(failure === undefined ? {} : { failure: { code: codeOf(failure), message: failureMessage ?? '' } }),
       ...(prepared.legacyLedger === undefined ? {} : { legacyLedger: prepared.legacyLedger }),
+      ...(this.#messageIds === undefined ? {} : { notFound: this.#notFound(pass.notFound) }),
     };
   }
 
@@ -336,6 +369,11 @@ export class DeadLetterReplay {
       }
       await sleep(50);
     }
+  }
+
+  /** The ids a pass did not find; all of them when it did not run (no dead letters to look through). */
+  #notFound(fromPass: readonly string[] | undefined): readonly string[] {
+    return fromPass ?? this.#messageIds ?? [];
   }
 
   #claim(): void {
@@ -374,6 +412,39 @@ export class DeadLetterReplay {
       await channel.close().catch(() => {});
     }
   }
+}
+
+/**
+ * The distinct message ids of a replay by id, checked: 1 to `maxUnconfirmed` non-empty strings, without `limit`.
+ * @throws ConfigError
+ */
+function checkMessageIds(options: DeadLetterReplayOptions): readonly string[] | undefined {
+  const { messageIds, limit } = options;
+  if (messageIds === undefined) {
+    if (options.bodies !== undefined) throw new ConfigError('bodies needs messageIds: the dead letters to edit');
+    return undefined;
+  }
+  const most = options.maxUnconfirmed ?? DEFAULT_MAX_UNCONFIRMED;
+  if (!Array.isArray(messageIds) || messageIds.some((id) => typeof id !== 'string' || id === '')) {
+    throw new ConfigError('messageIds must be a list of message ids (non-empty strings)');
+  }
+  const ids: readonly string[] = [...new Set<string>(messageIds)];
+  if (ids.length === 0 || ids.length > most) {
+    throw new ConfigError(
+      `messageIds must name 1 to ${most} message ids (maxUnconfirmed: what a cut-off replay can repeat); got ${ids.length}`,
+    );
+  }
+  if (limit !== undefined) throw new ConfigError('limit and messageIds cannot be given together');
+  for (const id of options.bodies?.keys() ?? []) {
+    if (!ids.includes(id)) throw new ConfigError(`bodies names ${JSON.stringify(id)}, which messageIds does not`);
+  }
+  return ids;
+}
+
+/** Of each id, the first context carrying it, in queue order. */
+function firstOfEach(contexts: readonly DeadLetterContext[], ids: readonly string[]): DeadLetterContext[] {
+  const wanted = new Set(ids);
+  return contexts.filter((context) => context.messageId !== undefined && wanted.delete(context.messageId));
 }
 
 /** A failure's `WARREN_ERR_*` code; anything else that stopped a pass counts as a connection failure. */

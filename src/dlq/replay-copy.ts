@@ -1,5 +1,5 @@
 import type { Options } from 'amqplib';
-import { FAILURE_CONTEXT_HEADERS, HEADERS } from '../messages/headers.js';
+import { FAILURE_CONTEXT_HEADERS, HEADERS, JSON_CONTENT_TYPE } from '../messages/headers.js';
 import { TRACE_HEADERS } from '../tracing/trace-attributes.js';
 import type { DeadLetterMessage } from './dead-letter-context.js';
 
@@ -63,4 +63,16 @@ export function replayCopy(message: ReplaySource, identity: string): { content: 
   if (typeof properties.appId === 'string') publish.appId = properties.appId;
   if (typeof properties.priority === 'number') publish.priority = properties.priority;
   return { content: message.content, properties: publish };
+}
+
+/**
+ * A replay copy with another body (edit and replay): the JSON `body` instead of the dead letter's, published as
+ * `application/json` without a content encoding; everything else as {@link replayCopy} made it. Pure.
+ */
+export function withBody(
+  copy: { content: Buffer; properties: Options.Publish },
+  body: Buffer,
+): { content: Buffer; properties: Options.Publish } {
+  const { contentEncoding: _encoding, ...properties } = copy.properties;
+  return { content: body, properties: { ...properties, contentType: JSON_CONTENT_TYPE } };
 }

@@ -205,9 +205,16 @@ export class Scheduler {
   async describe(): Promise<ScheduleStatus[]> {
     return Promise.all(
       this.#options.schedules.map(async (schedule) => {
-        const task =
-          this.#tasks.get(schedule.name) ??
-          loadNodeCron().createTask(schedule.cron, () => {}, { timezone: schedule.timeZone });
+        const running = this.#tasks.get(schedule.name);
+        const task = running ?? loadNodeCron().createTask(schedule.cron, () => {}, { timezone: schedule.timeZone });
+        let nextFires: string[];
+        try {
+          nextFires = task.getNextRuns(3).map((date) => date.toISOString());
+        } finally {
+          // node-cron keeps every task it creates in a registry of its own until it is destroyed: a process that
+          // describes its schedules again and again (the web UI) would collect them.
+          if (running === undefined) await task.destroy();
+        }
         const lastFire = (await this.#options.redis?.get(this.#lastKey(schedule.name)).catch(() => null)) ?? null;
         return {
           name: schedule.name,
@@ -215,7 +222,7 @@ export class Scheduler {
           timeZone: schedule.timeZone,
           jobType: schedule.jobType,
           catchUpMs: schedule.catchUpMs,
-          nextFires: task.getNextRuns(3).map((date) => date.toISOString()),
+          nextFires,
           lastFire,
         };
       }),

@@ -228,6 +228,25 @@ describe('warren dlq', () => {
     expect(copies.map((m) => m.properties.messageId).sort()).toEqual([...ids].sort());
   });
 
+  it('replay --id: only those dead letters; an id not found is named and exits 1; not with --limit', async () => {
+    const { namespace, env } = await namespaceWithDeadLetters(6);
+    const result = await runWarren(['dlq', 'replay', 'dlq.replay', '--id', 'dl-4', '--id', 'dl-1'], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(
+      `replayed 2 dead letters of "dlq.replay" to ${jobQueue(namespace, 'dlq.replay')}; 4 left in ${deadQueue(namespace, 'dlq.replay')}\n`,
+    );
+    const copies = await drainQueue(jobQueue(namespace, 'dlq.replay'));
+    expect(copies.map((m) => m.properties.messageId).sort()).toEqual(['dl-1', 'dl-4']);
+
+    const missing = await runWarren(['dlq', 'replay', 'dlq.replay', '--id', 'dl-1', '--json'], env);
+    expect(missing.code, missing.stderr).toBe(1);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ replayed: 0, remaining: 4, notFound: ['dl-1'] });
+
+    const both = await runWarren(['dlq', 'replay', 'dlq.replay', '--id', 'dl-0', '--limit', '1'], env);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/option '--id <messageId>' cannot be used with option '--limit <n>'/);
+  });
+
   it('replay into a job queue at its length limit: says why on stderr, counts it, exits 1; the rest stays', async () => {
     const { namespace, env, ids } = await namespaceWithDeadLetters(200);
     const queue = jobQueue(namespace, 'dlq.replay');

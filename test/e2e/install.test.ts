@@ -72,6 +72,11 @@ describe('the package', () => {
       'dist/src/cli/main.js',
       'docs/wire-contract.md',
       'docs/dead-letters.md',
+      // The web UI: its entry, and the files the build copies beside it.
+      'dist/src/ui/index.js',
+      'dist/src/ui/assets/warren-ui.css',
+      'dist/src/ui/assets/favicon.svg',
+      'docs/ui.md',
     ]) {
       expect(files).toContain(wanted);
     }

@@ -432,6 +432,40 @@ describe('replay', () => {
     expect(await queueDepth(deadQueue(config.namespace, 'dlq.orphan'))).toBe(3);
   });
 
+  it('by message id: replays only those, keeps the order and the others, names the ids it did not find', async () => {
+    const { config, ids } = await withDeadLetters('dlq.some', 8);
+    const dead = deadQueue(config.namespace, 'dlq.some');
+    const dry = await replay(config, 'dlq.some', { messageIds: ['dl-5', 'dl-2', 'nope'] }).plan();
+    expect(dry.entries.map((entry) => entry.context.messageId)).toEqual(['dl-2', 'dl-5']);
+    expect(dry.notFound).toEqual(['nope']);
+
+    const summary = await replay(config, 'dlq.some', { messageIds: ['dl-5', 'dl-2', 'nope'] }).run();
+    expect(summary).toMatchObject({ total: 3, replayed: 2, indeterminate: 0, remaining: 6, notFound: ['nope'] });
+    const copies = countIds(await drainQueue(jobQueue(config.namespace, 'dlq.some')));
+    expect([...copies]).toEqual(
+      expect.arrayContaining([
+        ['dl-2', 1],
+        ['dl-5', 1],
+      ]),
+    );
+    expect(copies.size).toBe(2);
+    // The others stayed, every one, in their order.
+    expect((await (await admin(config)).peek('dlq.some', 10)).map((c) => c.messageId)).toEqual(
+      ids.filter((id) => id !== 'dl-2' && id !== 'dl-5'),
+    );
+    expect(await queueDepth(dead)).toBe(6);
+  });
+
+  it('by message id: refuses more ids than maxUnconfirmed, and limit with ids', () => {
+    const config = testConfig();
+    expect(() => replay(config, 'dlq.x', { messageIds: ['a', 'b', 'c'], maxUnconfirmed: 2 })).toThrow(
+      /messageIds must name 1 to 2 message ids/,
+    );
+    expect(() => replay(config, 'dlq.x', { messageIds: [] })).toThrow(ConfigError);
+    expect(() => replay(config, 'dlq.x', { messageIds: ['a'], limit: 1 })).toThrow(/limit and messageIds/);
+    expect(() => replay(config, 'dlq.x', { messageIds: ['a'], scanLimit: 70_000 })).toThrow(/scanLimit/);
+  });
+
   it('refuses to run next to another replay of the same job type', async () => {
     const { config } = await withDeadLetters('dlq.locked', 2);
     const holder = await rawConnection();

@@ -74,6 +74,7 @@ type Answer = 'ack' | 'nack' | 'return-then-ack' | { readonly ackAfterMs: number
 function fakeBroker(deadLetters: readonly string[], answers: Readonly<Record<string, Answer>> = {}) {
   const acked: string[] = [];
   const published: string[] = [];
+  const sent: Map<string, { content: string; contentType: unknown }> = new Map();
   let prefetch = Infinity;
   let onMessage: ((message: Message | null) => void) | undefined;
   let next = 0;
@@ -108,12 +109,13 @@ function fakeBroker(deadLetters: readonly string[], answers: Readonly<Record<str
     publish: (
       _exchange: string,
       _routingKey: string,
-      _content: Buffer,
-      properties: { messageId?: string },
+      content: Buffer,
+      properties: { messageId?: string; contentType?: unknown },
       callback: (err: Error | null) => void,
     ) => {
       const id = properties.messageId ?? '';
       published.push(id);
+      sent.set(id, { content: content.toString(), contentType: properties.contentType });
       const answer = answers[id] ?? 'ack';
       if (answer === 'never') return true;
       if (typeof answer === 'object') setTimeout(() => callback(null), answer.ackAfterMs);
@@ -130,7 +132,7 @@ function fakeBroker(deadLetters: readonly string[], answers: Readonly<Record<str
     createChannel: async () => deadChannel,
     createConfirmChannel: async () => copies,
   } as unknown as ChannelModel;
-  return { model, acked, published };
+  return { model, acked, published, copies: sent };
 }
 
 function passOptions(total: number, overrides: Partial<ReplayPassOptions> = {}): ReplayPassOptions {
@@ -230,5 +232,52 @@ describe('ReplayPass (fake channels)', () => {
     // What was in flight at the abort is settled normally; nothing more is taken.
     expect(result.taken).toBeLessThanOrEqual(5 + 3);
     expect(stopped.acked).toHaveLength(result.taken);
+  });
+
+  it('with message ids, takes the first dead letter of each and leaves the others unacknowledged', async () => {
+    const broker = fakeBroker(['dl-0', 'dl-1', 'dl-2', 'dl-1', 'dl-3', 'dl-4']);
+    const pass = await ReplayPass.open(
+      broker.model,
+      broker.model,
+      passOptions(2, { messageIds: new Set(['dl-3', 'dl-1']), prefetch: 10 }),
+    );
+    const result = await pass.run();
+    expect(result).toMatchObject({ taken: 2, failure: undefined, notFound: [] });
+    expect(broker.published.sort()).toEqual(['dl-1', 'dl-3']);
+    expect(broker.acked.sort()).toEqual(['dl-1', 'dl-3']);
+  });
+
+  it('with message ids, looks no further than its prefetch and names the ids it did not find', async () => {
+    const broker = fakeBroker(['dl-0', 'dl-1', 'dl-2', 'dl-3', 'dl-4']);
+    const started = Date.now();
+    const result = await (
+      await ReplayPass.open(
+        broker.model,
+        broker.model,
+        passOptions(2, { messageIds: new Set(['dl-1', 'dl-4']), prefetch: 3 }),
+      )
+    ).run();
+    // dl-0 and dl-2 hold two of the three places; dl-1 frees its own, dl-3 takes it: dl-4 is never delivered.
+    expect(result).toMatchObject({ taken: 1, notFound: ['dl-4'] });
+    expect(broker.acked).toEqual(['dl-1']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(IDLE_END_MS);
+  });
+
+  it('with bodies, publishes the edited body of that dead letter as JSON, and the others as they were', async () => {
+    const broker = fakeBroker(['dl-0', 'dl-1']);
+    const result = await (
+      await ReplayPass.open(
+        broker.model,
+        broker.model,
+        passOptions(2, {
+          messageIds: new Set(['dl-0', 'dl-1']),
+          bodies: new Map([['dl-1', Buffer.from('{"fixed":true}')]]),
+          prefetch: 10,
+        }),
+      )
+    ).run();
+    expect(result.counts.replayed).toBe(2);
+    expect(broker.copies.get('dl-0')).toEqual({ content: '{}', contentType: undefined });
+    expect(broker.copies.get('dl-1')).toEqual({ content: '{"fixed":true}', contentType: 'application/json' });
   });
 });
