@@ -132,8 +132,9 @@ function toQueue(item: QueueJson): ManagedQueue {
   };
 }
 
-function count(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
+/** A count, or `undefined` when it is missing (not sampled yet) or not one: never a 0 the API did not say. */
+function count(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
 function rate(value: unknown): number | undefined {

@@ -16,14 +16,17 @@ export interface QueueProbe {
   status(queue: string): Promise<QueueStatus | undefined>;
 }
 
-/** One queue as RabbitMQ's management API lists it (`GET /api/queues/<vhost>`). */
+/**
+ * One queue as RabbitMQ's management API lists it (`GET /api/queues/<vhost>`). A count is `undefined` when the API
+ * does not give it: a queue declared a few seconds ago is listed before its first statistics sample, without counts.
+ */
 export interface ManagedQueue {
   readonly name: string;
   /** Ready plus unacknowledged. */
-  readonly messages: number;
-  readonly ready: number;
-  readonly unacknowledged: number;
-  readonly consumers: number;
+  readonly messages: number | undefined;
+  readonly ready: number | undefined;
+  readonly unacknowledged: number | undefined;
+  readonly consumers: number | undefined;
   /** Messages per second over the management API's sample window; `undefined` when it has no sample. */
   readonly publishRate: number | undefined;
   /** Deliveries (consume and get) per second. */

@@ -17,6 +17,19 @@ import {
 export const AMQP_URL = process.env['WARREN_TEST_AMQP_URL'] ?? DEFAULT_CONFIG.amqpUrl;
 export const run = promisify(execFile);
 
+/**
+ * Where the test broker's management HTTP API is: on the AMQP port + 10000 (15672 beside 5672, 15674 beside the
+ * RabbitMQ 4 broker's 5674), with the AMQP URL's credentials. `base` has no credentials and no trailing slash.
+ */
+export function testManagementApi(): { readonly base: string; readonly user: string; readonly password: string } {
+  const amqpUrl = new URL(AMQP_URL);
+  return {
+    base: `http://${amqpUrl.hostname}:${Number(amqpUrl.port || 5672) + 10_000}`,
+    user: decodeURIComponent(amqpUrl.username || 'guest'),
+    password: decodeURIComponent(amqpUrl.password || 'guest'),
+  };
+}
+
 /** A namespace no other test uses. */
 export function uniqueNamespace(prefix = 'test'): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;

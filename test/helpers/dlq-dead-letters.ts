@@ -1,7 +1,7 @@
 import type { GetMessage } from 'amqplib';
 import { DEFAULT_CONFIG, HEADERS, deadExchange, planTopology } from 'warren';
 import { declareTopology } from '../../src/topology/declare-topology.js';
-import { AMQP_URL, rawConnection, run, waitFor } from './broker.js';
+import { rawConnection, run, testManagementApi, waitFor } from './broker.js';
 
 /**
  * Declares the topology of `jobTypes` in `namespace` (as a worker would, without consuming) and puts `count` dead
@@ -210,10 +210,7 @@ async function probeUntilRefused(queue: string, maxLength: number): Promise<void
 async function managementApi(): Promise<
   { request: (method: string, path: string, body?: unknown) => Promise<void> } | undefined
 > {
-  const amqpUrl = new URL(AMQP_URL);
-  const base = `http://${amqpUrl.hostname}:${Number(amqpUrl.port || 5672) + 10_000}`;
-  const user = decodeURIComponent(amqpUrl.username || 'guest');
-  const password = decodeURIComponent(amqpUrl.password || 'guest');
+  const { base, user, password } = testManagementApi();
   const headers = {
     authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
     'content-type': 'application/json',

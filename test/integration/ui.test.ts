@@ -3,13 +3,14 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { z } from 'zod';
-import { Registry, deadQueue, defineJob, defineSchedule, type JobContext } from 'warren';
+import { Registry, deadQueue, defineJob, defineSchedule, jobQueue, type JobContext, type WarrenConfig } from 'warren';
 import { createWarrenUi, type WarrenUiOptions } from 'warren/ui';
-import { queueDepth, rawConnection, waitFor } from '../helpers/broker.js';
+import { queueDepth, rawConnection, testManagementApi, waitFor } from '../helpers/broker.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 // The web UI on the real broker (and Redis, for the schedules page): a job fails into its dead-letter queue, the
-// pages show it, and a POST with the page's token replays it through warren dlq's own replay.
+// pages show it, and a POST with the page's token replays it through warren dlq's own replay. The overview's
+// management-backed figures are read from the broker's own management API (the one beside the broker under test).
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -173,5 +174,113 @@ describe('warren ui on the broker', () => {
     expect(messageId).toMatch(/^ui-nightly@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
     await waitFor('the triggered job to run', () => runs.length === 1);
     expect(runs[0]?.jobId).toBe(messageId);
+  });
+});
+
+describe('the overview on the broker and its management API', () => {
+  let harness: Harness | undefined;
+  let release: () => void = () => {};
+  afterEach(async () => {
+    // Let the held jobs finish first: the worker's stop would otherwise wait out its grace time.
+    release();
+    await harness?.close();
+    harness = undefined;
+  });
+
+  /**
+   * A worker holding 2 deliveries of `uim.held` unacknowledged (prefetch 2, its handler awaiting a gate) with 3 more
+   * ready behind them, and consuming `uim.other`, which the UI's registry leaves out: its queues exist all the same.
+   */
+  async function holdJobs(): Promise<{ held: ReturnType<typeof defineJob>; config: WarrenConfig }> {
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let running = 0;
+    const held = defineJob(
+      'uim.held',
+      async () => {
+        running += 1;
+        await gate;
+      },
+      { concurrency: 2, prefetch: 2 },
+    );
+    const other = defineJob('uim.other', () => {});
+    harness = await startHarness([held, other]);
+    const { client, config } = harness;
+    for (let i = 0; i < 5; i += 1) await client.publish('uim.held', { i });
+    await waitFor('2 jobs running', () => running === 2);
+    await waitFor('3 jobs ready', async () => (await queueDepth(jobQueue(config.namespace, 'uim.held'))) === 3);
+    return { held, config };
+  }
+
+  /** A job type's row of the overview's table, from its name to the end of the row. */
+  const rowOf = (table: string, jobType: string): string =>
+    new RegExp(`<tr>\\n<td><strong>${jobType.replace(/[.]/g, '\\.')}</strong>[^]*?</tr>`).exec(table)?.[0] ?? '';
+  /** The row's figures after the job type: depth, ready, unacked, consumers, in, delivered, acked. */
+  const figuresOf = (row: string): string[] =>
+    [...row.matchAll(/<td class="num">([^<]*)<\/td>/g)].map((match) => match[1] ?? '');
+
+  it('shows the unacknowledged count of held deliveries and a job type not in handlers, from the management API', async () => {
+    const { held, config } = await holdJobs();
+    // The management API beside the broker under test (RabbitMQ 3.10's or 4.0's), its credentials from the AMQP URL.
+    const { base } = testManagementApi();
+    const ui = await serveUi({ config, registry: new Registry().register(held), managementUrl: base });
+
+    // Read at once, within the management API's first sample of the queues the worker just declared: it lists them
+    // without their counts, and the page says so with a dash. 2 are held all along: never 0.
+    const [, , unknown] = figuresOf(rowOf(await ui.get('/overview/table'), 'uim.held'));
+    expect(['—', '2']).toContain(unknown);
+
+    // The management API samples queues every few seconds: poll until the held deliveries show.
+    let table = '';
+    await waitFor(
+      'the overview to show 2 unacknowledged, a publish rate, and uim.other sampled',
+      async () => {
+        table = await ui.get('/overview/table');
+        const figures = figuresOf(rowOf(table, 'uim.held'));
+        return figures[2] === '2' && figures[4] !== '—' && figuresOf(rowOf(table, 'uim.other'))[2] === '0';
+      },
+      30_000,
+      500,
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; last table:\n${table}`, { cause: error });
+    });
+    expect(table).toContain(`RabbitMQ's management API at ${base} (vhost /).`);
+    expect(table).not.toContain('cannot be read');
+    const [depth, ready, unacked, consumers, published] = figuresOf(rowOf(table, 'uim.held'));
+    expect({ depth, ready, unacked, consumers }).toEqual({ depth: '5', ready: '3', unacked: '2', consumers: '1' });
+    // A rate, not the dash of "not known" (its value depends on when the broker sampled).
+    expect(published).toMatch(/^[\d,.]+\/s$/);
+
+    // Known only by its queues: listed after the registered job types, marked, with its figures read all the same.
+    const other = rowOf(table, 'uim.other');
+    expect(other).toContain(
+      '<span class="badge" title="found by its queues; the handlers module does not register it">not in handlers</span>',
+    );
+    expect(other).toContain(`<span class="muted">${jobQueue(config.namespace, 'uim.other')}</span>`);
+    expect(figuresOf(other).slice(0, 4)).toEqual(['0', '0', '0', '1']);
+    expect(table.indexOf('<strong>uim.held</strong>')).toBeLessThan(table.indexOf('<strong>uim.other</strong>'));
+    expect(rowOf(table, 'uim.held')).not.toContain('not in handlers');
+  });
+
+  it("with managementUrl 'none', says the management API is off: ready counts, and a dash for the unacknowledged", async () => {
+    const { held, config } = await holdJobs();
+    const ui = await serveUi({
+      config,
+      registry: new Registry().register(held),
+      managementUrl: 'none',
+    });
+    const table = await ui.get('/overview/table');
+    expect(table).toContain('The management API is turned off');
+    expect(table).not.toContain("RabbitMQ's management API at");
+    const [depth, ready, unacked, consumers, published] = figuresOf(rowOf(table, 'uim.held'));
+    expect({ depth, ready, unacked, consumers, published }).toEqual({
+      depth: '—',
+      ready: '3',
+      unacked: '—',
+      consumers: '1',
+      published: '—',
+    });
+    // Without the listing, a job type is known only from the registry.
+    expect(table).not.toContain('uim.other');
+    expect(table).not.toContain('not in handlers');
   });
 });

@@ -338,7 +338,7 @@ describe('the management API', () => {
     });
   });
 
-  it("lists the namespace's queues page by page, with counts and rates", async () => {
+  it("lists the namespace's queues page by page, with counts and rates (not known before the first sample)", async () => {
     const asked: string[] = [];
     const fetchImpl = (async (url: string, init: RequestInit) => {
       asked.push(url);
@@ -358,7 +358,11 @@ describe('the management API', () => {
                 message_stats: { publish_details: { rate: 1.5 } },
               },
             ]
-          : [{ name: 'warren.dead.a', messages: 1, messages_ready: 1, messages_unacknowledged: 0, consumers: 0 }];
+          : [
+              { name: 'warren.dead.a', messages: 1, messages_ready: 1, messages_unacknowledged: 0, consumers: 0 },
+              // Declared a moment ago: listed before its first statistics sample, without counts.
+              { name: 'warren.job.b' },
+            ];
       return new Response(JSON.stringify({ items, page_count: 2 }), { status: 200 });
     }) as unknown as typeof fetch;
     const api = new ManagementApi(managementEndpoint('amqp://127.0.0.1'), fetchImpl);
@@ -379,6 +383,16 @@ describe('the management API', () => {
         ready: 1,
         unacknowledged: 0,
         consumers: 0,
+        publishRate: undefined,
+        deliverRate: undefined,
+        ackRate: undefined,
+      },
+      {
+        name: 'warren.job.b',
+        messages: undefined,
+        ready: undefined,
+        unacknowledged: undefined,
+        consumers: undefined,
         publishRate: undefined,
         deliverRate: undefined,
         ackRate: undefined,
