@@ -224,11 +224,8 @@ describe('the overview on the broker and its management API', () => {
     const { base } = testManagementApi();
     const ui = await serveUi({ config, registry: new Registry().register(held), managementUrl: base });
 
-    // Read at once, within the management API's first sample of the queues the worker just declared: it lists them
-    // without their counts, and the page says so with a dash. 2 are held all along: never 0.
-    const [, , unknown] = figuresOf(rowOf(await ui.get('/overview/table'), 'uim.held'));
-    expect(['—', '2']).toContain(unknown);
-
+    // (A queue not yet sampled shows a dash, never 0: the unit tests of ManagementApi check it. Read here at once, a
+    // sample taken between the declare and the deliveries would show a true 0, so the live read cannot tell.)
     // The management API samples queues every few seconds: poll until the held deliveries show.
     let table = '';
     await waitFor(
