@@ -1,5 +1,6 @@
 import { DELAY_LEVELS, delayEntryLevel } from '../../../src/topology/names.js';
 import { loadAverageText } from '../../lib/machine.js';
+import { makePayload } from '../../lib/payload.js';
 import { fixed, int, type Section } from '../../lib/table.js';
 import type { Check, ScaleContext, ScenarioReport } from '../context.js';
 import { newNamespace } from '../namespace.js';
@@ -177,6 +178,12 @@ export async function delayedJobsScenario(ctx: ScaleContext, settings: DelayedJo
     });
   }
 
+  const body = Buffer.byteLength(JSON.stringify({ ...makePayload(0), askedAt: Date.now(), dueAt: Date.now() }));
+  notes.push(
+    `Each job: a ${body}-byte JSON body (the main bench's payload, its due time and creation time) with warren's ` +
+      'properties and the x-warren-due-at header. An Erlang process heap grows in steps, so the levels’ figure per ' +
+      'job is coarse at small depths; the node’s figures move with whatever else the broker does meanwhile.',
+  );
   const checks: Check[] = [];
   for (const r of results) {
     const n = int(r.jobs);
