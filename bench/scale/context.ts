@@ -11,7 +11,7 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const PROFILE_DIR = resolve(ROOT, 'bench/results/profiles');
 
 /** The scale scenarios, in the order they run. */
-export const SCALE_SCENARIOS = ['dead-letters', 'publish-concurrency', 'job-types'] as const;
+export const SCALE_SCENARIOS = ['dead-letters', 'publish-concurrency', 'job-types', 'delayed-jobs', 'soak'] as const;
 export type ScaleScenario = (typeof SCALE_SCENARIOS)[number];
 
 /** One target: what was expected, what was measured, and whether it held (`undefined`: not measured). */
@@ -76,13 +76,25 @@ export class ScaleContext {
     return ['--amqp-url', this.endpoints.amqpUrl, '--redis-url', this.endpoints.redisUrl];
   }
 
-  /** Runs one scale trial (bench/.build/scale/trial.mjs) in a process of its own; `--profile` profiles it. */
-  async trial<T>(args: readonly string[], name: string, timeoutSeconds = 300): Promise<TrialOutcome<T>> {
-    const nodeArgs = this.profileAll ? profileFlags(name) : [];
+  /**
+   * Runs one scale trial (bench/.build/scale/trial.mjs) in a process of its own; `--profile` profiles it. `node`
+   * takes `options.nodeArgs` (`--expose-gc`, …); `options.env` is added to the runner's environment.
+   */
+  async trial<T>(
+    args: readonly string[],
+    name: string,
+    timeoutSeconds = 300,
+    options: { readonly nodeArgs?: readonly string[]; readonly env?: Readonly<Record<string, string>> } = {},
+  ): Promise<TrialOutcome<T>> {
+    const nodeArgs = [...(options.nodeArgs ?? []), ...(this.profileAll ? profileFlags(name) : [])];
     const run = await runChild(
       process.execPath,
       [...nodeArgs, this.bundle, ...args, ...this.trialArgs, '--timeout-seconds', String(timeoutSeconds)],
-      { cwd: ROOT, timeoutMs: (timeoutSeconds + 60) * 1000 },
+      {
+        cwd: ROOT,
+        timeoutMs: (timeoutSeconds + 60) * 1000,
+        ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+      },
     );
     const parsed = trialOutput<T>(run);
     if ('result' in parsed && this.profileAll) writeWindow(name, run);

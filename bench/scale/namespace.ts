@@ -34,7 +34,7 @@ export function managementUrlOf(amqpUrl: string): string {
 }
 
 /** GETs a management API path; the credentials of the URL go in a header (fetch refuses them in the URL). */
-async function management<T>(managementUrl: string, path: string): Promise<T> {
+export async function management<T>(managementUrl: string, path: string): Promise<T> {
   const url = new URL(managementUrl);
   const auth = Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString(
     'base64',
@@ -49,7 +49,8 @@ async function management<T>(managementUrl: string, path: string): Promise<T> {
   return (await response.json()) as T;
 }
 
-function vhostOf(amqpUrl: string): string {
+/** The vhost of an AMQP URL (`/` when it names none). */
+export function vhostOf(amqpUrl: string): string {
   const path = new URL(amqpUrl.split(',')[0] ?? amqpUrl).pathname.slice(1);
   return path === '' ? '/' : decodeURIComponent(path);
 }

@@ -15,8 +15,10 @@ import { ROOT, SCALE_SCENARIOS, ScaleContext, type ScaleScenario, type ScenarioR
 import { managementUrlOf } from './namespace.js';
 import { keptReading, scaleMarkdown, scaleText } from './report.js';
 import { deadLetterScenario } from './scenarios/dead-letters.js';
+import { delayedJobsScenario } from './scenarios/delayed-jobs.js';
 import { jobTypesScenario } from './scenarios/job-types.js';
 import { jobsAt, publishScenario } from './scenarios/publish-concurrency.js';
+import { SOAK_VARIANTS, soakScenario, type SoakVariant } from './scenarios/soak.js';
 
 const DEFAULT_OUT = resolve(ROOT, 'bench/results/scale.md');
 
@@ -25,7 +27,7 @@ export const SCALE_HELP = `Usage: npm run bench -- --scale [options]
 What grows with what: scenarios that push one dimension to its scale, each step in a process of its own and a
 namespace of its own (bench-scale-<scenario>-<random>, deleted afterwards: queues, exchanges, Redis keys). Writes
 bench/results/scale.md (machine, what each scenario measures, its targets with PASS/FAIL, the command). About
-6-7 minutes on 2 cores with the defaults.
+6-7 minutes on 2 cores with the defaults, plus about 3 for delayed-jobs and 10 for the soak.
 
 Scenarios (--scale-scenarios, comma-separated; default all):
   dead-letters         10k and 100k dead letters in one dead-letter queue: wall time of \`warren dlq list\` and
@@ -36,6 +38,13 @@ Scenarios (--scale-scenarios, comma-separated; default all):
                        confirm channel: throughput, peak RSS and heap, and that every promise resolves (confirmed = N)
   job-types            1 / 10 / 50 job types in one Worker: time to ready, RSS idle and under load, total throughput
                        over a backlog spread over the types (target: 50 types ≥ 0.9× 1 type)
+  delayed-jobs         10k / 100k delayed jobs pending at once in the delay cascade (WarrenClient.publish with
+                       runAt, due 30–60 s later; a Worker consuming them): broker memory per pending job, publish
+                       rate, lateness p50/p99/max against the due time (target p99 ≤ 1.5 s), every job id counted
+                       (none lost, duplicates counted). About 3 minutes
+  soak                 a Worker and a WarrenClient at 2,000 jobs/s for 10 minutes (--scale-soak-seconds): RSS,
+                       heap, external, arrayBuffers, active resources by type every 5 s, heap after a full GC at
+                       the start and end; growth and slope (target: RSS flat, ≤ 5 MB over the steady part)
 
 Options:
   --scale-scenarios LIST   see above                                              default ${SCALE_SCENARIOS.join(',')}
@@ -46,6 +55,13 @@ Options:
   --scale-types LIST       job types in the worker                                default 1,10,50
   --scale-jobs N           backlog of the job-types scenario                      default 40000
   --scale-prefetch N       prefetch per job type                                  default 50
+  --scale-delayed-depths LIST  delayed jobs pending at once                       default 10000,100000
+  --scale-delay-seconds MIN,MAX  each delayed job's delay after its publish, s    default 30,60
+  --scale-soak-seconds N   length of the soak's paced load                        default 600
+  --scale-soak-rate N      jobs/s of the soak                                     default 2000
+  --scale-soak-sample-seconds N  seconds between two samples of the soak          default 5
+  --scale-soak-variants LIST  what soaks, one after the other: ${SOAK_VARIANTS.join(', ')}
+                           (arena2: MALLOC_ARENA_MAX=2; semi1: node --max-semi-space-size=1)   default warren
   --profile                write a .cpuprofile of every trial and CLI command (bench/results/profiles)
   --no-profile-misses      do not profile a step again when it misses its target (default: profile it and put
                            bench/profile.ts's summary in the report)
@@ -67,6 +83,12 @@ const SPEC = {
   'scale-types': 'list',
   'scale-jobs': 'number',
   'scale-prefetch': 'number',
+  'scale-delayed-depths': 'list',
+  'scale-delay-seconds': 'list',
+  'scale-soak-seconds': 'number',
+  'scale-soak-rate': 'number',
+  'scale-soak-sample-seconds': 'number',
+  'scale-soak-variants': 'list',
   profile: 'boolean',
   'profile-misses': 'boolean',
   out: 'string',
@@ -85,6 +107,12 @@ interface ScaleSettings {
   readonly types: readonly number[];
   readonly jobs: number;
   readonly prefetch: number;
+  readonly delayedDepths: readonly number[];
+  readonly delaySeconds: readonly [number, number];
+  readonly soakSeconds: number;
+  readonly soakRate: number;
+  readonly soakSampleSeconds: number;
+  readonly soakVariants: readonly SoakVariant[];
   readonly profile: boolean;
   readonly profileMisses: boolean;
   readonly out: string;
@@ -99,6 +127,22 @@ function wholeNumbers(option: string, texts: readonly string[], most: number): n
     if (!Number.isInteger(value) || value < 1 || value > most)
       throw new Error(`--${option}: ${JSON.stringify(text)} is not a whole number 1-${int(most)}`);
     return value;
+  });
+}
+
+/** `--scale-delay-seconds MIN,MAX`: two whole numbers, the first below the second. */
+function delayRange(values: readonly number[]): [number, number] {
+  const [low, high] = values;
+  if (values.length !== 2 || low === undefined || high === undefined || low >= high)
+    throw new Error(`--scale-delay-seconds: give MIN,MAX with MIN < MAX; got ${values.join(',')}`);
+  return [low, high];
+}
+
+function soakVariants(names: readonly string[]): SoakVariant[] {
+  return names.map((name) => {
+    if (!(SOAK_VARIANTS as readonly string[]).includes(name))
+      throw new Error(`--scale-soak-variants: unknown ${JSON.stringify(name)}; known: ${SOAK_VARIANTS.join(', ')}`);
+    return name as SoakVariant;
   });
 }
 
@@ -126,6 +170,12 @@ function settingsFrom(argv: readonly string[]): ScaleSettings | undefined {
     types: list('scale-types', '1,10,50', 500).sort((a, b) => a - b),
     jobs: num('scale-jobs', 40_000),
     prefetch: num('scale-prefetch', 50),
+    delayedDepths: list('scale-delayed-depths', '10000,100000', 1_000_000),
+    delaySeconds: delayRange(list('scale-delay-seconds', '30,60', 86_400)),
+    soakSeconds: num('scale-soak-seconds', 600),
+    soakRate: num('scale-soak-rate', 2_000),
+    soakSampleSeconds: num('scale-soak-sample-seconds', 5),
+    soakVariants: soakVariants((args['scale-soak-variants'] as string[] | undefined) ?? ['warren']),
     profile: args['profile'] === true,
     profileMisses: args['profile-misses'] !== false,
     out: resolve((args['out'] as string | undefined) ?? DEFAULT_OUT),
@@ -156,6 +206,14 @@ function describeSettings(s: ScaleSettings): string[] {
     );
   if (s.scenarios.includes('job-types'))
     lines.push(`job-types: ${s.types.join(', ')} job types; ${int(s.jobs)} jobs; prefetch ${s.prefetch} per type.`);
+  if (s.scenarios.includes('delayed-jobs'))
+    lines.push(
+      `delayed-jobs: ${s.delayedDepths.map(int).join(', ')} jobs pending at once, each due ${s.delaySeconds[0]}–${s.delaySeconds[1]} s after its publish; one trial per depth.`,
+    );
+  if (s.scenarios.includes('soak'))
+    lines.push(
+      `soak: ${s.soakVariants.join(', ')}, ${int(s.soakSeconds)} s each at ${int(s.soakRate)} jobs/s, sampled every ${s.soakSampleSeconds} s.`,
+    );
   if (s.profile)
     lines.push('Every trial and CLI command ran under `node --cpu-prof` (`--profile`): slower than without.');
   return lines;
@@ -201,6 +259,25 @@ export async function runScale(argv: readonly string[]): Promise<void> {
           break;
         case 'job-types':
           reports.push(await jobTypesScenario(ctx, { types: s.types, jobs: s.jobs, prefetch: s.prefetch }));
+          break;
+        case 'delayed-jobs':
+          reports.push(
+            await delayedJobsScenario(ctx, {
+              depths: s.delayedDepths,
+              minDelaySeconds: s.delaySeconds[0],
+              maxDelaySeconds: s.delaySeconds[1],
+            }),
+          );
+          break;
+        case 'soak':
+          reports.push(
+            await soakScenario(ctx, {
+              variants: s.soakVariants,
+              seconds: s.soakSeconds,
+              rate: s.soakRate,
+              sampleSeconds: s.soakSampleSeconds,
+            }),
+          );
           break;
       }
     } catch (error) {

@@ -4,7 +4,7 @@
  */
 
 /** The modes of bench/scale/trial.ts. */
-export const TRIAL_MODES = ['fill-dead-letters', 'raw-replay', 'publish', 'job-types'] as const;
+export const TRIAL_MODES = ['fill-dead-letters', 'raw-replay', 'publish', 'job-types', 'delayed-jobs', 'soak'] as const;
 export type TrialMode = (typeof TRIAL_MODES)[number];
 
 /** Dead letters put straight into a dead-letter queue. */
@@ -83,7 +83,135 @@ export interface JobTypesResult {
   readonly windowUs: readonly [number, number];
 }
 
-export type ScaleTrialResult = FillResult | RawReplayResult | PublishResult | JobTypesResult;
+/** Order statistics of a set of durations, in milliseconds. */
+export interface Spread {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly minMs: number;
+}
+
+/** The broker's memory at one moment (see bench/scale/broker-memory.ts). */
+export interface BrokerMemory {
+  /** `erlang:memory(total)`, summed over the nodes. */
+  readonly erlangBytes: number;
+  /** The nodes' resident set. */
+  readonly rssBytes: number;
+  /** Quorum queue processes, their dead-letter workers and ETS tables. */
+  readonly quorumBytes: number;
+  /** The delay levels' queue processes (management statistics), summed. */
+  readonly levelsBytes: number;
+}
+
+/** The depths of the delay levels and the job queue at one moment of a delayed-jobs trial. */
+export interface DepthSample {
+  /** Seconds since the first publish. */
+  readonly atS: number;
+  /** Messages in each level (index = level). */
+  readonly levels: readonly number[];
+  readonly jobQueue: number;
+  /** Jobs delivered so far. */
+  readonly delivered: number;
+}
+
+/** N delayed jobs pending at once in the delay cascade, then delivered. */
+export interface DelayedJobsResult {
+  readonly ok: true;
+  readonly mode: 'delayed-jobs';
+  readonly jobs: number;
+  readonly minDelaySeconds: number;
+  readonly maxDelaySeconds: number;
+  /** Publishes awaited at once. */
+  readonly concurrency: number;
+  readonly prefetch: number;
+  /** First publish → last confirmed, in seconds, and confirmed publishes per second. */
+  readonly publishSeconds: number;
+  readonly publishRate: number;
+  readonly resolved: number;
+  readonly rejected: number;
+  readonly firstError?: string;
+  /** Jobs delivered by the moment the last publish was confirmed, and by the memory reading. */
+  readonly deliveredAtPublished: number;
+  readonly deliveredAtReading: number;
+  /** The cascade declared and empty (after one warm-up job went through), and with every job pending. */
+  readonly memoryBefore: BrokerMemory;
+  readonly memoryPending: BrokerMemory;
+  /** Messages in the levels right after the last publish was confirmed, in all and per level (index = level). */
+  readonly levelMessages: number;
+  readonly messagesByLevel: readonly number[];
+  /** The queues' depths every second from the first publish on. */
+  readonly depths: readonly DepthSample[];
+  /** Distinct jobs delivered, jobs never delivered, deliveries beyond the first of a job. */
+  readonly delivered: number;
+  readonly lost: number;
+  readonly duplicates: number;
+  /** Handler receipt − due time (the `runAt` the publisher was given, carried in the payload). */
+  readonly lateness: Spread;
+  /** Deliveries before their due time. */
+  readonly early: number;
+  /**
+   * Handler receipt − (the payload's creation + the whole seconds the cascade held it, read from the routing key):
+   * the broker's and the consumer's part of the lateness, without the rounding up to a whole second.
+   */
+  readonly transit: Spread;
+  /** The transit by the number of levels the job waited in (the 1 bits of its delay). */
+  readonly transitByLevels: ReadonlyArray<{ readonly levels: number } & Spread>;
+  /** Messages still in the job queue and the levels at the end. */
+  readonly leftInQueues: number;
+  /** Last due time → last delivery, in seconds. */
+  readonly drainSeconds: number;
+}
+
+/** Memory and active resources of the soak's process at one moment. */
+export interface SoakSample {
+  /** Seconds since the paced load started (negative: before it). */
+  readonly atS: number;
+  readonly rssMb: number;
+  readonly heapUsedMb: number;
+  readonly heapTotalMb: number;
+  readonly externalMb: number;
+  readonly arrayBuffersMb: number;
+  /** /proc/self/status: anonymous (malloc, V8) and file-backed (the node binary, libraries) resident pages. */
+  readonly rssAnonMb: number;
+  readonly rssFileMb: number;
+  /** V8's young generation (both semi-spaces), as allocated. */
+  readonly newSpaceMb: number;
+  /** Jobs acknowledged so far. */
+  readonly acked: number;
+  /** `process.getActiveResourcesInfo()` by type. */
+  readonly resources: Readonly<Record<string, number>>;
+}
+
+/** `process.memoryUsage()` right after a full collection (`--expose-gc`). */
+export interface GcReading {
+  readonly rssMb: number;
+  readonly heapUsedMb: number;
+  readonly heapTotalMb: number;
+  readonly externalMb: number;
+  readonly arrayBuffersMb: number;
+}
+
+/** A worker and a client (or the raw amqplib pair) at a steady rate for minutes. */
+export interface SoakTrialResult {
+  readonly ok: true;
+  readonly mode: 'soak';
+  readonly system: 'warren' | 'amqplib';
+  readonly rate: number;
+  readonly seconds: number;
+  readonly achievedRate: number;
+  readonly jobs: number;
+  readonly acked: number;
+  /** Publish → handler, in milliseconds. */
+  readonly latency: Spread;
+  readonly samples: readonly SoakSample[];
+  /** After a full collection when the paced load starts (after the warm-up second) and when every job is acked. */
+  readonly gcStart: GcReading;
+  readonly gcEnd: GcReading;
+}
+
+export type ScaleTrialResult =
+  FillResult | RawReplayResult | PublishResult | JobTypesResult | DelayedJobsResult | SoakTrialResult;
 
 export interface ScaleTrialFailure {
   readonly ok: false;

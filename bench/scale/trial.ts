@@ -18,9 +18,16 @@ const HELP = `Usage: node bench/.build/scale/trial.mjs --mode <${TRIAL_MODES.joi
                                                       (B: warren's publishBufferSize)
   job-types          --types T --jobs N [--prefetch 50] [--idle-seconds 2]
                                                       one Worker with T job types: start times, RSS, throughput
+  delayed-jobs       --jobs N [--min-delay-seconds 20] [--max-delay-seconds 60] [--concurrency 100] [--prefetch 100]
+                     [--management-url URL]           N delayed jobs pending at once, then delivered: broker
+                                                      memory, publish rate, lateness, exactly-once by job id
+  soak               --system warren|amqplib [--rate 2000] [--seconds 600] [--sample-seconds 5] [--prefetch 50]
+                                                      a Worker and a client at a steady rate: memory and active
+                                                      resources sampled (run node with --expose-gc)
 
   --amqp-url URL     default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672
   --redis-url URL    default $BENCH_REDIS_URL or redis://127.0.0.1:6379
+  --management-url URL  RabbitMQ's management API (default the AMQP host, port 15672)
   --timeout-seconds N  give up after this (default 300)
 
 The namespace is the caller's (bench-scale-<scenario>-<random>); publish and job-types delete what they declared,
@@ -39,6 +46,12 @@ const SPEC = {
   jobs: 'number',
   types: 'number',
   'idle-seconds': 'number',
+  'min-delay-seconds': 'number',
+  'max-delay-seconds': 'number',
+  rate: 'number',
+  seconds: 'number',
+  'sample-seconds': 'number',
+  'management-url': 'string',
   'timeout-seconds': 'number',
   'amqp-url': 'string',
   'redis-url': 'string',
@@ -121,6 +134,45 @@ async function main(): Promise<number> {
           timeoutMs,
         });
         break;
+      case 'delayed-jobs':
+        outcome = await (
+          await import('./trials/delayed-jobs.js')
+        ).delayedJobs({
+          endpoints: {
+            amqpUrl,
+            redisUrl,
+            managementUrl:
+              (args['management-url'] as string | undefined) ??
+              (await import('./namespace.js')).managementUrlOf(amqpUrl),
+          },
+          namespace,
+          jobs: num('jobs', 10_000),
+          minDelaySeconds: (args['min-delay-seconds'] as number | undefined) ?? 20,
+          maxDelaySeconds: (args['max-delay-seconds'] as number | undefined) ?? 60,
+          concurrency: num('concurrency', 100),
+          prefetch: num('prefetch', 100),
+          timeoutMs,
+        });
+        break;
+      case 'soak': {
+        const system = String(args['system'] ?? 'warren');
+        if (system !== 'warren' && system !== 'amqplib')
+          throw new Error(`--system must be warren or amqplib; got ${JSON.stringify(system)}`);
+        outcome = await (
+          await import('./trials/soak.js')
+        ).soak({
+          system,
+          amqpUrl,
+          redisUrl,
+          namespace,
+          rate: (args['rate'] as number | undefined) ?? 2_000,
+          seconds: (args['seconds'] as number | undefined) ?? 600,
+          sampleSeconds: (args['sample-seconds'] as number | undefined) ?? 5,
+          prefetch: num('prefetch', 50),
+          timeoutMs,
+        });
+        break;
+      }
     }
   } catch (error) {
     outcome = { ok: false, mode, error: error instanceof Error ? error.message : String(error) };

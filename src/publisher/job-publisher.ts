@@ -9,7 +9,7 @@ import { encodePayload, jobProperties } from '../messages/encode.js';
 import { HEADERS } from '../messages/headers.js';
 import { validatePayload, type Validated } from '../registry/validate-payload.js';
 import { declareTopology } from '../topology/declare-topology.js';
-import { DELAY_LEVELS, delayLevel, delayRoutingKey, jobQueue, jobsExchange } from '../topology/names.js';
+import { delayEntryLevel, delayLevel, delayRoutingKey, jobQueue, jobsExchange } from '../topology/names.js';
 import { delayTopology } from '../topology/topology-plan.js';
 import type { PublishOptions, SchemaMap } from './publish-options.js';
 import { publishOptionsProblem } from './publish-options-problem.js';
@@ -147,8 +147,9 @@ export class JobPublisher {
     await this.#prepareDelayed(jobType);
     // Whole seconds, rounded up: never early. Counted after the (first-time) declaration, so it is not late by it.
     const delaySeconds = Math.max(0, Math.ceil((dueAt - Date.now()) / 1000));
+    // Into the level of the delay's highest 1 bit: the levels above would only pass it on.
     await this.#publisher.send(
-      delayLevel(this.#config.namespace, DELAY_LEVELS - 1),
+      delayLevel(this.#config.namespace, delayEntryLevel(delaySeconds)),
       delayRoutingKey(delaySeconds, jobType),
       body,
       jobProperties(jobType, messageId, { ...headers, [HEADERS.dueAt]: new Date(dueAt).toISOString() }),

@@ -107,6 +107,18 @@ export function delayRoutingKey(delaySeconds: number, jobType: string): string {
   return `${bits.join('.')}.${jobType}`;
 }
 
+/**
+ * The level a delayed message enters the cascade at: that of the highest 1 bit of its delay in seconds (level 0 for
+ * 0 and 1 s). Every level above it would pass the message straight on, its bit being 0; each such pass is a topic
+ * match on the 29-word key in the publishing channel, and through all 28 levels they cost the broker more than the
+ * queue write (about 2 ms a message, measured on RabbitMQ 3.10 and 4.0).
+ */
+export function delayEntryLevel(delaySeconds: number): number {
+  let level = 0;
+  while (level < DELAY_LEVELS - 1 && delaySeconds >= 2 ** (level + 1)) level += 1;
+  return level;
+}
+
 /** The binding of a job queue on the delayed exchange: exactly 28 bit words, then its job type. */
 export function delayedBindingKey(jobType: string): string {
   return `${'*.'.repeat(DELAY_LEVELS)}${jobType}`;

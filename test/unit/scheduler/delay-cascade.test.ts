@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, MAX_DELAY_MS, planTopology } from 'warren';
-import { DELAY_LEVELS, delayLevel, delayRoutingKey, jobQueue } from '../../../src/topology/names.js';
+import { DELAY_LEVELS, delayEntryLevel, delayLevel, delayRoutingKey, jobQueue } from '../../../src/topology/names.js';
 import { delayTopology, type TopologyPlan } from '../../../src/topology/topology-plan.js';
 
 /** AMQP topic matching: `*` is exactly one word, `#` zero or more. */
@@ -17,11 +17,16 @@ function topicMatches(pattern: string, key: string): boolean {
 /**
  * Follows a message through the plan as RabbitMQ would: from an exchange along exchange-to-exchange bindings to
  * the queues bound with a matching key; a queue with a TTL holds it that long, then dead-letters it (same routing
- * key) to its dead-letter exchange. Returns where it ends and how long it waited.
+ * key) to its dead-letter exchange. Returns where it ends, how long it waited and how many exchanges it passed.
  */
-function route(plan: TopologyPlan, exchange: string, key: string): { queues: string[]; waitedMs: number } {
+function route(
+  plan: TopologyPlan,
+  exchange: string,
+  key: string,
+): { queues: string[]; waitedMs: number; exchanges: number } {
   const exchangeBindings = plan.exchangeBindings ?? [];
   let waitedMs = 0;
+  let exchanges = 0;
   let at = [exchange];
   for (let hop = 0; hop < 100; hop += 1) {
     const queues = new Set<string>();
@@ -30,6 +35,7 @@ function route(plan: TopologyPlan, exchange: string, key: string): { queues: str
       const current = at.pop() as string;
       if (seen.has(current)) continue;
       seen.add(current);
+      exchanges += 1;
       for (const b of plan.bindings) if (b.exchange === current && topicMatches(b.routingKey, key)) queues.add(b.queue);
       for (const b of exchangeBindings)
         if (b.source === current && topicMatches(b.routingKey, key)) at.push(b.destination);
@@ -38,7 +44,7 @@ function route(plan: TopologyPlan, exchange: string, key: string): { queues: str
     const delayQueues = found
       .map((name) => plan.queues.find((q) => q.name === name))
       .filter((q) => q?.arguments['x-message-ttl'] !== undefined);
-    if (delayQueues.length === 0) return { queues: found, waitedMs };
+    if (delayQueues.length === 0) return { queues: found, waitedMs, exchanges };
     // A delay level: one queue at a time, never copied to two.
     expect(found).toHaveLength(1);
     const queue = delayQueues[0] as (typeof plan.queues)[number];
@@ -93,6 +99,21 @@ describe('the binary delay cascade, simulated over the topology plan', () => {
     for (let i = 0; i < 40; i += 1) {
       const seconds = Math.floor(Math.random() * 2 ** 28);
       expect(route(plan, entry, delayRoutingKey(seconds, 'email.send')).waitedMs).toBe(seconds * 1000);
+    }
+  });
+
+  it('enters at the level of its highest 1 bit: the same wait and queue, passing no level above it', () => {
+    expect([0, 1, 2, 3, 4, 13, 59, 60, 64, 2 ** 28 - 1].map(delayEntryLevel)).toEqual([0, 0, 1, 1, 2, 3, 5, 5, 6, 27]);
+    for (const seconds of [...samples, ...Array.from({ length: 40 }, () => Math.floor(Math.random() * 2 ** 28))]) {
+      const key = delayRoutingKey(seconds, 'email.send');
+      const level = delayEntryLevel(seconds);
+      const fromTop = route(plan, entry, key);
+      const fromEntry = route(plan, delayLevel('acme', level), key);
+      expect(fromEntry.waitedMs).toBe(seconds * 1000);
+      expect(fromEntry.queues).toEqual(fromTop.queues);
+      // Levels `level` … 0 and the delayed exchange, against all 28 from the top.
+      expect(fromEntry.exchanges).toBe(level + 2);
+      expect(fromTop.exchanges).toBe(DELAY_LEVELS + 1);
     }
   });
 
