@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --scale`: what grows with what. Scenarios that push one dimension to its scale (dead letters in a
- * queue, publishes outstanding, job types in a worker), each step in a process of its own and a namespace of its
+ * queue, publishes outstanding, job types in a worker, schedules in a scheduler), each step in a process of its own and a namespace of its
  * own (`bench-scale-<scenario>-<random>`, deleted afterwards). Prints the tables and targets and writes
  * bench/results/scale.md. bench/run.ts hands over to {@link runScale} when `--scale` is given.
  */
@@ -17,6 +17,7 @@ import { keptReading, scaleMarkdown, scaleText } from './report.js';
 import { deadLetterScenario } from './scenarios/dead-letters.js';
 import { jobTypesScenario } from './scenarios/job-types.js';
 import { jobsAt, publishScenario } from './scenarios/publish-concurrency.js';
+import { schedulesScenario } from './scenarios/schedules.js';
 
 const DEFAULT_OUT = resolve(ROOT, 'bench/results/scale.md');
 
@@ -25,7 +26,8 @@ export const SCALE_HELP = `Usage: npm run bench -- --scale [options]
 What grows with what: scenarios that push one dimension to its scale, each step in a process of its own and a
 namespace of its own (bench-scale-<scenario>-<random>, deleted afterwards: queues, exchanges, Redis keys). Writes
 bench/results/scale.md (machine, what each scenario measures, its targets with PASS/FAIL, the command). About
-6-7 minutes on 2 cores with the defaults.
+19 minutes on 2 cores with the defaults: 6-7 for the first three, 12-13 for schedules (it waits for minute
+boundaries: --scale-fires minutes per step, plus up to one to the first).
 
 Scenarios (--scale-scenarios, comma-separated; default all):
   dead-letters         10k and 100k dead letters in one dead-letter queue: wall time of \`warren dlq list\` and
@@ -36,6 +38,11 @@ Scenarios (--scale-scenarios, comma-separated; default all):
                        confirm channel: throughput, peak RSS and heap, and that every promise resolves (confirmed = N)
   job-types            1 / 10 / 50 job types in one Worker: time to ready, RSS idle and under load, total throughput
                        over a backlog spread over the types (target: 50 types ≥ 0.9× 1 type)
+  schedules            1 / 100 / 1,000 schedules firing every minute (one shared job type) in 1 and in 3 scheduler
+                       processes (same schedules, same Redis): lateness fire time → received by a consumer
+                       (target: p99 < 100 ms at 1,000), idle CPU of each process between fires (target < 2 % of a
+                       core at 1,000) and CPU per fire, Redis commands per fire (INFO commandstats), and every
+                       (schedule, fire time) received exactly once
 
 Options:
   --scale-scenarios LIST   see above                                              default ${SCALE_SCENARIOS.join(',')}
@@ -46,6 +53,9 @@ Options:
   --scale-types LIST       job types in the worker                                default 1,10,50
   --scale-jobs N           backlog of the job-types scenario                      default 40000
   --scale-prefetch N       prefetch per job type                                  default 50
+  --scale-schedules LIST   schedules in each scheduler process                    default 1,100,1000
+  --scale-replicas LIST    scheduler processes running them                       default 1,3
+  --scale-fires N          minute boundaries measured per step (at least 2)       default 2
   --profile                write a .cpuprofile of every trial and CLI command (bench/results/profiles)
   --no-profile-misses      do not profile a step again when it misses its target (default: profile it and put
                            bench/profile.ts's summary in the report)
@@ -67,6 +77,9 @@ const SPEC = {
   'scale-types': 'list',
   'scale-jobs': 'number',
   'scale-prefetch': 'number',
+  'scale-schedules': 'list',
+  'scale-replicas': 'list',
+  'scale-fires': 'number',
   profile: 'boolean',
   'profile-misses': 'boolean',
   out: 'string',
@@ -85,6 +98,9 @@ interface ScaleSettings {
   readonly types: readonly number[];
   readonly jobs: number;
   readonly prefetch: number;
+  readonly schedules: readonly number[];
+  readonly replicas: readonly number[];
+  readonly fires: number;
   readonly profile: boolean;
   readonly profileMisses: boolean;
   readonly out: string;
@@ -100,6 +116,11 @@ function wholeNumbers(option: string, texts: readonly string[], most: number): n
       throw new Error(`--${option}: ${JSON.stringify(text)} is not a whole number 1-${int(most)}`);
     return value;
   });
+}
+
+function atLeast(option: string, value: number, least: number): number {
+  if (value < least) throw new Error(`--${option} must be at least ${least}; got ${value}`);
+  return value;
 }
 
 function settingsFrom(argv: readonly string[]): ScaleSettings | undefined {
@@ -126,6 +147,9 @@ function settingsFrom(argv: readonly string[]): ScaleSettings | undefined {
     types: list('scale-types', '1,10,50', 500).sort((a, b) => a - b),
     jobs: num('scale-jobs', 40_000),
     prefetch: num('scale-prefetch', 50),
+    schedules: list('scale-schedules', '1,100,1000', 10_000).sort((a, b) => a - b),
+    replicas: list('scale-replicas', '1,3', 10),
+    fires: atLeast('scale-fires', num('scale-fires', 2), 2),
     profile: args['profile'] === true,
     profileMisses: args['profile-misses'] !== false,
     out: resolve((args['out'] as string | undefined) ?? DEFAULT_OUT),
@@ -156,6 +180,11 @@ function describeSettings(s: ScaleSettings): string[] {
     );
   if (s.scenarios.includes('job-types'))
     lines.push(`job-types: ${s.types.join(', ')} job types; ${int(s.jobs)} jobs; prefetch ${s.prefetch} per type.`);
+  if (s.scenarios.includes('schedules'))
+    lines.push(
+      `schedules: ${s.schedules.map(int).join(', ')} schedules in ${s.replicas.join(', ')} scheduler processes; ` +
+        `${s.fires} minute boundaries per step (one run each: --scale-rounds does not apply).`,
+    );
   if (s.profile)
     lines.push('Every trial and CLI command ran under `node --cpu-prof` (`--profile`): slower than without.');
   return lines;
@@ -201,6 +230,9 @@ export async function runScale(argv: readonly string[]): Promise<void> {
           break;
         case 'job-types':
           reports.push(await jobTypesScenario(ctx, { types: s.types, jobs: s.jobs, prefetch: s.prefetch }));
+          break;
+        case 'schedules':
+          reports.push(await schedulesScenario(ctx, { schedules: s.schedules, replicas: s.replicas, fires: s.fires }));
           break;
       }
     } catch (error) {
