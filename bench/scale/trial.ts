@@ -83,8 +83,9 @@ async function main(): Promise<number> {
     (args['redis-url'] as string | undefined) ?? process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
   const timeoutMs = num('timeout-seconds', 300) * 1000;
   const hardStop = setTimeout(() => {
-    print({ ok: false, mode, error: `trial did not finish within ${timeoutMs / 1000 + 30} s` });
-    process.exit(1);
+    void print({ ok: false, mode, error: `trial did not finish within ${timeoutMs / 1000 + 30} s` }).then(() =>
+      process.exit(1),
+    );
   }, timeoutMs + 30_000);
   hardStop.unref();
   let outcome: ScaleTrialResult | ScaleTrialFailure;
@@ -175,7 +176,7 @@ async function main(): Promise<number> {
   } catch (error) {
     outcome = { ok: false, mode, error: error instanceof Error ? error.message : String(error) };
   }
-  print(outcome);
+  await print(outcome);
   return outcome.ok ? 0 : 1;
 }
 
@@ -188,8 +189,12 @@ function nodeArgs(value: unknown): string[] {
   return parsed;
 }
 
-function print(result: ScaleTrialResult | ScaleTrialFailure): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+/**
+ * Prints the result line; resolves once it is written. Writes to a pipe are asynchronous, and `process.exit` right
+ * after one cuts a line longer than the pipe's 64 KiB (a schedules step's results are).
+ */
+function print(result: ScaleTrialResult | ScaleTrialFailure): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(`${JSON.stringify(result)}\n`, () => resolve()));
 }
 
 main().then(
