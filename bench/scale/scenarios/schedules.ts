@@ -72,14 +72,14 @@ export async function schedulesScenario(ctx: ScaleContext, settings: ScheduleSet
   const notes: string[] = [];
   for (const step of steps) {
     if (step.error !== undefined)
-      notes.push(`${int(step.schedules)} schedules × ${step.replicas} processes failed: ${step.error}`);
+      notes.push(`${count(step.schedules)}, ${processes(step.replicas)} failed: ${step.error}`);
     for (const example of step.result?.examples ?? [])
-      notes.push(`${int(step.schedules)} schedules × ${step.replicas} processes: ${example}`);
+      notes.push(`${count(step.schedules)}, ${processes(step.replicas)}: ${example}`);
   }
   for (const replicas of settings.replicas) {
     const step = steps.find((s) => s.schedules === most && s.replicas === replicas);
     const r = step?.result;
-    const where = `${int(most)} schedules, ${processes(replicas)}`;
+    const where = `${count(most)}, ${processes(replicas)}`;
     checks.push({
       name: `p99 lateness, ${where}`,
       expected: `< ${LATENESS_TARGET_MS} ms (fire time → received)`,
@@ -99,7 +99,7 @@ export async function schedulesScenario(ctx: ScaleContext, settings: ScheduleSet
   for (const step of steps) {
     const r = step.result;
     checks.push({
-      name: `exactly once, ${int(step.schedules)} schedules, ${processes(step.replicas)}`,
+      name: `exactly once, ${count(step.schedules)}, ${processes(step.replicas)}`,
       expected: `every (schedule, fire time) received once${r ? `: ${int(r.expected)}` : ''}`,
       measured: r
         ? `${int(r.distinct - r.duplicates)} once, ${int(r.missing)} missing, ${int(r.duplicates)} more than once, ` +
@@ -111,7 +111,7 @@ export async function schedulesScenario(ctx: ScaleContext, settings: ScheduleSet
 
   if (ctx.profileMisses && !ctx.profileAll) {
     for (const replicas of settings.replicas) {
-      const where = `${int(most)} schedules, ${processes(replicas)}`;
+      const where = `${count(most)}, ${processes(replicas)}`;
       const late = checks.some((c) => c.name === `p99 lateness, ${where}` && c.pass === false);
       const idle = checks.some((c) => c.name === `idle CPU, ${where}` && c.pass === false);
       if (!late && !idle) continue;
@@ -212,7 +212,7 @@ async function profileStep(
   missed: { late: boolean; idle: boolean },
 ): Promise<ProfileSummary[]> {
   const name = `scale-schedules-s${schedules}-r${replicas}-scheduler1`;
-  const where = `${int(schedules)} schedules, ${processes(replicas)}`;
+  const where = `${count(schedules)}, ${processes(replicas)}`;
   ctx.log(`  profiling: the first scheduler process of ${where}`);
   const namespace = newNamespace('schedules');
   const flags = profileFlags(name);
@@ -269,6 +269,10 @@ async function profileStep(
 /** The window bench/profile.ts restricts a summary to, beside the profile. */
 function writeProfileWindow(name: string, windowUs: readonly [number, number]): void {
   writeFileSync(resolve(PROFILE_DIR, `${name}.json`), `${JSON.stringify({ windowUs })}\n`);
+}
+
+function count(schedules: number): string {
+  return schedules === 1 ? '1 schedule' : `${int(schedules)} schedules`;
 }
 
 function processes(replicas: number): string {

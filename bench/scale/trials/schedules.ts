@@ -129,6 +129,7 @@ export async function schedulesStep(options: SchedulesOptions): Promise<Schedule
     }
   };
   const runs: Array<Promise<ChildRun>> = [];
+  const stopSchedulers = new AbortController();
   try {
     const channel = await model.createChannel();
     await channel.prefetch(5_000);
@@ -167,7 +168,11 @@ export async function schedulesStep(options: SchedulesOptions): Promise<Schedule
     for (let i = 0; i < replicas; i += 1) {
       const nodeArgs = i === 0 ? options.replicaNodeArgs : [];
       runs.push(
-        runChild(process.execPath, [...nodeArgs, options.bundle, ...replicaArgs], { cwd: process.cwd(), timeoutMs }),
+        runChild(process.execPath, [...nodeArgs, options.bundle, ...replicaArgs], {
+          cwd: process.cwd(),
+          timeoutMs,
+          signal: stopSchedulers.signal,
+        }),
       );
     }
     // A scheduler process that ends with an error (not ready in time, cannot connect) ends the step.
@@ -267,7 +272,9 @@ export async function schedulesStep(options: SchedulesOptions): Promise<Schedule
       redis: redisCounts,
     };
   } finally {
-    // Scheduler processes still running (a failed step) stop on their own after their last fire; not waited for.
+    // Scheduler processes still running (a failed step) would declare the exchanges again when they reconnect.
+    stopSchedulers.abort();
+    await Promise.all(runs);
     redis.disconnect();
     await model.close().catch(() => {});
     await deleteTopology(
