@@ -26,8 +26,8 @@ export const SCALE_HELP = `Usage: npm run bench -- --scale [options]
 What grows with what: scenarios that push one dimension to its scale, each step in a process of its own and a
 namespace of its own (bench-scale-<scenario>-<random>, deleted afterwards: queues, exchanges, Redis keys). Writes
 bench/results/scale.md (machine, what each scenario measures, its targets with PASS/FAIL, the command). About
-19 minutes on 2 cores with the defaults: 6-7 for the first three, 12-13 for schedules (it waits for minute
-boundaries: --scale-fires minutes per step, plus up to one to the first).
+19-21 minutes on 2 cores with the defaults: 6-7 for the first three, 12-14 for schedules (it waits for minute
+boundaries: --scale-fires minutes per step, plus up to one to the first; a missed target adds a profiled run).
 
 Scenarios (--scale-scenarios, comma-separated; default all):
   dead-letters         10k and 100k dead letters in one dead-letter queue: wall time of \`warren dlq list\` and
