@@ -71,7 +71,8 @@ Options:
   --amqp-url URL        default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672
   --redis-url URL       default $BENCH_REDIS_URL or redis://127.0.0.1:6379
   --scale               run the scale scenarios instead (dead letters at depth, publish concurrency, job types per
-                        worker; --scale-scenarios LIST picks some) and write bench/results/scale.md;
+                        worker, schedules per scheduler; --scale-scenarios LIST picks some) and write
+                        bench/results/scale.md;
                         npm run bench -- --scale --help lists their options
   --help
 

@@ -18,6 +18,8 @@ export interface ChildOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** SIGKILL after this. */
   readonly timeoutMs: number;
+  /** SIGKILL when this aborts. */
+  readonly signal?: AbortSignal;
 }
 
 let current: ReturnType<typeof spawn> | undefined;
@@ -56,6 +58,7 @@ export async function runChild(command: string, args: readonly string[], options
     timedOut = true;
     child.kill('SIGKILL');
   }, options.timeoutMs);
+  options.signal?.addEventListener('abort', () => child.kill('SIGKILL'), { once: true });
   const code = await new Promise<number | null>((done) => {
     child.on('error', () => done(null));
     child.on('close', (exitCode) => done(exitCode));

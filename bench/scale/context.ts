@@ -11,7 +11,14 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const PROFILE_DIR = resolve(ROOT, 'bench/results/profiles');
 
 /** The scale scenarios, in the order they run. */
-export const SCALE_SCENARIOS = ['dead-letters', 'publish-concurrency', 'job-types', 'delayed-jobs', 'soak'] as const;
+export const SCALE_SCENARIOS = [
+  'dead-letters',
+  'publish-concurrency',
+  'job-types',
+  'schedules',
+  'delayed-jobs',
+  'soak',
+] as const;
 export type ScaleScenario = (typeof SCALE_SCENARIOS)[number];
 
 /** One target: what was expected, what was measured, and whether it held (`undefined`: not measured). */

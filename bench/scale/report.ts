@@ -126,7 +126,7 @@ export function scaleMarkdown(
   lines.push(
     '## Cleanup',
     '',
-    `${swept.length} namespaces (\`bench-scale-<scenario>-<random>\`), one per step. The publish and job-types ` +
+    `${swept.length} namespaces (\`bench-scale-<scenario>-<random>\`), one per step. The publish, job-types and schedules ` +
       `trials delete what they declared; after every step the runner deleted what was still there: ${totals.queues} ` +
       `queues and ${totals.exchanges} exchanges named \`<namespace>.…\` (found through the management API) and ` +
       `${totals.redisKeys} Redis keys \`<namespace>:…\`; ${totals.problems === 0 ? 'no problems' : `${totals.problems} problems (logged)`}. ` +

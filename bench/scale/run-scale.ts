@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --scale`: what grows with what. Scenarios that push one dimension to its scale (dead letters in a
- * queue, publishes outstanding, job types in a worker), each step in a process of its own and a namespace of its
+ * queue, publishes outstanding, job types in a worker, schedules in a scheduler), each step in a process of its own and a namespace of its
  * own (`bench-scale-<scenario>-<random>`, deleted afterwards). Prints the tables and targets and writes
  * bench/results/scale.md. bench/run.ts hands over to {@link runScale} when `--scale` is given.
  */
@@ -19,6 +19,7 @@ import { delayedJobsScenario } from './scenarios/delayed-jobs.js';
 import { jobTypesScenario } from './scenarios/job-types.js';
 import { jobsAt, publishScenario } from './scenarios/publish-concurrency.js';
 import { SOAK_VARIANTS, soakScenario, type SoakVariant } from './scenarios/soak.js';
+import { schedulesScenario } from './scenarios/schedules.js';
 
 const DEFAULT_OUT = resolve(ROOT, 'bench/results/scale.md');
 
@@ -27,7 +28,9 @@ export const SCALE_HELP = `Usage: npm run bench -- --scale [options]
 What grows with what: scenarios that push one dimension to its scale, each step in a process of its own and a
 namespace of its own (bench-scale-<scenario>-<random>, deleted afterwards: queues, exchanges, Redis keys). Writes
 bench/results/scale.md (machine, what each scenario measures, its targets with PASS/FAIL, the command). About
-6-7 minutes on 2 cores with the defaults, plus about 3 for delayed-jobs and 10 for the soak.
+about 35 minutes on 2 cores with the defaults: 6-7 for the first three, 12-14 for schedules (it waits for minute
+boundaries: --scale-fires minutes per step, plus up to one to the first; a missed target adds a profiled run),
+about 4 for delayed-jobs and 10 for the soak.
 
 Scenarios (--scale-scenarios, comma-separated; default all):
   dead-letters         10k and 100k dead letters in one dead-letter queue: wall time of \`warren dlq list\` and
@@ -45,6 +48,11 @@ Scenarios (--scale-scenarios, comma-separated; default all):
   soak                 a Worker and a WarrenClient at 2,000 jobs/s for 10 minutes (--scale-soak-seconds): RSS,
                        heap, external, arrayBuffers, active resources by type every 5 s, heap after a full GC at
                        the start and end; growth and slope (target: RSS flat, ≤ 5 MB over the steady part)
+  schedules            1 / 100 / 1,000 schedules firing every minute (one shared job type) in 1 and in 3 scheduler
+                       processes (same schedules, same Redis): lateness fire time → received by a consumer
+                       (target: p99 < 100 ms at 1,000), idle CPU of each process between fires (target < 2 % of a
+                       core at 1,000) and CPU per fire, Redis commands per fire (INFO commandstats), and every
+                       (schedule, fire time) received exactly once
 
 Options:
   --scale-scenarios LIST   see above                                              default ${SCALE_SCENARIOS.join(',')}
@@ -62,6 +70,9 @@ Options:
   --scale-soak-sample-seconds N  seconds between two samples of the soak          default 5
   --scale-soak-variants LIST  what soaks, one after the other: ${SOAK_VARIANTS.join(', ')}
                            (arena2: MALLOC_ARENA_MAX=2; semi1: node --max-semi-space-size=1)   default warren
+  --scale-schedules LIST   schedules in each scheduler process                    default 1,100,1000
+  --scale-replicas LIST    scheduler processes running them                       default 1,3
+  --scale-fires N          minute boundaries measured per step (at least 2)       default 2
   --profile                write a .cpuprofile of every trial and CLI command (bench/results/profiles)
   --no-profile-misses      do not profile a step again when it misses its target (default: profile it and put
                            bench/profile.ts's summary in the report)
@@ -89,6 +100,9 @@ const SPEC = {
   'scale-soak-rate': 'number',
   'scale-soak-sample-seconds': 'number',
   'scale-soak-variants': 'list',
+  'scale-schedules': 'list',
+  'scale-replicas': 'list',
+  'scale-fires': 'number',
   profile: 'boolean',
   'profile-misses': 'boolean',
   out: 'string',
@@ -113,6 +127,9 @@ interface ScaleSettings {
   readonly soakRate: number;
   readonly soakSampleSeconds: number;
   readonly soakVariants: readonly SoakVariant[];
+  readonly schedules: readonly number[];
+  readonly replicas: readonly number[];
+  readonly fires: number;
   readonly profile: boolean;
   readonly profileMisses: boolean;
   readonly out: string;
@@ -146,6 +163,11 @@ function soakVariants(names: readonly string[]): SoakVariant[] {
   });
 }
 
+function atLeast(option: string, value: number, least: number): number {
+  if (value < least) throw new Error(`--${option} must be at least ${least}; got ${value}`);
+  return value;
+}
+
 function settingsFrom(argv: readonly string[]): ScaleSettings | undefined {
   const args = parseArgs(argv, SPEC);
   if (args['help']) return undefined;
@@ -176,6 +198,9 @@ function settingsFrom(argv: readonly string[]): ScaleSettings | undefined {
     soakRate: num('scale-soak-rate', 2_000),
     soakSampleSeconds: num('scale-soak-sample-seconds', 5),
     soakVariants: soakVariants((args['scale-soak-variants'] as string[] | undefined) ?? ['warren']),
+    schedules: list('scale-schedules', '1,100,1000', 10_000).sort((a, b) => a - b),
+    replicas: list('scale-replicas', '1,3', 10),
+    fires: atLeast('scale-fires', num('scale-fires', 2), 2),
     profile: args['profile'] === true,
     profileMisses: args['profile-misses'] !== false,
     out: resolve((args['out'] as string | undefined) ?? DEFAULT_OUT),
@@ -213,6 +238,11 @@ function describeSettings(s: ScaleSettings): string[] {
   if (s.scenarios.includes('soak'))
     lines.push(
       `soak: ${s.soakVariants.join(', ')}, ${int(s.soakSeconds)} s each at ${int(s.soakRate)} jobs/s, sampled every ${s.soakSampleSeconds} s.`,
+    );
+  if (s.scenarios.includes('schedules'))
+    lines.push(
+      `schedules: ${s.schedules.map(int).join(', ')} schedules in ${s.replicas.join(', ')} scheduler processes; ` +
+        `${s.fires} minute boundaries per step (one run each: --scale-rounds does not apply).`,
     );
   if (s.profile)
     lines.push('Every trial and CLI command ran under `node --cpu-prof` (`--profile`): slower than without.');
@@ -278,6 +308,9 @@ export async function runScale(argv: readonly string[]): Promise<void> {
               sampleSeconds: s.soakSampleSeconds,
             }),
           );
+          break;
+        case 'schedules':
+          reports.push(await schedulesScenario(ctx, { schedules: s.schedules, replicas: s.replicas, fires: s.fires }));
           break;
       }
     } catch (error) {

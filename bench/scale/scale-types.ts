@@ -4,7 +4,16 @@
  */
 
 /** The modes of bench/scale/trial.ts. */
-export const TRIAL_MODES = ['fill-dead-letters', 'raw-replay', 'publish', 'job-types', 'delayed-jobs', 'soak'] as const;
+export const TRIAL_MODES = [
+  'fill-dead-letters',
+  'raw-replay',
+  'publish',
+  'job-types',
+  'schedules',
+  'scheduler',
+  'delayed-jobs',
+  'soak',
+] as const;
 export type TrialMode = (typeof TRIAL_MODES)[number];
 
 /** Dead letters put straight into a dead-letter queue. */
@@ -210,8 +219,111 @@ export interface SoakTrialResult {
   readonly gcEnd: GcReading;
 }
 
+/** p50 / p99 / max of a set of times, in milliseconds, and how many there were. */
+export interface LatencySpread {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+/** How each fire ended in one scheduler process, by warren's fire outcome (`published`, `skipped_locked`, …). */
+export type FireOutcomeCounts = Readonly<Record<string, number>>;
+
+/**
+ * One scheduler process (mode `scheduler`): a Worker with only schedules, as `warren scheduler` runs it. It
+ * measures itself over the fires it was told to wait for, then stops.
+ */
+export interface SchedulerReplicaResult {
+  readonly ok: true;
+  readonly mode: 'scheduler';
+  readonly schedules: number;
+  /** Spawn (the process's own start) → `worker.start()` resolved, in ms. */
+  readonly readyMs: number;
+  /** The time `worker.start()` resolved (epoch ms). */
+  readonly readyAt: number;
+  /** Per measured fire time, in order. */
+  readonly fires: ReadonlyArray<{
+    /** The fire time (epoch ms). */
+    readonly at: number;
+    readonly outcomes: FireOutcomeCounts;
+    /** Fire time → the last outcome of this fire in this process, in ms. */
+    readonly lastOutcomeMs: number;
+    /** CPU time over the fire window ([fire − 1 s, last outcome + 1 s], at least [fire − 1 s, fire + 2 s]), in µs. */
+    readonly cpuUs: number;
+    readonly windowMs: number;
+    /** The event loop's longest delay in the fire window (perf_hooks), in ms. */
+    readonly loopDelayMaxMs: number;
+  }>;
+  /** The idle windows: from the end of one fire window to 1 s before the next fire. */
+  readonly idle: ReadonlyArray<{ readonly cpuUs: number; readonly windowMs: number }>;
+  /** Fire time → `published` (the job confirmed by the broker), in ms, one per fire this process published. */
+  readonly confirmedMs: readonly number[];
+  readonly rssMb: number;
+  readonly heapUsedMb: number;
+  /** First fire window's start → last fire window's end, for `--cpu-prof` (bench/profile.ts). */
+  readonly windowUs: readonly [number, number];
+  /** The first fire window, and the first idle window (when there is one), in the same time base. */
+  readonly fireWindowUs: readonly [number, number];
+  readonly idleWindowUs?: readonly [number, number];
+}
+
+/** Redis commands counted by `INFO commandstats` over the fire windows and the idle windows between them. */
+export interface RedisCommandCounts {
+  /** Calls by command in the fire windows, summed (the `info` calls of the measurement itself left out). */
+  readonly fireCalls: Readonly<Record<string, number>>;
+  readonly fireWindowMs: number;
+  /** Calls by command in the idle windows: other users of the Redis server, and the schedulers at rest. */
+  readonly idleCalls: Readonly<Record<string, number>>;
+  readonly idleWindowMs: number;
+}
+
+/**
+ * One step of the schedules scenario (mode `schedules`): N schedules in R scheduler processes, measured over F fire
+ * times from a consumer in this process.
+ */
+export interface SchedulesResult {
+  readonly ok: true;
+  readonly mode: 'schedules';
+  readonly schedules: number;
+  readonly replicas: number;
+  /** The cron expression of every schedule. */
+  readonly cron: string;
+  readonly jobType: string;
+  /** The measured fire times (ISO), in order. */
+  readonly fireTimes: readonly string[];
+  /** Lateness of each (schedule, fire time) received: first arrival at the consumer − fire time, in ms. */
+  readonly received: LatencySpread;
+  /** Lateness at the publisher: fire time → the publish confirmed (the replicas' `published` outcomes), in ms. */
+  readonly confirmed: LatencySpread;
+  /** (schedule, fire time) pairs expected: schedules × fire times. */
+  readonly expected: number;
+  /** Distinct expected message ids received; ids expected but never received; ids received more than once. */
+  readonly distinct: number;
+  readonly missing: number;
+  readonly duplicates: number;
+  /** Messages whose id is no expected (schedule, fire time), or whose `x-warren-schedule` header is not its schedule. */
+  readonly unexpected: number;
+  /** A few of the missing, duplicated and unexpected ids, to look at. */
+  readonly examples: readonly string[];
+  /** Every message delivered to the consumer. */
+  readonly deliveries: number;
+  /** Fire outcomes over all replicas. */
+  readonly outcomes: FireOutcomeCounts;
+  readonly replicaResults: readonly SchedulerReplicaResult[];
+  /** `undefined` when Redis's INFO could not be read. */
+  readonly redis: RedisCommandCounts | undefined;
+}
+
 export type ScaleTrialResult =
-  FillResult | RawReplayResult | PublishResult | JobTypesResult | DelayedJobsResult | SoakTrialResult;
+  | FillResult
+  | RawReplayResult
+  | PublishResult
+  | JobTypesResult
+  | SchedulesResult
+  | SchedulerReplicaResult
+  | DelayedJobsResult
+  | SoakTrialResult;
 
 export interface ScaleTrialFailure {
   readonly ok: false;

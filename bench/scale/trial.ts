@@ -24,14 +24,25 @@ const HELP = `Usage: node bench/.build/scale/trial.mjs --mode <${TRIAL_MODES.joi
   soak               --system warren|amqplib [--rate 2000] [--seconds 600] [--sample-seconds 5] [--prefetch 50]
                                                       a Worker and a client at a steady rate: memory and active
                                                       resources sampled (run node with --expose-gc)
+  schedules          --schedules N --replicas R [--fires 2] [--every-seconds 60] [--lead-seconds 15]
+                     [--replica-node-args JSON]
+                                                      N schedules (one job type) in R scheduler processes (mode
+                                                      scheduler), started lead seconds before a fire time; F fire
+                                                      times measured from a consumer here: lateness, exactly once,
+                                                      Redis commands; the first process gets the node flags given
+                                                      (a JSON array, e.g. --cpu-prof ones). --every-seconds 10 runs
+                                                      a step by hand in about half a minute
+  scheduler          --schedules N --first-fire-ms T --fires F [--every-seconds 60]
+                                                      one scheduler process (started by schedules): measures its CPU
+                                                      over the fires from T (epoch ms) on, then stops
 
   --amqp-url URL     default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672
   --redis-url URL    default $BENCH_REDIS_URL or redis://127.0.0.1:6379
   --management-url URL  RabbitMQ's management API (default the AMQP host, port 15672)
   --timeout-seconds N  give up after this (default 300)
 
-The namespace is the caller's (bench-scale-<scenario>-<random>); publish and job-types delete what they declared,
-the others leave their queues to the caller.`;
+The namespace is the caller's (bench-scale-<scenario>-<random>); publish, job-types and schedules delete the queues
+and exchanges they declared, the others leave their queues to the caller (and every mode its Redis keys).`;
 
 const SPEC = {
   mode: 'string',
@@ -52,6 +63,13 @@ const SPEC = {
   seconds: 'number',
   'sample-seconds': 'number',
   'management-url': 'string',
+  schedules: 'number',
+  replicas: 'number',
+  fires: 'number',
+  'every-seconds': 'number',
+  'lead-seconds': 'number',
+  'first-fire-ms': 'number',
+  'replica-node-args': 'string',
   'timeout-seconds': 'number',
   'amqp-url': 'string',
   'redis-url': 'string',
@@ -78,8 +96,9 @@ async function main(): Promise<number> {
     (args['redis-url'] as string | undefined) ?? process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
   const timeoutMs = num('timeout-seconds', 300) * 1000;
   const hardStop = setTimeout(() => {
-    print({ ok: false, mode, error: `trial did not finish within ${timeoutMs / 1000 + 30} s` });
-    process.exit(1);
+    void print({ ok: false, mode, error: `trial did not finish within ${timeoutMs / 1000 + 30} s` }).then(() =>
+      process.exit(1),
+    );
   }, timeoutMs + 30_000);
   hardStop.unref();
   let outcome: ScaleTrialResult | ScaleTrialFailure;
@@ -173,16 +192,61 @@ async function main(): Promise<number> {
         });
         break;
       }
+      case 'schedules':
+        outcome = await (
+          await import('./trials/schedules.js')
+        ).schedulesStep({
+          amqpUrl,
+          redisUrl,
+          namespace,
+          schedules: num('schedules', 1),
+          replicas: num('replicas', 1),
+          fires: num('fires', 2),
+          everySeconds: num('every-seconds', 60),
+          leadSeconds: num('lead-seconds', 15),
+          bundle: process.argv[1] ?? '',
+          replicaNodeArgs: nodeArgs(args['replica-node-args']),
+        });
+        break;
+      case 'scheduler': {
+        const firstFireMs = args['first-fire-ms'];
+        if (typeof firstFireMs !== 'number') throw new Error('--first-fire-ms is required');
+        outcome = await (
+          await import('./trials/scheduler-replica.js')
+        ).schedulerReplica({
+          amqpUrl,
+          redisUrl,
+          namespace,
+          schedules: num('schedules', 1),
+          everySeconds: num('every-seconds', 60),
+          firstFireMs,
+          fires: num('fires', 2),
+        });
+        break;
+      }
     }
   } catch (error) {
     outcome = { ok: false, mode, error: error instanceof Error ? error.message : String(error) };
   }
-  print(outcome);
+  await print(outcome);
   return outcome.ok ? 0 : 1;
 }
 
-function print(result: ScaleTrialResult | ScaleTrialFailure): void {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+/** `--replica-node-args`: a JSON array of strings. */
+function nodeArgs(value: unknown): string[] {
+  if (value === undefined) return [];
+  const parsed: unknown = JSON.parse(String(value));
+  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string'))
+    throw new Error(`--replica-node-args must be a JSON array of strings; got ${String(value)}`);
+  return parsed;
+}
+
+/**
+ * Prints the result line; resolves once it is written. Writes to a pipe are asynchronous, and `process.exit` right
+ * after one cuts a line longer than the pipe's 64 KiB (a schedules step's results are).
+ */
+function print(result: ScaleTrialResult | ScaleTrialFailure): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(`${JSON.stringify(result)}\n`, () => resolve()));
 }
 
 main().then(

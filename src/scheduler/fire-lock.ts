@@ -2,7 +2,6 @@ import { createRequire } from 'node:module';
 import type * as RedlockModule from '@sesamecare-oss/redlock';
 import type { ExecutionError, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
 import type { Redis } from 'ioredis';
-import type { RunCoordinator } from 'node-cron';
 
 /**
  * redlock, loaded by the first {@link FireLock} rather than by importing warren: only schedules with Redis use it.
@@ -12,19 +11,18 @@ const loadRedlock = (): typeof RedlockModule =>
   createRequire(import.meta.url)('@sesamecare-oss/redlock') as typeof RedlockModule;
 
 /**
- * node-cron's run coordinator backed by a Redis lock per fire (`<namespace>:fire:<schedule>:<fire time>`): the one
- * replica that takes it publishes. Answers `false` when another replica holds it and throws when Redis cannot be
- * asked (node-cron then skips the fire: fail closed). The lock is never released, only left to expire, so a
- * replica whose clock is late cannot take the same fire again. It is not a fence: correctness comes from the
- * fire's deterministic message id and consumer-side de-duplication.
+ * A Redis lock per fire (`<namespace>:fire:<schedule>:<fire time>`): the one replica that takes it publishes.
+ * Answers `false` when another replica holds it and throws when Redis cannot be asked (the scheduler then skips the
+ * fire: fail closed). The lock is never released, only left to expire, so a replica whose clock is late cannot take
+ * the same fire again. It is not a fence: correctness comes from the fire's deterministic message id and
+ * consumer-side de-duplication. The key is the one node-cron's run coordinator was asked with
+ * (`<schedule>:<fire time ISO>`), so replicas of earlier versions contend for the same locks.
  */
-export class FireLock implements RunCoordinator {
+export class FireLock {
   /** The module the lock comes from: its error classes are the ones `instanceof` must test against. */
   readonly #module: typeof RedlockModule;
   readonly #redlock: Redlock;
   readonly #prefix: string;
-  /** Why the lock store failed, by key, until the scheduler reads it (node-cron's skip event carries no cause). */
-  readonly #failures = new Map<string, unknown>();
 
   constructor(redis: Redis, namespace: string) {
     this.#module = loadRedlock();
@@ -34,6 +32,7 @@ export class FireLock implements RunCoordinator {
     this.#prefix = `${namespace}:fire:`;
   }
 
+  /** Takes the lock `key` (`<schedule>:<fire time>`) for `ttlMs`: `true` when taken, `false` when held by another. */
   async shouldRun(key: string, ttlMs: number): Promise<boolean> {
     try {
       await this.#redlock.acquire([`${this.#prefix}${key}`], ttlMs);
@@ -41,16 +40,8 @@ export class FireLock implements RunCoordinator {
     } catch (error) {
       const { ExecutionError, ResourceLockedError } = this.#module;
       if (error instanceof ExecutionError && (await lockedByAnother(error, ResourceLockedError))) return false;
-      this.#failures.set(key, error);
       throw error;
     }
-  }
-
-  /** The error that made `shouldRun(key)` fail, once. */
-  takeFailure(key: string): unknown {
-    const failure = this.#failures.get(key);
-    this.#failures.delete(key);
-    return failure;
   }
 }
 

@@ -54,6 +54,13 @@ export interface ScheduleStatus {
   readonly lastFire: string | null;
 }
 
+/**
+ * Schedules of one fire time are fired this many at a time, the event loop let through between the slices: the
+ * replies of their locks and the confirms of their jobs are read as they come, and a thousand fires do not hold the
+ * loop past the 1 s Redis command timeout (a lock asked for but answered too late is a fire skipped).
+ */
+const FIRE_SLICE = 100;
+
 /** The message id of one fire: the same in every replica, so consumers can de-duplicate. */
 export function fireMessageId(schedule: string, fireTime: Date): string {
   return `${schedule}@${fireTime.toISOString()}`;
@@ -70,6 +77,7 @@ export class Scheduler {
   readonly #logger: Logger;
   readonly #tasks = new Map<string, ScheduledTask>();
   #state: 'idle' | 'running' | 'stopped' = 'idle';
+  #lock: FireLock | undefined;
 
   /** node-cron's own messages, into warren's log instead of the console (the events above carry what matters). */
   readonly #cronLogger: CronLogger;
@@ -86,7 +94,10 @@ export class Scheduler {
     };
   }
 
-  /** Starts a timer per schedule, then publishes missed fires that are inside their catch-up window. */
+  /**
+   * Starts a timer per cron expression and time zone (shared by the schedules that have them), then publishes missed
+   * fires that are inside their catch-up window.
+   */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new IllegalStateError(`the scheduler cannot start: it is ${this.#state}`);
     this.#state = 'running';
@@ -96,37 +107,29 @@ export class Scheduler {
         'WARREN_REDIS_URL=none: schedules run WITHOUT per-fire locks; run exactly one scheduler, or every replica publishes every fire',
       );
     }
-    const coordinator = redis ? new FireLock(redis, namespace) : undefined;
+    this.#lock = redis ? new FireLock(redis, namespace) : undefined;
     const cron = loadNodeCron();
-    for (const schedule of this.#options.schedules) {
-      const task = cron.createTask(schedule.cron, (context) => this.#fire(schedule, context.date, 'published'), {
-        name: schedule.name,
-        timezone: schedule.timeZone,
+    // One node-cron task per expression, not per schedule. With a task each, N schedules of one instant were N
+    // timers run back to back, each doing node-cron's date arithmetic and writing its lock request alone before any
+    // reply was read; node-cron then judged the later ones by how late their own timer ran, and reported those past
+    // its 1 s tolerance as missed: never published, by any replica.
+    for (const group of groupByExpression(this.#options.schedules)) {
+      const first = group[0] as ScheduleDefinition;
+      const task = cron.createTask(first.cron, (context) => this.#fireGroup(group, context.date), {
+        name: group.length === 1 ? first.name : `${first.name}+${group.length - 1}`,
+        timezone: first.timeZone,
         logger: this.#cronLogger,
-        ...(coordinator
-          ? { distributed: true, runCoordinator: coordinator, distributedLease: this.#options.fireLockTtlMs }
-          : {}),
-      });
-      task.on('execution:skipped', (context) => {
-        const outcome: FireOutcome = context.reason === 'not-elected' ? 'skipped_locked' : 'lock_error';
-        const fireTime = context.date.toISOString();
-        const err = coordinator?.takeFailure(`${schedule.name}:${fireTime}`);
-        if (outcome === 'lock_error')
-          this.#logger.error(
-            { schedule: schedule.name, fireTime, err },
-            'fire skipped: the lock store (Redis) is unavailable',
-          );
-        else this.#logger.debug({ schedule: schedule.name, fireTime }, 'fire taken by another replica');
-        this.#options.onFire?.(schedule.name, outcome);
       });
       task.on('execution:missed', (context) => {
-        this.#logger.warn(
-          { schedule: schedule.name, fireTime: context.date.toISOString() },
-          'fire missed (the process was busy or paused)',
-        );
-        this.#options.onFire?.(schedule.name, 'missed');
+        for (const schedule of group) {
+          this.#logger.warn(
+            { schedule: schedule.name, fireTime: context.date.toISOString() },
+            'fire missed (the process was busy or paused)',
+          );
+          this.#options.onFire?.(schedule.name, 'missed');
+        }
       });
-      this.#tasks.set(schedule.name, task);
+      for (const schedule of group) this.#tasks.set(schedule.name, task);
       await task.start();
     }
     await Promise.all(this.#options.schedules.filter((s) => s.catchUpMs > 0).map((s) => this.#catchUp(s)));
@@ -134,6 +137,48 @@ export class Scheduler {
       { schedules: this.#options.schedules.map((s) => s.name), locks: redis ? 'redis' : 'none' },
       'scheduler started',
     );
+  }
+
+  /**
+   * A fire time of schedules sharing an expression: each one's fire, {@link FIRE_SLICE} at a time. A scheduler
+   * stopped in between fires no more of them (their locks untaken, for another replica).
+   */
+  async #fireGroup(group: readonly ScheduleDefinition[], fireTime: Date): Promise<void> {
+    const fires: Array<Promise<void>> = [];
+    for (let i = 0; i < group.length; i += FIRE_SLICE) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (this.#state !== 'running') break;
+      for (const schedule of group.slice(i, i + FIRE_SLICE)) fires.push(this.#fireLocked(schedule, fireTime));
+    }
+    await Promise.all(fires);
+  }
+
+  /**
+   * One schedule's fire: its lock (`<schedule>:<fire time>`, when there is Redis), then its job. Without the lock
+   * (another replica has it) the fire is skipped; when Redis cannot answer, too (fail closed).
+   */
+  async #fireLocked(schedule: ScheduleDefinition, fireTime: Date): Promise<void> {
+    const lock = this.#lock;
+    if (lock) {
+      const fireTimeIso = fireTime.toISOString();
+      let won: boolean;
+      try {
+        won = await lock.shouldRun(`${schedule.name}:${fireTimeIso}`, this.#options.fireLockTtlMs);
+      } catch (err) {
+        this.#logger.error(
+          { schedule: schedule.name, fireTime: fireTimeIso, err },
+          'fire skipped: the lock store (Redis) is unavailable',
+        );
+        this.#options.onFire?.(schedule.name, 'lock_error');
+        return;
+      }
+      if (!won) {
+        this.#logger.debug({ schedule: schedule.name, fireTime: fireTimeIso }, 'fire taken by another replica');
+        this.#options.onFire?.(schedule.name, 'skipped_locked');
+        return;
+      }
+    }
+    await this.#fire(schedule, fireTime, 'published');
   }
 
   async #fire(schedule: ScheduleDefinition, fireTime: Date, outcome: 'published' | 'caught_up'): Promise<void> {
@@ -174,7 +219,8 @@ export class Scheduler {
   async #catchUp(schedule: ScheduleDefinition): Promise<void> {
     const { redis } = this.#options;
     const task = this.#tasks.get(schedule.name);
-    if (!redis || !task) return;
+    const lock = this.#lock;
+    if (!redis || !task || !lock) return;
     let last: string | null;
     try {
       last = await redis.get(this.#lastKey(schedule.name));
@@ -185,10 +231,9 @@ export class Scheduler {
     if (last === null) return;
     const missed = await latestMatch(task, schedule.cron, Date.parse(last), Date.now(), schedule.catchUpMs);
     if (!missed) return;
-    const coordinator = new FireLock(redis, this.#options.namespace);
     const key = `${schedule.name}:${missed.toISOString()}`;
     try {
-      if (!(await coordinator.shouldRun(key, this.#options.fireLockTtlMs))) return;
+      if (!(await lock.shouldRun(key, this.#options.fireLockTtlMs))) return;
     } catch (err) {
       this.#logger.error({ err, schedule: schedule.name }, 'catch-up skipped: the lock store (Redis) is unavailable');
       this.#options.onFire?.(schedule.name, 'lock_error');
@@ -246,9 +291,21 @@ export class Scheduler {
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
-    for (const task of this.#tasks.values()) await task.destroy();
+    for (const task of new Set(this.#tasks.values())) await task.destroy();
     this.#tasks.clear();
   }
+}
+
+/** The schedules grouped by time zone and cron expression, in their order. */
+function groupByExpression(schedules: readonly ScheduleDefinition[]): ScheduleDefinition[][] {
+  const groups = new Map<string, ScheduleDefinition[]>();
+  for (const schedule of schedules) {
+    const key = `${schedule.timeZone} ${schedule.cron}`;
+    const group = groups.get(key);
+    if (group) group.push(schedule);
+    else groups.set(key, [schedule]);
+  }
+  return [...groups.values()];
 }
 
 /**
