@@ -23,7 +23,7 @@ const PROFILE_DIR = resolve(ROOT, 'bench/results/profiles');
 const DEFAULT_SCENARIOS = ['e2e', 'deployed', 'publish', 'consume', 'latency', 'retry'] as const;
 /**
  * Whether the default run includes the 60 s soak (one 65 s trial per system, ~3.3 minutes): it does, since with
- * it the default run takes about 9–10 minutes on 2 cores (longer while other work loads the machine).
+ * it the default run takes about 13–14 minutes on 2 cores (longer while other work loads the machine).
  */
 const DEFAULT_SOAK = true;
 
