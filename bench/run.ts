@@ -51,7 +51,7 @@ Options:
   --jobs N              jobs per throughput trial (e2e, publish, consume)          default 20000
   --retry-jobs N        jobs per retry trial                                         default jobs / 4
   --prefetch LIST       concurrency values for e2e and deployed (warren's job concurrency, its prefetch
-                        twice that by default; BullMQ's concurrency; raw amqplib's prefetch twice it)
+                        twice that, the setting for short jobs; BullMQ's concurrency; raw amqplib's prefetch twice it)
                                                                                      default 10,50,200
   --consume-prefetch N  prefetch for consume, latency, retry, soak                  default 50
   --window N            publishes in flight in the publishing loops                 default 100

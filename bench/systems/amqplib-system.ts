@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
-import { prefetchOf } from '../../src/registry/job-definition.js';
 import { JOB_TYPE, type BenchPayload } from '../lib/payload.js';
-import type { BenchSystem, ConsumerHooks, TrialTarget } from './system.js';
+import { shortJobPrefetch, type BenchSystem, type ConsumerHooks, type TrialTarget } from './system.js';
 
 /** The header carrying the attempt number on a retry copy. */
 const ATTEMPT_HEADER = 'x-attempt';
@@ -37,7 +36,7 @@ const AT_LEAST_ONCE = { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow':
 /**
  * Plain amqplib doing the same job with the same settings: a topic exchange, a quorum queue with warren's
  * arguments, persistent messages with the same properties, a confirm channel on its own connection, and a consumer
- * with the prefetch warren gives a job of this concurrency (twice it, `prefetchOf`) that parses JSON, runs the
+ * with the prefetch warren's bench system gives a job of this concurrency (twice it) that parses JSON, runs the
  * handler and acks. A failed attempt is copied (confirmed) to a
  * queue with a queue-level TTL that dead-letters back through a requeue exchange, then acked. This is the floor a
  * Node worker on this broker cannot go below.
@@ -128,7 +127,7 @@ export class AmqplibSystem implements BenchSystem {
     const channel = await connection.createChannel();
     channel.on('error', () => {});
     // As many unacknowledged as warren holds for a job of this concurrency: the same broker round trips.
-    await channel.prefetch(prefetchOf({ concurrency: this.#target.prefetch }));
+    await channel.prefetch(shortJobPrefetch(this.#target.prefetch));
     const { retry } = this.#names;
     const tierKey = this.#target.retryDelayMs === undefined ? '' : this.#names.tierKey(this.#target.retryDelayMs);
     await channel.consume(this.#names.queue, (message: ConsumeMessage | null) => {

@@ -4,6 +4,14 @@ import type { BenchPayload } from '../lib/payload.js';
 export const SYSTEM_NAMES = ['warren', 'amqplib', 'bullmq'] as const;
 export type SystemName = (typeof SYSTEM_NAMES)[number];
 
+/**
+ * The prefetch the bench runs a job of concurrency `concurrency` with: twice it, the setting for short jobs (warren's
+ * `prefetch` option; its default is the concurrency). Raw amqplib, whose handler is synchronous, gets the same.
+ */
+export function shortJobPrefetch(concurrency: number): number {
+  return Math.min(2 * concurrency, 65_535);
+}
+
 /** What one trial runs against: a namespace of its own and the consumer settings. */
 export interface TrialTarget {
   /** Unique per trial: warren namespace, raw queue/exchange prefix, BullMQ key prefix. Deleted afterwards. */

@@ -13,7 +13,7 @@ import {
 } from '../../src/index.js';
 import { brokerUrls } from '../../src/config/broker-urls.js';
 import { JOB_TYPE, type BenchPayload } from '../lib/payload.js';
-import type { BenchSystem, ConsumerHooks, TrialTarget } from './system.js';
+import { shortJobPrefetch, type BenchSystem, type ConsumerHooks, type TrialTarget } from './system.js';
 
 /**
  * warren through its public API only, as an application uses it: a config from `loadConfig` with overrides, a job
@@ -38,6 +38,8 @@ export class WarrenSystem implements BenchSystem {
     const { prefetch, retryDelayMs } = this.#target;
     const job = defineJob(JOB_TYPE, (payload: BenchPayload, ctx) => hooks.handle(payload, ctx.attempt), {
       concurrency: prefetch,
+      // The setting for short jobs (README, "Concurrency and prefetch"): the next delivery is there when one ends.
+      prefetch: shortJobPrefetch(prefetch),
       ...(retryDelayMs === undefined ? {} : { retry: { tiers: [retryDelayMs] } }),
     });
     const worker = new Worker({

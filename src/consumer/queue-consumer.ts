@@ -70,9 +70,9 @@ interface Waiting {
 }
 
 /**
- * Consumes one job queue on its own channel. The channel's prefetch (twice the concurrency unless the job says)
- * brings more deliveries than run at once: those beyond the concurrency wait here, in arrival order, for a free
- * slot, so a slot that frees takes the next job at once instead of a broker round trip later. Each delivery is run to a
+ * Consumes one job queue on its own channel. A job's prefetch above its concurrency brings more deliveries than run
+ * at once: those beyond the concurrency wait here, in arrival order, for a free slot, so a slot that frees takes the
+ * next job at once instead of a broker round trip later. Each delivery is run to a
  * {@link Verdict} by the {@link DeliveryRunner} (no channel in sight) and the verdict is applied by the
  * {@link VerdictApplier} on the channel the delivery came on.
  *

@@ -82,9 +82,8 @@ export interface JobOptions<S extends PayloadSchema = PayloadSchema> {
   /**
    * Deliveries one worker holds unacknowledged: the prefetch of the job queue's channel, from `concurrency` to twice
    * it. Those beyond `concurrency` wait in the worker for a free slot, so the next job is there when one ends
-   * instead of a broker round trip later. Set it to `concurrency` for jobs that run long with several workers:
-   * no job then waits in one worker behind a long one while another worker is idle (README, "Concurrency and
-   * prefetch"). @defaultValue twice `concurrency`
+   * instead of a broker round trip later: for short jobs. A crash hands the waiting ones back too, charged against
+   * the delivery limit (README, "Concurrency and prefetch"). @defaultValue `concurrency`
    */
   readonly prefetch?: number;
   /** After this, `ctx.signal` is aborted and the attempt fails. @defaultValue the `jobTimeoutMs` setting (5 min) */
@@ -127,12 +126,12 @@ export interface JobDefinition<T extends string = string, P = unknown> {
 export const DEFAULT_CONCURRENCY = 10;
 
 /**
- * The prefetch of a job queue's channel: the job's own, else twice its concurrency. At most twice: a delivery then
- * waits in the worker for at most one job's run before its own starts, which the queue's consumer timeout (three
- * job timeouts and a minute) allows for.
+ * The prefetch of a job queue's channel: the job's own, else its concurrency. At most twice the concurrency: a
+ * delivery then waits in the worker for at most one job's run before its own starts, which the queue's consumer
+ * timeout (three job timeouts and a minute) allows for.
  */
 export function prefetchOf(job: Pick<JobDefinition, 'concurrency' | 'prefetch'>): number {
-  return job.prefetch ?? Math.min(2 * (job.concurrency ?? DEFAULT_CONCURRENCY), 65_535);
+  return job.prefetch ?? job.concurrency ?? DEFAULT_CONCURRENCY;
 }
 
 /** True when `value` is a {@link JobDefinition} (from any copy of warren). */

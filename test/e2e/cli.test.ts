@@ -60,10 +60,10 @@ describe('the README quick-start path', () => {
     const worker = startWorker([], env);
     await worker.waitForOutput(/"msg":"worker started"/);
     expect(worker.stderr()).toMatch(
-      new RegExp(`email.send → ${namespace}\\.job\\.email\\.send \\(concurrency 20, prefetch 40\\)`),
+      new RegExp(`email.send → ${namespace}\\.job\\.email\\.send \\(concurrency 20, prefetch 20\\)`),
     );
     expect(worker.stderr()).toMatch(
-      new RegExp(`report.generate → ${namespace}\\.job\\.report\\.generate \\(concurrency 2, prefetch 4\\)`),
+      new RegExp(`report.generate → ${namespace}\\.job\\.report\\.generate \\(concurrency 2, prefetch 2\\)`),
     );
 
     const published = await runWarren(

@@ -64,7 +64,7 @@ describe('graceful stop under load', () => {
         running -= 1;
         done.push(payload.i);
       },
-      { concurrency: 20 },
+      { concurrency: 20, prefetch: 40 },
     );
     harness = await startHarness([job]);
     const { client, worker, config } = harness;
@@ -94,7 +94,7 @@ describe('graceful stop under load', () => {
           ctx.signal.addEventListener('abort', () => reject(new Error('aborted by the shutdown'))),
         );
       },
-      { concurrency: 2 },
+      { concurrency: 2, prefetch: 4 },
     );
     harness = await startHarness([job], { config: { shutdownGraceMs: 300 } });
     const { client, worker, config } = harness;

@@ -60,7 +60,7 @@ describe('@Job (TC39 standard decorator) under the test runner', () => {
     expect(() => new Registry().add([{ jobType: 'x' }])).toThrow(/defineJob\(\) results or classes/);
   });
 
-  it('takes a prefetch from the concurrency to twice it, and defaults it to twice the concurrency', () => {
+  it('takes a prefetch from the concurrency to twice it, and defaults it to the concurrency', () => {
     const job = (options: { concurrency?: number; prefetch?: number }) =>
       new Registry().register(defineJob('ok.type', () => {}, options));
     expect(() => job({ concurrency: 4, prefetch: 3 })).toThrow(
@@ -70,9 +70,9 @@ describe('@Job (TC39 standard decorator) under the test runner', () => {
     expect(() => job({ prefetch: 10.5 })).toThrow(/from its concurrency \(10\) to twice it \(20\); got 10.5/);
     expect(() => job({ concurrency: 4, prefetch: 4 })).not.toThrow();
     expect(() => job({ concurrency: 4, prefetch: 8 })).not.toThrow();
-    expect(prefetchOf(defineJob('a.b', () => {}, { concurrency: 4 }))).toBe(8);
+    expect(prefetchOf(defineJob('a.b', () => {}, { concurrency: 4 }))).toBe(4);
     expect(prefetchOf(defineJob('a.b', () => {}, { concurrency: 4, prefetch: 5 }))).toBe(5);
-    expect(prefetchOf(defineJob('a.b', () => {}))).toBe(2 * DEFAULT_CONCURRENCY);
+    expect(prefetchOf(defineJob('a.b', () => {}))).toBe(DEFAULT_CONCURRENCY);
     expect(prefetchOf(defineJob('a.b', () => {}, { concurrency: 65_535 }))).toBe(65_535);
   });
 });
