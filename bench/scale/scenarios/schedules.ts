@@ -165,6 +165,36 @@ export async function schedulesScenario(ctx: ScaleContext, settings: ScheduleSet
   };
 }
 
+/** The trial arguments of one step; `replicaNodeArgs` go to its first scheduler process (the profiler's flags). */
+function stepArgs(
+  schedules: number,
+  replicas: number,
+  fires: number,
+  namespace: string,
+  replicaNodeArgs: readonly string[],
+): string[] {
+  return [
+    '--mode',
+    'schedules',
+    '--schedules',
+    String(schedules),
+    '--replicas',
+    String(replicas),
+    '--fires',
+    String(fires),
+    '--lead-seconds',
+    String(LEAD_SECONDS),
+    '--namespace',
+    namespace,
+    ...(replicaNodeArgs.length > 0 ? ['--replica-node-args', JSON.stringify(replicaNodeArgs)] : []),
+  ];
+}
+
+/** Up to a minute to the first boundary, the lead, the fires, the drain. */
+function stepTimeoutSeconds(fires: number): number {
+  return 60 + LEAD_SECONDS + fires * 60 + 60;
+}
+
 /** One step in a namespace of its own; `profileName` profiles its first scheduler process. */
 async function runStep(
   ctx: ScaleContext,
@@ -176,24 +206,9 @@ async function runStep(
   const namespace = newNamespace('schedules');
   const replicaProfile = profileName === undefined ? [] : profileFlags(`${profileName}-scheduler1`);
   const outcome = await ctx.trial<SchedulesResult>(
-    [
-      '--mode',
-      'schedules',
-      '--schedules',
-      String(schedules),
-      '--replicas',
-      String(replicas),
-      '--fires',
-      String(fires),
-      '--lead-seconds',
-      String(LEAD_SECONDS),
-      '--namespace',
-      namespace,
-      ...(replicaProfile.length > 0 ? ['--replica-node-args', JSON.stringify(replicaProfile)] : []),
-    ],
+    stepArgs(schedules, replicas, fires, namespace, replicaProfile),
     profileName ?? `scale-schedules-s${schedules}-r${replicas}`,
-    // Up to a minute to the first boundary, the lead, the fires, the drain.
-    60 + LEAD_SECONDS + fires * 60 + 60,
+    stepTimeoutSeconds(fires),
   );
   await ctx.cleanup(namespace, [SCHEDULE_JOB_TYPE]);
   const first = 'result' in outcome ? outcome.result.replicaResults[0] : undefined;
@@ -217,23 +232,8 @@ async function profileStep(
   const namespace = newNamespace('schedules');
   const flags = profileFlags(name);
   const fires = missed.idle ? 2 : 1;
-  const args = [
-    '--mode',
-    'schedules',
-    '--schedules',
-    String(schedules),
-    '--replicas',
-    String(replicas),
-    '--fires',
-    String(fires),
-    '--lead-seconds',
-    String(LEAD_SECONDS),
-    '--namespace',
-    namespace,
-    '--replica-node-args',
-    JSON.stringify(flags),
-  ];
-  const outcome = await ctx.trial<SchedulesResult>(args, `${name}-run`, 60 + LEAD_SECONDS + fires * 60 + 60);
+  const args = stepArgs(schedules, replicas, fires, namespace, flags);
+  const outcome = await ctx.trial<SchedulesResult>(args, `${name}-run`, stepTimeoutSeconds(fires));
   await ctx.cleanup(namespace, [SCHEDULE_JOB_TYPE]);
   if ('error' in outcome) {
     ctx.log(`  profiling ${where} failed: ${outcome.error}`);
