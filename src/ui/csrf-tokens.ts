@@ -35,8 +35,10 @@ export class CsrfTokens {
     const match = /^([0-9a-z]{1,12})\.([A-Za-z0-9_-]{43})$/.exec(token ?? '');
     if (!match) return 'invalid';
     const [, expires = '', mac = ''] = match;
-    const expected = this.#mac(subject, expires);
-    const given = Buffer.from(mac, 'base64url');
+    // Compared as text: decoding would let a token whose last character differs only in base64's unused low bits
+    // through (a 32-byte MAC is 43 characters, the last carrying 4 bits).
+    const expected = Buffer.from(this.#mac(subject, expires).toString('base64url'));
+    const given = Buffer.from(mac);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid';
     return parseInt(expires, 36) * 1000 > nowMs ? 'valid' : 'expired';
   }
