@@ -72,13 +72,21 @@ export function defineSchedule(input: ScheduleInput): ScheduleDefinition {
   });
 }
 
+/**
+ * Time zones found valid. Building an `Intl.DateTimeFormat` costs about 90 µs: a thousand schedules in one zone were
+ * 90 ms of start-up spent asking the same question.
+ */
+const knownTimeZones = new Set<string>();
+
 function isTimeZone(zone: string): boolean {
+  if (knownTimeZones.has(zone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
   } catch {
     return false;
   }
+  knownTimeZones.add(zone);
+  return true;
 }
 
 /** True when `value` is a {@link ScheduleDefinition}. */

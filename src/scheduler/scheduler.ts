@@ -61,6 +61,8 @@ export interface ScheduleStatus {
  */
 const FIRE_SLICE = 100;
 
+const TAKEN: PromiseSettledResult<boolean> = Object.freeze({ status: 'fulfilled', value: true });
+
 /** The message id of one fire: the same in every replica, so consumers can de-duplicate. */
 export function fireMessageId(schedule: string, fireTime: Date): string {
   return `${schedule}@${fireTime.toISOString()}`;
@@ -140,64 +142,96 @@ export class Scheduler {
   }
 
   /**
-   * A fire time of schedules sharing an expression: each one's fire, {@link FIRE_SLICE} at a time. A scheduler
-   * stopped in between fires no more of them (their locks untaken, for another replica).
+   * A fire time of schedules sharing an expression: {@link FIRE_SLICE} at a time, their locks asked for together.
+   * A scheduler stopped in between fires no more of them (their locks untaken, for another replica).
    */
   async #fireGroup(group: readonly ScheduleDefinition[], fireTime: Date): Promise<void> {
-    const fires: Array<Promise<void>> = [];
+    const slices: Array<Promise<void>> = [];
     for (let i = 0; i < group.length; i += FIRE_SLICE) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
       if (this.#state !== 'running') break;
-      for (const schedule of group.slice(i, i + FIRE_SLICE)) fires.push(this.#fireLocked(schedule, fireTime));
+      slices.push(this.#fireSlice(group.slice(i, i + FIRE_SLICE), fireTime));
     }
-    await Promise.all(fires);
+    await Promise.all(slices);
   }
 
   /**
-   * One schedule's fire: its lock (`<schedule>:<fire time>`, when there is Redis), then its job. Without the lock
-   * (another replica has it) the fire is skipped; when Redis cannot answer, too (fail closed).
+   * Schedules' fires of one instant: their locks (`<schedule>:<fire time>`, when there is Redis), then the jobs of
+   * those this replica took, then one write of their last fires. A fire whose lock another replica holds is skipped;
+   * one whose lock Redis could not be asked for, too (fail closed).
    */
-  async #fireLocked(schedule: ScheduleDefinition, fireTime: Date): Promise<void> {
-    const lock = this.#lock;
-    if (lock) {
-      const fireTimeIso = fireTime.toISOString();
-      let won: boolean;
-      try {
-        won = await lock.shouldRun(`${schedule.name}:${fireTimeIso}`, this.#options.fireLockTtlMs);
-      } catch (err) {
-        this.#logger.error(
-          { schedule: schedule.name, fireTime: fireTimeIso, err },
-          'fire skipped: the lock store (Redis) is unavailable',
-        );
-        this.#options.onFire?.(schedule.name, 'lock_error');
-        return;
-      }
-      if (!won) {
-        this.#logger.debug({ schedule: schedule.name, fireTime: fireTimeIso }, 'fire taken by another replica');
-        this.#options.onFire?.(schedule.name, 'skipped_locked');
-        return;
-      }
-    }
-    await this.#fire(schedule, fireTime, 'published');
+  async #fireSlice(slice: readonly ScheduleDefinition[], fireTime: Date): Promise<void> {
+    const fireTimeIso = fireTime.toISOString();
+    const taken = await this.#take(slice, fireTimeIso);
+    const published = await Promise.all(
+      slice.map(async (schedule, i) => {
+        const lock = taken[i] as PromiseSettledResult<boolean>;
+        if (lock.status === 'rejected') {
+          this.#logger.error(
+            { schedule: schedule.name, fireTime: fireTimeIso, err: lock.reason },
+            'fire skipped: the lock store (Redis) is unavailable',
+          );
+          this.#options.onFire?.(schedule.name, 'lock_error');
+          return false;
+        }
+        if (!lock.value) {
+          this.#logger.debug({ schedule: schedule.name, fireTime: fireTimeIso }, 'fire taken by another replica');
+          this.#options.onFire?.(schedule.name, 'skipped_locked');
+          return false;
+        }
+        return this.#fire(schedule, fireTime, 'published');
+      }),
+    );
+    await this.#recordLastFires(
+      slice.filter((_, i) => published[i]),
+      fireTimeIso,
+    );
   }
 
-  async #fire(schedule: ScheduleDefinition, fireTime: Date, outcome: 'published' | 'caught_up'): Promise<void> {
+  /** The slice's fire locks, key by key: taken here, held by another replica, or not to be had (Redis failed). */
+  async #take(
+    slice: readonly ScheduleDefinition[],
+    fireTimeIso: string,
+  ): Promise<Array<PromiseSettledResult<boolean>>> {
+    const lock = this.#lock;
+    if (!lock) return slice.map(() => TAKEN);
+    try {
+      return await lock.takeEach(
+        slice.map((schedule) => `${schedule.name}:${fireTimeIso}`),
+        this.#options.fireLockTtlMs,
+      );
+    } catch (reason) {
+      return slice.map(() => ({ status: 'rejected', reason }));
+    }
+  }
+
+  /** Publishes a fire's job: whether the broker confirmed it. */
+  async #fire(schedule: ScheduleDefinition, fireTime: Date, outcome: 'published' | 'caught_up'): Promise<boolean> {
     const messageId = fireMessageId(schedule.name, fireTime);
     try {
       await this.#publish(schedule, fireTime, messageId);
     } catch (err) {
       this.#logger.error({ err, schedule: schedule.name, messageId }, 'scheduled publish failed');
       this.#options.onFire?.(schedule.name, 'publish_error');
-      return;
+      return false;
     }
     this.#logger.info(
       { schedule: schedule.name, messageId, jobType: schedule.jobType, outcome },
       'scheduled job published',
     );
     this.#options.onFire?.(schedule.name, outcome);
-    await this.#options.redis
-      ?.set(this.#lastKey(schedule.name), fireTime.toISOString())
-      .catch((err: unknown) => this.#logger.warn({ err, schedule: schedule.name }, 'could not record the last fire'));
+    return true;
+  }
+
+  /** Records the fire time as the schedules' last fire (what catch-up starts from), in one MSET. */
+  async #recordLastFires(schedules: readonly ScheduleDefinition[], fireTimeIso: string): Promise<void> {
+    const { redis } = this.#options;
+    if (!redis || schedules.length === 0) return;
+    await redis
+      .mset(new Map(schedules.map((schedule) => [this.#lastKey(schedule.name), fireTimeIso])))
+      .catch((err: unknown) =>
+        this.#logger.warn({ err, schedules: schedules.map((s) => s.name) }, 'could not record the last fire'),
+      );
   }
 
   /** Publishes a fire's job; while tracing is on, inside the fire's span, the root of a new trace. */
@@ -243,7 +277,7 @@ export class Scheduler {
       { schedule: schedule.name, fireTime: missed.toISOString() },
       'publishing a fire missed while no scheduler ran',
     );
-    await this.#fire(schedule, missed, 'caught_up');
+    if (await this.#fire(schedule, missed, 'caught_up')) await this.#recordLastFires([schedule], missed.toISOString());
   }
 
   /** Each schedule with its next three fire times and last recorded fire. */

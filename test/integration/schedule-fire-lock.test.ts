@@ -60,6 +60,48 @@ describe('the per-fire lock (FireLock, on redlock)', () => {
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 
+  it('takes the fires of one instant together: one replica takes each, also when replicas have different schedules', async () => {
+    const namespace = uniqueNamespace('lock');
+    cleanups.push(() => deleteRedisNamespace(namespace));
+    const [a, b, c] = await Promise.all([1, 2, 3].map(async () => new FireLock(await connectedRedis(), namespace)));
+    const at = '2026-01-01T00:00:00.000Z';
+    const keys = (names: readonly string[]): string[] => names.map((name) => `${name}:${at}`);
+    const won = (results: ReadonlyArray<PromiseSettledResult<boolean>>): boolean[] =>
+      results.map((r) => (r.status === 'fulfilled' ? r.value : expect.fail(`a lock failed: ${String(r.reason)}`)));
+    // Same schedules in every replica: the first takes every fire, the others none.
+    const same = keys(['s1', 's2', 's3', 's4']);
+    const votes = await Promise.all(
+      [a, b, c].map(async (lock) => won(await (lock as FireLock).takeEach(same, 10_000))),
+    );
+    for (let i = 0; i < same.length; i += 1) expect(votes.filter((v) => v[i]).length, same[i]).toBe(1);
+    // A rolling deploy: s0 and s5 are new in b, s4 is gone from it; a already holds s1-s4 of this instant.
+    expect(won(await (b as FireLock).takeEach(keys(['s0', 's1', 's2', 's3', 's5']), 10_000))).toEqual([
+      true,
+      false,
+      false,
+      false,
+      true,
+    ]);
+    expect(won(await (c as FireLock).takeEach(keys(['s0', 's4', 's5', 's6']), 10_000))).toEqual([
+      false,
+      false,
+      false,
+      true,
+    ]);
+    // Each is a lock of its own, the one a single fire takes: s6 is held now, s7 is free.
+    expect(await (a as FireLock).shouldRun(`s6:${at}`, 10_000)).toBe(false);
+    expect(await (a as FireLock).shouldRun(`s7:${at}`, 10_000)).toBe(true);
+  });
+
+  it('rejects the fires of one instant together when Redis cannot be reached (fail closed)', async () => {
+    const port = await freePort();
+    const redis = createRedis(`redis://127.0.0.1:${port}`, memoryLogger('silent').logger);
+    cleanups.push(async () => redis.disconnect());
+    await redis.connect().catch(() => {});
+    const lock = new FireLock(redis, uniqueNamespace('lock'));
+    await expect(lock.takeEach(['a:2026-01-01T00:00:00.000Z', 'b:2026-01-01T00:00:00.000Z'], 5_000)).rejects.toThrow();
+  });
+
   it('a fire leaves its lock to expire (never released early), and records the last fire', async () => {
     const namespace = uniqueNamespace('lock');
     cleanups.push(() => deleteRedisNamespace(namespace));
@@ -95,6 +137,54 @@ describe('the per-fire lock (FireLock, on redlock)', () => {
     expect(await inspect.get(`${namespace}:schedule:every-second:last`)).toBe(
       (published.at(-1) as string).slice('every-second@'.length),
     );
+  });
+});
+
+describe('many schedules of one instant, in replicas whose schedules differ (a rolling deploy)', () => {
+  it('publish each (schedule, fire time) once across the replicas, and record every last fire', async () => {
+    const namespace = uniqueNamespace('lock');
+    cleanups.push(() => deleteRedisNamespace(namespace));
+    const inspect = sharedRedis();
+    cleanups.push(async () => inspect.disconnect());
+    const published: string[] = [];
+    // 250 schedules, fired in slices of 100: the replicas' slices overlap only in part (b lacks s0, has s250).
+    const names = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `s${from + i}`);
+    const replicas = await Promise.all(
+      [names(0, 250), names(1, 251)].map(
+        async (scheduleNames) =>
+          new Scheduler({
+            namespace,
+            schedules: scheduleNames.map((name) => defineSchedule({ name, cron: '* * * * * *', jobType: 'tick' })),
+            redis: await connectedRedis(),
+            fireLockTtlMs: 30_000,
+            logger: memoryLogger('silent').logger,
+            publish: async (_jobType, _payload, { messageId }) => {
+              published.push(messageId);
+              return messageId;
+            },
+          }),
+      ),
+    );
+    for (const replica of replicas) cleanups.push(() => replica.stop());
+    await Promise.all(replicas.map((replica) => replica.start()));
+    const fireTimes = (): Set<string> => new Set(published.map((id) => id.slice(id.indexOf('@') + 1)));
+    await waitFor('three fire times', () => fireTimes().size >= 3, 6_000);
+    await Promise.all(replicas.map((replica) => replica.stop()));
+    // Every fire time but the last (it may have been cut by the stop) has all 251 schedules, each once.
+    const complete = [...fireTimes()].sort().slice(0, -1);
+    expect(complete.length).toBeGreaterThanOrEqual(2);
+    for (const at of complete) {
+      const ids = published.filter((id) => id.endsWith(`@${at}`));
+      expect(ids.length, at).toBe(251);
+      expect(new Set(ids).size, at).toBe(251);
+    }
+    expect(published.length).toBe(new Set(published).size);
+    // Each schedule's last fire is the latest fire time it was published for, by whichever replica published it.
+    const latest = new Map<string, string>();
+    for (const id of published.sort()) latest.set(id.slice(0, id.indexOf('@')), id.slice(id.indexOf('@') + 1));
+    const all = names(0, 251);
+    const last = await inspect.mget(all.map((name) => `${namespace}:schedule:${name}:last`));
+    expect(last).toEqual(all.map((name) => latest.get(name)));
   });
 });
 
