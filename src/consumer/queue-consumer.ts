@@ -53,7 +53,7 @@ export interface QueueConsumerOptions {
   readonly publishChild: (child: ChildJob) => Promise<string>;
 }
 
-/** How long a consumer channel stays open after its last settle when it closes (see `QueueConsumer#close`). */
+/** How long after its last settle a channel's settles have surely left it (see `QueueConsumer#flushSettles`). */
 const SETTLE_FLUSH_MS = 250;
 
 /** A suspect waiting to run alone. */
@@ -402,13 +402,28 @@ export class QueueConsumer {
     this.#advance();
   }
 
-  /** Does the gate's next step: run a held suspect alone, give the held ones back (shutdown), or resume. */
+  /**
+   * Does the gate's next step: make sure the broker has every settle before a held suspect runs alone, run it, give
+   * the held ones back (shutdown), or resume.
+   */
   #advance(): void {
     const channel = this.#gateChannel;
     if (!channel) return;
     const step = this.#gate.next(this.#inFlight.size + this.#waiting.length, this.#draining);
     switch (step.kind) {
       case 'wait':
+        return;
+      case 'flush':
+        // Nothing is in flight, but the last settle (a deferral's ack, a run's) may have been sent in this very turn
+        // of the event loop: amqplib writes it out turns later, and a suspect that killed the process at once kept it
+        // in. In the delivery-limit chaos test at prefetch 2, the job deferred beside the poison one was charged for
+        // every crash that way and dead-lettered with it.
+        void this.#flushSettles(channel).then((flushed) => {
+          // A channel that closed meanwhile took the held suspects back, and the gate started afresh.
+          if (!flushed || this.#gateChannel !== channel) return;
+          this.#gate.flushed();
+          this.#advance();
+        });
         return;
       case 'run-alone':
         // Its settle ends in #finished, which calls back here for the next step.
@@ -476,20 +491,36 @@ export class QueueConsumer {
   /** Closes the channel; unsettled deliveries return to the queue. */
   async close(): Promise<void> {
     this.#draining = true;
-    // A channel keeps at most 32 unapplied settle commands in flight to a quorum queue; beyond that it stashes
-    // settles until the queue applies earlier ones, and closing the channel drops the stash: of 200 acks sent
-    // together at the end of a drain, 167 were lost (RabbitMQ 3.10 and 4.0) and those jobs ran again. The stash
-    // leaves with the queue's next commit, so wait until the last settle is SETTLE_FLUSH_MS old; then a basic.qos
-    // round trip makes sure the channel has handled every frame before it (a passive queue.declare does not).
-    // A handler aborted at the end of the grace time may still settle meanwhile: wait again, a few times at most.
+    const channel = this.#channel.current;
+    if (channel) await this.#flushSettles(channel);
+    await this.#channel.close();
+  }
+
+  /**
+   * Resolves once the broker has every settle sent so far on `channel`, so that closing it (or a crash) hands back
+   * only what is unsettled; false when the channel failed meanwhile. A channel keeps at most 32 unapplied settle
+   * commands in flight to a quorum queue; beyond that it stashes settles until the queue applies earlier ones, and
+   * closing the channel drops the stash: of 200 acks sent together at the end of a drain, 167 were lost (RabbitMQ
+   * 3.10 and 4.0) and those jobs ran again. The stash leaves with the queue's next commit, so wait until the last
+   * settle is SETTLE_FLUSH_MS old; then a basic.qos round trip makes sure the channel has handled every frame before
+   * it (a passive queue.declare does not). A handler aborted at the end of a drain's grace time may still settle
+   * meanwhile: wait again, a few times at most. The prefetch it sets is the channel's own: a consumer created after
+   * it (after a pause) gets the prefetch `#resume` sets.
+   */
+  async #flushSettles(channel: Channel): Promise<boolean> {
     const latest = Date.now() + 4 * SETTLE_FLUSH_MS;
     for (;;) {
       const quietMs = Math.min(SETTLE_FLUSH_MS - (Date.now() - this.#applier.lastSettleAt), latest - Date.now());
       if (quietMs <= 0) break;
       await new Promise((resolve) => setTimeout(resolve, quietMs));
     }
-    await this.#channel.current?.prefetch(this.prefetch).catch(() => {});
-    await this.#channel.close();
+    try {
+      await channel.prefetch(this.prefetch);
+      return true;
+    } catch (err) {
+      this.#logger.debug({ err }, 'flushing the settles failed; the channel is closing');
+      return false;
+    }
   }
 }
 

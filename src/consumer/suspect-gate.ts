@@ -8,15 +8,20 @@ export interface Admission {
   readonly pause: boolean;
 }
 
-/** What the consumer does next once nothing is in flight. */
+/**
+ * What the consumer does next once nothing is in flight. `flush`: make sure the broker has every settle sent so far
+ * on the channel, then report it with {@link SuspectGate.flushed}.
+ */
 export type GateStep<T> =
   | { readonly kind: 'wait' }
+  | { readonly kind: 'flush' }
   | { readonly kind: 'run-alone'; readonly item: T }
   | { readonly kind: 'resume'; readonly prefetch: 'one' | 'full' }
   | { readonly kind: 'give-back'; readonly items: readonly T[] };
 
 const RUN: Admission = Object.freeze({ action: 'run', pause: false });
 const WAIT = Object.freeze({ kind: 'wait' as const });
+const FLUSH = Object.freeze({ kind: 'flush' as const });
 
 /**
  * When a suspect may run, for one consumer channel: a pure state machine, no I/O. A crash hands back every
@@ -28,7 +33,10 @@ const WAIT = Object.freeze({ kind: 'wait' as const });
  * - `isolating`: the consumer is being cancelled or is; deliveries already on their way run (non-suspects), the
  *   first suspect is held, later ones are deferred (they would be charged if the held one crashed). When the broker
  *   has confirmed the cancel and nothing is in flight, the held suspects run one at a time; then consuming resumes,
- *   with a prefetch of one (`cautious`) if a suspect ran, at full prefetch otherwise;
+ *   with a prefetch of one (`cautious`) if a suspect ran, at full prefetch otherwise. Nothing in flight is not yet
+ *   nothing unacknowledged: a settle is sent, not received (amqplib writes it out on a later turn of the event loop,
+ *   and a handler that kills the process at once would keep it in), so each held suspect runs only after a `flush`
+ *   has made sure the broker has every settle sent before it;
  * - `cautious` (prefetch 1): each delivery arrives alone, so a suspect runs at once; the first job that is not a
  *   suspect widens the flow again (the consumer is cancelled and re-created at full prefetch, since RabbitMQ applies a
  *   new prefetch only to new consumers). After a crash, the suspects that reached this worker thus run one by one
@@ -40,6 +48,8 @@ export class SuspectGate<T> {
   #paused = false;
   #running = false;
   #ranSuspect = false;
+  /** Whether the broker has had every settle sent so far: `pending` while the consumer makes sure of it. */
+  #flush: 'none' | 'pending' | 'done' = 'none';
 
   get mode(): 'flowing' | 'isolating' | 'cautious' {
     return this.#mode;
@@ -96,16 +106,33 @@ export class SuspectGate<T> {
     this.#running = false;
   }
 
+  /** The broker has had every settle the channel sent before the `flush` step. */
+  flushed(): void {
+    if (this.#flush === 'pending') this.#flush = 'done';
+  }
+
   /** What to do next, given how many deliveries are in flight. */
   next(inFlight: number, draining: boolean): GateStep<T> {
-    if (this.#mode !== 'isolating' || !this.#paused || this.#running || inFlight > 0) return WAIT;
+    if (this.#mode !== 'isolating' || !this.#paused || this.#running || this.#flush === 'pending') return WAIT;
+    if (inFlight > 0) {
+      // What is in flight settles after any flush so far: the suspect waits for a flush after it.
+      this.#flush = 'none';
+      return WAIT;
+    }
     if (draining) {
       const items = this.#held.splice(0);
       this.reset();
       return { kind: 'give-back', items };
     }
-    const item = this.#held.shift();
+    const item = this.#held[0];
     if (item !== undefined) {
+      if (this.#flush !== 'done') {
+        this.#flush = 'pending';
+        return FLUSH;
+      }
+      this.#held.shift();
+      // Its own settle is the next one a flush must wait for.
+      this.#flush = 'none';
       this.#running = true;
       this.#ranSuspect = true;
       return { kind: 'run-alone', item };
@@ -121,6 +148,7 @@ export class SuspectGate<T> {
     this.#paused = false;
     this.#running = false;
     this.#ranSuspect = false;
+    this.#flush = 'none';
   }
 
   #isolate(held: T[]): void {
@@ -129,5 +157,6 @@ export class SuspectGate<T> {
     this.#paused = false;
     this.#running = false;
     this.#ranSuspect = false;
+    this.#flush = 'none';
   }
 }

@@ -1,12 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { SuspectGate } from '../../../src/consumer/suspect-gate.js';
 
+/** The steps to the next held suspect's run alone, with nothing in flight: the settles flushed first. */
+function nextAlone(gate: SuspectGate<string>): ReturnType<SuspectGate<string>['next']> {
+  expect(gate.next(0, false)).toEqual({ kind: 'flush' });
+  gate.flushed();
+  return gate.next(0, false);
+}
+
 /** A gate that isolated one suspect, ran it alone and resumed: now at prefetch 1. */
 function afterASuspectRan(): SuspectGate<string> {
   const gate = new SuspectGate<string>();
   gate.admit('s1', true, false);
   gate.paused();
-  gate.next(0, false);
+  nextAlone(gate);
   gate.ranAlone();
   expect(gate.next(0, false)).toEqual({ kind: 'resume', prefetch: 'one' });
   return gate;
@@ -29,6 +36,10 @@ describe('SuspectGate', () => {
     expect(gate.next(0, false)).toEqual({ kind: 'wait' }); // the cancel is not confirmed yet
     gate.paused();
     expect(gate.next(1, false)).toEqual({ kind: 'wait' }); // j1 still in flight
+    // j1's settle is sent, not yet received: the broker must have it before s1 runs.
+    expect(gate.next(0, false)).toEqual({ kind: 'flush' });
+    expect(gate.next(0, false)).toEqual({ kind: 'wait' }); // flushing
+    gate.flushed();
     expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's1' });
     expect(gate.next(1, false)).toEqual({ kind: 'wait' }); // s1 running
     gate.ranAlone();
@@ -45,7 +56,7 @@ describe('SuspectGate', () => {
     expect(gate.admit('s3', true, false)).toEqual({ action: 'hold', pause: false });
     gate.paused();
     expect(gate.next(1, false)).toEqual({ kind: 'wait' });
-    expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's3' });
+    expect(nextAlone(gate)).toEqual({ kind: 'run-alone', item: 's3' });
     gate.ranAlone();
     expect(gate.next(0, false)).toEqual({ kind: 'resume', prefetch: 'one' });
   });
@@ -65,9 +76,10 @@ describe('SuspectGate', () => {
     expect(gate.deferFailed('s2')).toBe(false);
     expect(gate.held).toBe(2);
     gate.paused();
-    expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's1' });
+    expect(nextAlone(gate)).toEqual({ kind: 'run-alone', item: 's1' });
     gate.ranAlone();
-    expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's2' });
+    // s1's own settle comes before s2's run: flushed again.
+    expect(nextAlone(gate)).toEqual({ kind: 'run-alone', item: 's2' });
   });
 
   it('isolates a suspect whose deferring copy failed after the isolation that deferred it was over', () => {
@@ -76,7 +88,40 @@ describe('SuspectGate', () => {
     expect(gate.mode).toBe('isolating');
     expect(gate.next(0, false)).toEqual({ kind: 'wait' });
     gate.paused();
-    expect(gate.next(0, false)).toEqual({ kind: 'run-alone', item: 's2' });
+    expect(nextAlone(gate)).toEqual({ kind: 'run-alone', item: 's2' });
+  });
+
+  it('flushes again when something was in flight after the last flush', () => {
+    const gate = new SuspectGate<string>();
+    gate.admit('s1', true, false);
+    gate.paused();
+    expect(gate.next(0, false)).toEqual({ kind: 'flush' });
+    gate.flushed();
+    // Something settled after the flush (a delivery given back at the end of a grace time, say).
+    expect(gate.next(1, false)).toEqual({ kind: 'wait' });
+    expect(nextAlone(gate)).toEqual({ kind: 'run-alone', item: 's1' });
+  });
+
+  it('does not count a flush that was asked for before the channel closed', () => {
+    const gate = new SuspectGate<string>();
+    gate.admit('s1', true, false);
+    gate.paused();
+    expect(gate.next(0, false)).toEqual({ kind: 'flush' });
+    gate.reset();
+    gate.admit('s1', true, false);
+    gate.paused();
+    gate.flushed(); // the old channel's flush, late: not asked for on this one
+    expect(nextAlone(gate)).toEqual({ kind: 'run-alone', item: 's1' });
+  });
+
+  it('gives the held suspects back when shutdown begins during a flush', () => {
+    const gate = new SuspectGate<string>();
+    gate.admit('s1', true, false);
+    gate.paused();
+    expect(gate.next(0, false)).toEqual({ kind: 'flush' });
+    expect(gate.next(0, true)).toEqual({ kind: 'wait' }); // flushing
+    gate.flushed();
+    expect(gate.next(0, true)).toEqual({ kind: 'give-back', items: ['s1'] });
   });
 
   it('at shutdown gives suspects back instead of running them, held ones included', () => {
