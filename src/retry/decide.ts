@@ -9,13 +9,16 @@ export type FailureOutcome =
 /**
  * Decides the fate of a failed attempt. Pure.
  *
- * - `NonRetryableError` → dead-letter now (`non_retryable`);
+ * - `NonRetryableError` → dead-letter now (`non_retryable`); so is a `PublishOptionsError` the handler let through
+ *   (`ctx.publish` or a client's publish called with a job type or options that are not valid): it is thrown
+ *   before anything is sent, and the same call fails the same way on every attempt;
  * - the last allowed attempt → dead-letter (`exhausted`);
  * - `RetryableError({ delayMs })` → the smallest tier at or above `delayMs` (the largest if none is);
  * - anything else → tier n for attempt n, the last tier repeating.
  */
 export function decide(error: unknown, attempt: number, policy: RetryPolicy): FailureOutcome {
-  if (hasCode(error, 'WARREN_ERR_NON_RETRYABLE')) return { kind: 'dead', reason: 'non_retryable' };
+  if (hasCode(error, 'WARREN_ERR_NON_RETRYABLE') || hasCode(error, 'WARREN_ERR_PUBLISH_OPTIONS'))
+    return { kind: 'dead', reason: 'non_retryable' };
   if (attempt >= policy.maxAttempts) return { kind: 'dead', reason: 'exhausted' };
   const { tiersMs } = policy;
   const wanted = hasCode(error, 'WARREN_ERR_RETRYABLE') ? (error as { delayMs?: unknown }).delayMs : undefined;

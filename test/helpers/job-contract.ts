@@ -160,6 +160,14 @@ export function jobContract(engine: ContractEngine): void {
     }),
     defineJob('contract.child', (payload: unknown, ctx: JobContext) => record('contract.child', payload, ctx)),
     defineJob(
+      'contract.misnamed',
+      (payload: unknown, ctx: JobContext) => {
+        record('contract.misnamed', payload, ctx);
+        ctx.publish('Contract Child', {});
+      },
+      { retry: { maxAttempts: 3 } },
+    ),
+    defineJob(
       'contract.orphans',
       (payload: unknown, ctx: JobContext) => {
         record('contract.orphans', payload, ctx);
@@ -411,6 +419,20 @@ export function jobContract(engine: ContractEngine): void {
           `^1 of 1 child jobs were not confirmed, so job ${parent} is not acknowledged; the first, contract.nobody ${parent}/1: message ${parent}/1 was returned: no queue is bound to `,
         ),
       );
+    });
+
+    it('child jobs: one published with an invalid job type dead-letters its parent at once (non_retryable)', async () => {
+      await engine.publish('contract.misnamed', {});
+      await engine.until('its dead letter', () => engine.outcomes('contract.misnamed').length === 1);
+      expect(engine.outcomes('contract.misnamed')).toEqual(['dead']);
+      expect(called('contract.misnamed')).toHaveLength(1);
+      const [letter] = await engine.deadLetters('contract.misnamed');
+      expect(contextOf(letter)).toMatchObject({
+        reason: 'non_retryable',
+        attempts: 1,
+        errorName: 'PublishOptionsError',
+      });
+      expect(letter?.errorMessage).toMatch(/^cannot publish a child job: .*Contract Child/);
     });
 
     it('a job type without a handler is refused at publish as unroutable', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NonRetryableError, RetryableError, RegistrationError, DEFAULT_CONFIG } from 'warren';
+import { NonRetryableError, PublishOptionsError, RetryableError, RegistrationError, DEFAULT_CONFIG } from 'warren';
 import { decide } from '../../../src/retry/decide.js';
 import { resolveRetryPolicy } from '../../../src/retry/retry-policy.js';
 
@@ -19,6 +19,16 @@ describe('decide', () => {
     expect(decide(new Error('x'), 1, { maxAttempts: 1, tiersMs: [1_000] })).toEqual({
       kind: 'dead',
       reason: 'exhausted',
+    });
+  });
+
+  it('dead-letters a publish the handler made with invalid arguments at once: no attempt would send it', () => {
+    const error = new PublishOptionsError('cannot publish a child job: job type "Bad Type" is not valid');
+    expect(decide(error, 1, policy)).toEqual({ kind: 'dead', reason: 'non_retryable' });
+    // Other failures to publish (not confirmed, buffer full) are transient: retried.
+    expect(decide(Object.assign(new Error('x'), { code: 'WARREN_ERR_CHILD_PUBLISH' }), 1, policy)).toEqual({
+      kind: 'retry',
+      delayMs: 1_000,
     });
   });
 
