@@ -18,5 +18,11 @@ if (!existsSync(entry)) {
   );
   process.exit(1);
 }
+// A reader that stops early (`warren dlq peek --json | head -1`) closes the pipe: the output it wanted is out, so
+// stop quietly rather than die of an unhandled EPIPE with a stack trace.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 const { main } = await import(entry.href);
 await main(process.argv);

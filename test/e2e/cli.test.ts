@@ -298,6 +298,14 @@ describe('startup failures exit non-zero with one clear line', () => {
 });
 
 describe('other commands', () => {
+  it('a reader that closes the pipe early (`warren --help | head -1`) ends it quietly: exit 0, no EPIPE trace', async () => {
+    const proc = spawnWarren(['--help']);
+    // Closed before the command has started: its first write finds no reader.
+    proc.child.stdout?.destroy();
+    expect(await proc.exited).toBe(0);
+    expect(proc.stderr()).toBe('');
+  });
+
   it('--help on every command', async () => {
     for (const args of [['--help'], ['start', '--help'], ['publish', '--help'], ['topology', '--help']]) {
       const result = await runWarren(args);
