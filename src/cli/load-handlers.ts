@@ -70,9 +70,7 @@ export async function loadHandlersModule(
   if (!Array.isArray(handlers)) {
     throw new ConfigError(
       `handlers module ${path} must export \`handlers\`, an array of defineJob() results and @Job classes; ` +
-        (handlers === undefined
-          ? `it exports ${describeExports(module)}`
-          : `its \`handlers\` is ${describeValue(handlers)}`),
+        (handlers === undefined ? describeExports(module) : `its \`handlers\` is ${describeValue(handlers)}`),
     );
   }
   const schedules = module['schedules'] ?? [];
@@ -182,6 +180,10 @@ function describeValue(value: unknown): string {
 }
 
 function describeExports(module: Record<string, unknown>): string {
+  // `module.exports = [...]` (or `export default [...]`): the array is right, only its name is missing.
+  const whole = Array.isArray(module) ? module : Array.isArray(module['default']) ? module['default'] : undefined;
+  if (whole !== undefined)
+    return `it exports an array of ${whole.length} as the module itself; name it: \`exports.handlers = [...]\` (CommonJS) or \`export const handlers = [...]\``;
   const keys = Object.keys(module);
-  return keys.length === 0 ? 'nothing' : keys.join(', ');
+  return `it exports ${keys.length === 0 ? 'nothing' : keys.join(', ')}`;
 }

@@ -32,6 +32,14 @@ describe('loadHandlersModule', () => {
       /its `handlers` is a number$/,
     );
     await expect(loadHandlersModule(module('nothing.cjs', ''))).rejects.toThrow(/it exports nothing$/);
+    // The array itself as the module: named in the message, with the line that fixes it.
+    for (const [name, code] of [
+      ['bare.cjs', 'module.exports = [1, 2];'],
+      ['bare-default.mjs', 'export default [1, 2];'],
+    ] as const)
+      await expect(loadHandlersModule(module(name, code))).rejects.toThrow(
+        /; it exports an array of 2 as the module itself; name it: `exports.handlers = \[\.\.\.\]` \(CommonJS\) or `export const handlers = \[\.\.\.\]`$/,
+      );
     await expect(
       loadHandlersModule(module('schedules.mjs', 'export const handlers = []; export const schedules = {};')),
     ).rejects.toThrow(/`schedules` must be an array of defineSchedule\(\) results/);
