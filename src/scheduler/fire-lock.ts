@@ -73,7 +73,8 @@ export class FireLock {
   }
 }
 
-const TAKEN: PromiseFulfilledResult<boolean> = Object.freeze({ status: 'fulfilled', value: true });
+/** A lock taken, as {@link FireLock.takeEach} answers for each key. */
+export const TAKEN: PromiseFulfilledResult<boolean> = Object.freeze({ status: 'fulfilled', value: true });
 
 /** Whether every vote against came from the lock being held (rather than Redis failing). */
 async function lockedByAnother(error: ExecutionError, locked: typeof ResourceLockedError): Promise<boolean> {

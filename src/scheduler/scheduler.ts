@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { IllegalStateError } from '../errors/illegal-state-error.js';
 import { inFireSpan } from '../tracing/fire-span.js';
-import { FireLock } from './fire-lock.js';
+import { FireLock, TAKEN } from './fire-lock.js';
 import { loadNodeCron } from './load-node-cron.js';
 import type { ScheduleDefinition } from './schedule-definition.js';
 
@@ -60,8 +60,6 @@ export interface ScheduleStatus {
  * loop past the 1 s Redis command timeout (a lock asked for but answered too late is a fire skipped).
  */
 const FIRE_SLICE = 100;
-
-const TAKEN: PromiseSettledResult<boolean> = Object.freeze({ status: 'fulfilled', value: true });
 
 /** The message id of one fire: the same in every replica, so consumers can de-duplicate. */
 export function fireMessageId(schedule: string, fireTime: Date): string {

@@ -19,6 +19,15 @@ async function connectedRedis(url = SHARED_REDIS_URL): Promise<Redis> {
   return redis;
 }
 
+/** A namespace of its own, its Redis keys deleted afterwards, and a client to look at them with. */
+function lockNamespace(): { namespace: string; inspect: Redis } {
+  const namespace = uniqueNamespace('lock');
+  cleanups.push(() => deleteRedisNamespace(namespace));
+  const inspect = sharedRedis();
+  cleanups.push(async () => inspect.disconnect());
+  return { namespace, inspect };
+}
+
 describe('the per-fire lock (FireLock, on redlock)', () => {
   it('elects exactly one of many contenders for a fire; the others are told no, not an error', async () => {
     const namespace = uniqueNamespace('lock');
@@ -34,10 +43,7 @@ describe('the per-fire lock (FireLock, on redlock)', () => {
   });
 
   it('is the key <namespace>:fire:<schedule>:<fire time> with the lease as its TTL, and can be taken again only once expired', async () => {
-    const namespace = uniqueNamespace('lock');
-    cleanups.push(() => deleteRedisNamespace(namespace));
-    const inspect = sharedRedis();
-    cleanups.push(async () => inspect.disconnect());
+    const { namespace, inspect } = lockNamespace();
     const lock = new FireLock(await connectedRedis(), namespace);
     const key = 'tick:2026-01-01T00:00:00.000Z';
     expect(await lock.shouldRun(key, 800)).toBe(true);
@@ -97,10 +103,7 @@ describe('the per-fire lock (FireLock, on redlock)', () => {
   });
 
   it('a fire leaves its lock to expire (never released early), and records the last fire', async () => {
-    const namespace = uniqueNamespace('lock');
-    cleanups.push(() => deleteRedisNamespace(namespace));
-    const inspect = sharedRedis();
-    cleanups.push(async () => inspect.disconnect());
+    const { namespace, inspect } = lockNamespace();
     const published: string[] = [];
     const outcomes: FireOutcome[] = [];
     const scheduler = new Scheduler({
@@ -136,10 +139,7 @@ describe('the per-fire lock (FireLock, on redlock)', () => {
 
 describe('many schedules of one instant, in replicas whose schedules differ (a rolling deploy)', () => {
   it('publish each (schedule, fire time) once across the replicas, and record every last fire', async () => {
-    const namespace = uniqueNamespace('lock');
-    cleanups.push(() => deleteRedisNamespace(namespace));
-    const inspect = sharedRedis();
-    cleanups.push(async () => inspect.disconnect());
+    const { namespace, inspect } = lockNamespace();
     const published: string[] = [];
     // 250 schedules, fired in slices of 100: the replicas' slices overlap only in part (b lacks s0, has s250).
     const names = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => `s${from + i}`);
